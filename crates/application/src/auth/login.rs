@@ -1,0 +1,170 @@
+use std::sync::Arc;
+
+use domain::Email;
+
+use crate::Error;
+use crate::ports::{
+    AccessToken, AccessTokens, Clock, LoginThrottle, PasswordHasher, RefreshTokens, ThrottleKey,
+    UserRepository,
+};
+
+pub struct LoginCommand {
+    /// As typed: an address that does not parse is just an unknown one.
+    pub email: String,
+    pub password: String,
+    /// The client's network address, for throttling.
+    pub client: String,
+}
+
+/// What a successful sign-in or refresh hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access: AccessToken,
+    pub refresh_token: String,
+}
+
+/// Signs in with email and password.
+pub struct Login {
+    pub users: Arc<dyn UserRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub access_tokens: Arc<dyn AccessTokens>,
+    pub refresh_tokens: Arc<dyn RefreshTokens>,
+    pub throttle: Arc<dyn LoginThrottle>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Login {
+    /// # Errors
+    /// `InvalidCredentials` for an unknown email, a wrong password or a user who may not
+    /// sign in, all alike; `Throttled` after too many failures for the email or client.
+    #[tracing::instrument(skip_all)]
+    pub async fn execute(&self, command: LoginCommand) -> Result<TokenPair, Error> {
+        let email = Email::parse(&command.email).ok();
+        let email_key = email
+            .as_ref()
+            .map_or_else(|| command.email.trim().to_lowercase(), |e| e.as_str().to_owned());
+        let keys = [
+            ThrottleKey::Email(email_key),
+            ThrottleKey::Client(command.client),
+        ];
+        if let Some(wait) = self.throttle.blocked_for(&keys).await.map_err(Error::Unexpected)? {
+            return Err(Error::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+
+        let user = match &email {
+            Some(email) => self.users.find_by_email(email).await?,
+            None => None,
+        };
+        // Verify even when there is no user, so the answer takes as long either way.
+        let matches = self
+            .hasher
+            .verify(&command.password, user.as_ref().map(domain::User::password_hash))
+            .await
+            .map_err(Error::Unexpected)?;
+        let Some(user) = user.filter(|user| matches && user.can_sign_in()) else {
+            self.throttle
+                .record_failure(&keys)
+                .await
+                .map_err(Error::Unexpected)?;
+            tracing::info!("sign-in refused");
+            return Err(Error::InvalidCredentials);
+        };
+
+        self.throttle.reset(&keys[0]).await.map_err(Error::Unexpected)?;
+        let now = self.clock.now();
+        let access = self
+            .access_tokens
+            .issue(&user, now)
+            .map_err(Error::Unexpected)?;
+        let refresh_token = self.refresh_tokens.issue(&user, None, now).await?;
+        tracing::info!(user_id = %user.id(), tenant_id = %user.tenant_id(), "signed in");
+        Ok(TokenPair {
+            access,
+            refresh_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::Fakes;
+
+    fn command(email: &str, password: &str) -> LoginCommand {
+        LoginCommand {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            client: "10.0.0.1".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_right_password_gives_an_access_and_a_refresh_token() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("admin@example.com").await;
+        let pair = fakes
+            .login()
+            .execute(command(" Admin@Example.com", "password123"))
+            .await
+            .unwrap();
+        assert_eq!(pair.access.token, format!("access:{}", admin.id()));
+        assert!(!pair.refresh_token.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unknown_email_wrong_password_and_inactive_user_fail_alike() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("admin@example.com").await;
+        let member = fakes.seed_member(&admin, "member@example.com").await;
+        fakes.deactivate(&admin, &member).await;
+        for (email, password) in [
+            ("nobody@example.com", "password123"),
+            ("not an email", "password123"),
+            ("admin@example.com", "wrong password"),
+            ("member@example.com", "password123"),
+        ] {
+            let error = fakes.login().execute(command(email, password)).await.unwrap_err();
+            assert!(matches!(error, Error::InvalidCredentials), "{email}");
+        }
+        assert_eq!(fakes.hasher.verifications(), 4, "every attempt pays for a hash");
+    }
+
+    #[tokio::test]
+    async fn a_throttled_email_is_refused_before_the_password_is_checked() {
+        let fakes = Fakes::new();
+        fakes.seed_admin("admin@example.com").await;
+        fakes.throttle.block_for_secs(30);
+        let error = fakes
+            .login()
+            .execute(command("admin@example.com", "password123"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Throttled { retry_after_secs: 30 }));
+        assert_eq!(fakes.hasher.verifications(), 0);
+    }
+
+    #[tokio::test]
+    async fn failures_are_recorded_against_email_and_client_and_success_resets_the_email() {
+        let fakes = Fakes::new();
+        fakes.seed_admin("admin@example.com").await;
+        let _ = fakes.login().execute(command("admin@example.com", "nope nope")).await;
+        assert_eq!(
+            fakes.throttle.failures(),
+            vec![
+                ThrottleKey::Email("admin@example.com".to_owned()),
+                ThrottleKey::Client("10.0.0.1".to_owned())
+            ]
+        );
+        fakes
+            .login()
+            .execute(command("admin@example.com", "password123"))
+            .await
+            .unwrap();
+        assert_eq!(
+            fakes.throttle.resets(),
+            vec![ThrottleKey::Email("admin@example.com".to_owned())]
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The error every use case returns.
+//!
+//! One enum for the whole layer, not one per use case: the variants would be the same
+//! in all of them, and the HTTP layer turns this one type into problem+json in a single
+//! `match` (see docs/adr/0004-error-strategy.md).
+
+use domain::UserError;
+
+use crate::ports::RepositoryError;
+
+/// What was not found, for the error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    User,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::User => "user",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Missing, or in another tenant, or deleted and not asked for: never told apart.
+    #[error("{0} not found")]
+    NotFound(Resource),
+    #[error("the email address is already registered")]
+    EmailTaken,
+    #[error("the resource was modified concurrently; reload it and try again")]
+    ConcurrentModification,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    /// Unknown email, wrong password, inactive or deleted user: deliberately one case.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("the refresh token is invalid, expired, revoked or already used")]
+    InvalidRefreshToken,
+    #[error("the access token is missing or invalid: {0}")]
+    InvalidAccessToken(crate::ports::TokenRejection),
+    #[error("too many failed attempts; retry in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: u64 },
+    #[error(transparent)]
+    Rule(#[from] UserError),
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+impl From<RepositoryError> for Error {
+    fn from(error: RepositoryError) -> Self {
+        match error {
+            RepositoryError::EmailTaken => Self::EmailTaken,
+            RepositoryError::Stale => Self::ConcurrentModification,
+            RepositoryError::NoActiveAdminLeft => Self::Rule(UserError::LastActiveAdmin),
+            RepositoryError::Unavailable(source) => Self::Unavailable(source),
+            RepositoryError::Unexpected(source) => Self::Unexpected(source),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_errors_keep_their_meaning_in_use_case_errors() {
+        assert!(matches!(Error::from(RepositoryError::EmailTaken), Error::EmailTaken));
+        assert!(matches!(
+            Error::from(RepositoryError::Stale),
+            Error::ConcurrentModification
+        ));
+        assert!(matches!(
+            Error::from(RepositoryError::NoActiveAdminLeft),
+            Error::Rule(UserError::LastActiveAdmin)
+        ));
+        assert!(matches!(
+            Error::from(RepositoryError::Unavailable(anyhow::anyhow!("down"))),
+            Error::Unavailable(_)
+        ));
+    }
+}

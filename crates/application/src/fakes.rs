@@ -1,0 +1,472 @@
+//! In-memory fakes of every port, and a `Fakes` bundle that builds use cases on them.
+//! They model the behaviour the use cases rely on (tenant scoping, unique emails,
+//! version checks, one-time refresh tokens) and nothing more.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use domain::{
+    Email, Password, PasswordHash, Role, Tenant, TenantId, TenantName, User, UserId, UserSnapshot,
+    Username,
+};
+use uuid::Uuid;
+
+use crate::auth::{Login, Logout, Refresh, RegisterTenant, RegisterTenantCommand};
+use crate::ports::{
+    AccessToken, AccessTokens, Clock, IdGenerator, LoginThrottle, PasswordHasher,
+    RefreshOutcome, RefreshTokens, RepositoryError, SessionId, ThrottleKey, TenantRepository,
+    TokenRejection, UserFilter, UserRepository,
+};
+use crate::users::{CreateUser, GetUser, ListUsers, UpdateUser, UpdateUserCommand, UserLifecycle};
+use crate::Principal;
+
+#[derive(Default)]
+pub struct FakeUsers {
+    users: Mutex<Vec<User>>,
+    tenants: Mutex<Vec<Tenant>>,
+    stale_next_save: AtomicBool,
+}
+
+impl FakeUsers {
+    pub fn all(&self) -> Vec<User> {
+        self.users.lock().unwrap().clone()
+    }
+
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.lock().unwrap().len()
+    }
+
+    pub fn get_any(&self, id: UserId) -> User {
+        self.all().into_iter().find(|u| u.id() == id).unwrap()
+    }
+
+    pub fn fail_next_save_as_stale(&self) {
+        self.stale_next_save.store(true, Ordering::SeqCst);
+    }
+
+    fn insert(&self, user: &User) -> Result<(), RepositoryError> {
+        let mut users = self.users.lock().unwrap();
+        if users.iter().any(|u| u.email() == user.email()) {
+            return Err(RepositoryError::EmailTaken);
+        }
+        users.push(user.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TenantRepository for FakeUsers {
+    async fn create_with_admin(&self, tenant: &Tenant, admin: &User) -> Result<(), RepositoryError> {
+        self.insert(admin)?;
+        self.tenants.lock().unwrap().push(tenant.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserRepository for FakeUsers {
+    async fn get(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError> {
+        Ok(self
+            .all()
+            .into_iter()
+            .find(|u| u.tenant_id() == tenant && u.id() == id))
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
+        Ok(self.all().into_iter().find(|u| u.email() == email))
+    }
+
+    async fn add(&self, user: &User) -> Result<(), RepositoryError> {
+        self.insert(user)
+    }
+
+    async fn save(&self, user: &User) -> Result<(), RepositoryError> {
+        if self.stale_next_save.swap(false, Ordering::SeqCst) {
+            return Err(RepositoryError::Stale);
+        }
+        let mut users = self.users.lock().unwrap();
+        if users
+            .iter()
+            .any(|u| u.id() != user.id() && u.email() == user.email())
+        {
+            return Err(RepositoryError::EmailTaken);
+        }
+        let stored = users.iter_mut().find(|u| u.id() == user.id()).unwrap();
+        if stored.version() != user.version() {
+            return Err(RepositoryError::Stale);
+        }
+        let mut snapshot = user.snapshot().clone();
+        snapshot.version += 1;
+        *stored = User::reconstitute(snapshot);
+        Ok(())
+    }
+
+    async fn count_active_admins(&self, tenant: TenantId) -> Result<u64, RepositoryError> {
+        Ok(self
+            .all()
+            .iter()
+            .filter(|u| u.tenant_id() == tenant && u.role() == Role::Admin && u.can_sign_in())
+            .count() as u64)
+    }
+
+    async fn list(
+        &self,
+        tenant: TenantId,
+        filter: &UserFilter,
+        after: Option<UserId>,
+        limit: u64,
+    ) -> Result<Vec<User>, RepositoryError> {
+        let mut users: Vec<User> = self
+            .all()
+            .into_iter()
+            .filter(|u| u.tenant_id() == tenant)
+            .filter(|u| filter.include_deleted || !u.is_deleted())
+            .filter(|u| filter.is_active.is_none_or(|active| u.is_active() == active))
+            .filter(|u| after.is_none_or(|after| u.id() > after))
+            .collect();
+        users.sort_by_key(User::id);
+        users.truncate(usize::try_from(limit).unwrap());
+        Ok(users)
+    }
+}
+
+/// "Hashes" by prefixing, and counts verifications so tests can see every path pays.
+#[derive(Default)]
+pub struct FakeHasher {
+    verifications: AtomicU64,
+}
+
+impl FakeHasher {
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for FakeHasher {
+    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
+        Ok(PasswordHash::new(format!("hashed:{}", password.expose())))
+    }
+
+    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> anyhow::Result<bool> {
+        self.verifications.fetch_add(1, Ordering::SeqCst);
+        Ok(hash.is_some_and(|hash| hash.as_str() == format!("hashed:{password}")))
+    }
+}
+
+pub struct FakeAccessTokens;
+
+impl AccessTokens for FakeAccessTokens {
+    fn issue(&self, user: &User, _now: DateTime<Utc>) -> anyhow::Result<AccessToken> {
+        Ok(AccessToken {
+            token: format!("access:{}", user.id()),
+            expires_in: Duration::from_secs(900),
+        })
+    }
+
+    fn verify(&self, _token: &str) -> Result<Principal, TokenRejection> {
+        Err(TokenRejection::Malformed)
+    }
+}
+
+struct StoredRefresh {
+    user: UserId,
+    tenant: TenantId,
+    session: SessionId,
+    used: bool,
+    revoked: bool,
+}
+
+#[derive(Default)]
+pub struct FakeRefreshTokens {
+    tokens: Mutex<HashMap<String, StoredRefresh>>,
+}
+
+#[async_trait]
+impl RefreshTokens for FakeRefreshTokens {
+    async fn issue(
+        &self,
+        user: &User,
+        session: Option<SessionId>,
+        _now: DateTime<Utc>,
+    ) -> Result<String, RepositoryError> {
+        let token = Uuid::now_v7().to_string();
+        self.tokens.lock().unwrap().insert(
+            token.clone(),
+            StoredRefresh {
+                user: user.id(),
+                tenant: user.tenant_id(),
+                session: session.unwrap_or(SessionId(Uuid::now_v7())),
+                used: false,
+                revoked: false,
+            },
+        );
+        Ok(token)
+    }
+
+    async fn consume(&self, token: &str, _now: DateTime<Utc>) -> Result<RefreshOutcome, RepositoryError> {
+        let mut tokens = self.tokens.lock().unwrap();
+        Ok(match tokens.get_mut(token) {
+            Some(stored) if stored.used => RefreshOutcome::Reused {
+                session: stored.session,
+            },
+            Some(stored) if !stored.revoked => {
+                stored.used = true;
+                RefreshOutcome::Consumed {
+                    user: stored.user,
+                    tenant: stored.tenant,
+                    session: stored.session,
+                }
+            }
+            _ => RefreshOutcome::Invalid,
+        })
+    }
+
+    async fn revoke(&self, token: &str, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        let session = self.tokens.lock().unwrap().get(token).map(|t| t.session);
+        if let Some(session) = session {
+            self.revoke_session(session, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn revoke_session(&self, session: SessionId, _now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        for stored in self.tokens.lock().unwrap().values_mut() {
+            if stored.session == session {
+                stored.revoked = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn revoke_user(&self, user: UserId, _now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        for stored in self.tokens.lock().unwrap().values_mut() {
+            if stored.user == user {
+                stored.revoked = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct FakeThrottle {
+    blocked_secs: AtomicU64,
+    failures: Mutex<Vec<ThrottleKey>>,
+    resets: Mutex<Vec<ThrottleKey>>,
+}
+
+impl FakeThrottle {
+    pub fn block_for_secs(&self, secs: u64) {
+        self.blocked_secs.store(secs, Ordering::SeqCst);
+    }
+
+    pub fn failures(&self) -> Vec<ThrottleKey> {
+        self.failures.lock().unwrap().clone()
+    }
+
+    pub fn resets(&self) -> Vec<ThrottleKey> {
+        self.resets.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl LoginThrottle for FakeThrottle {
+    async fn blocked_for(&self, _keys: &[ThrottleKey]) -> anyhow::Result<Option<Duration>> {
+        let secs = self.blocked_secs.load(Ordering::SeqCst);
+        Ok((secs > 0).then(|| Duration::from_secs(secs)))
+    }
+
+    async fn record_failure(&self, keys: &[ThrottleKey]) -> anyhow::Result<()> {
+        self.failures.lock().unwrap().extend_from_slice(keys);
+        Ok(())
+    }
+
+    async fn reset(&self, key: &ThrottleKey) -> anyhow::Result<()> {
+        self.resets.lock().unwrap().push(key.clone());
+        Ok(())
+    }
+}
+
+pub struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+pub struct V7Ids;
+
+impl IdGenerator for V7Ids {
+    fn new_id(&self) -> Uuid {
+        Uuid::now_v7()
+    }
+}
+
+/// Every fake, shared by the use cases a test builds from it.
+pub struct Fakes {
+    pub users: Arc<FakeUsers>,
+    pub hasher: Arc<FakeHasher>,
+    pub refresh_tokens: Arc<FakeRefreshTokens>,
+    pub throttle: Arc<FakeThrottle>,
+    pub clock: Arc<FixedClock>,
+}
+
+impl Fakes {
+    pub fn new() -> Self {
+        Self {
+            users: Arc::default(),
+            hasher: Arc::default(),
+            refresh_tokens: Arc::default(),
+            throttle: Arc::default(),
+            clock: Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())),
+        }
+    }
+
+    pub fn principal(user: &User) -> Principal {
+        Principal {
+            user_id: user.id(),
+            tenant_id: user.tenant_id(),
+            role: user.role(),
+        }
+    }
+
+    pub fn register_tenant(&self) -> RegisterTenant {
+        RegisterTenant {
+            tenants: self.users.clone(),
+            hasher: self.hasher.clone(),
+            clock: self.clock.clone(),
+            ids: Arc::new(V7Ids),
+        }
+    }
+
+    pub fn login(&self) -> Login {
+        Login {
+            users: self.users.clone(),
+            hasher: self.hasher.clone(),
+            access_tokens: Arc::new(FakeAccessTokens),
+            refresh_tokens: self.refresh_tokens.clone(),
+            throttle: self.throttle.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    pub fn refresh(&self) -> Refresh {
+        Refresh {
+            users: self.users.clone(),
+            access_tokens: Arc::new(FakeAccessTokens),
+            refresh_tokens: self.refresh_tokens.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    pub fn logout(&self) -> Logout {
+        Logout {
+            refresh_tokens: self.refresh_tokens.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    pub fn get_user(&self) -> GetUser {
+        GetUser {
+            users: self.users.clone(),
+        }
+    }
+
+    pub fn list_users(&self) -> ListUsers {
+        ListUsers {
+            users: self.users.clone(),
+        }
+    }
+
+    pub fn create_user(&self) -> CreateUser {
+        CreateUser {
+            users: self.users.clone(),
+            hasher: self.hasher.clone(),
+            clock: self.clock.clone(),
+            ids: Arc::new(V7Ids),
+        }
+    }
+
+    pub fn update_user(&self) -> UpdateUser {
+        UpdateUser {
+            users: self.users.clone(),
+            refresh_tokens: self.refresh_tokens.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    pub fn lifecycle(&self) -> UserLifecycle {
+        UserLifecycle {
+            users: self.users.clone(),
+            refresh_tokens: self.refresh_tokens.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// A new tenant with its admin, whose password is `password123`.
+    pub async fn seed_admin(&self, email: &str) -> User {
+        let (_, admin) = self
+            .register_tenant()
+            .execute(RegisterTenantCommand {
+                tenant_name: TenantName::parse("Tenant").unwrap(),
+                email: Email::parse(email).unwrap(),
+                username: Username::parse("admin").unwrap(),
+                password: Password::parse("password123").unwrap(),
+            })
+            .await
+            .unwrap();
+        admin
+    }
+
+    /// A member of the admin's tenant, whose password is `password123`.
+    pub async fn seed_member(&self, admin: &User, email: &str) -> User {
+        let now = self.clock.now();
+        let member = User::reconstitute(UserSnapshot {
+            id: UserId::from_uuid(Uuid::now_v7()),
+            tenant_id: admin.tenant_id(),
+            email: Email::parse(email).unwrap(),
+            username: Username::parse("member").unwrap(),
+            password_hash: PasswordHash::new("hashed:password123".to_owned()),
+            role: Role::Member,
+            is_active: true,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        });
+        self.users.insert(&member).unwrap();
+        member
+    }
+
+    pub async fn deactivate(&self, admin: &User, user: &User) {
+        self.lifecycle()
+            .deactivate(&Self::principal(admin), user.id())
+            .await
+            .unwrap();
+    }
+
+    pub async fn delete(&self, admin: &User, user: &User) {
+        self.lifecycle()
+            .delete(&Self::principal(admin), user.id())
+            .await
+            .unwrap();
+    }
+
+    pub async fn promote(&self, admin: &User, user: &User) {
+        let command = UpdateUserCommand {
+            role: Some(Role::Admin),
+            ..UpdateUserCommand::default()
+        };
+        self.update_user()
+            .execute(&Self::principal(admin), user.id(), command)
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,515 @@
+//! The user aggregate: a person who belongs to one tenant, with a role and a lifecycle
+//! (active, deactivated, soft-deleted) guarded by the rules that keep every tenant
+//! administrable.
+
+mod email;
+mod password;
+mod username;
+
+use chrono::{DateTime, Utc};
+
+pub use email::{Email, EmailError};
+pub use password::{Password, PasswordError, PasswordHash};
+pub use username::{Username, UsernameError};
+
+use crate::id::id_type;
+use crate::tenant::TenantId;
+
+id_type!(
+    /// Identifies a user.
+    UserId
+);
+
+/// What a user may do within their tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of: admin, member")]
+pub struct RoleError;
+
+impl Role {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    /// # Errors
+    /// When `raw` is neither `admin` nor `member`.
+    pub fn parse(raw: &str) -> Result<Self, RoleError> {
+        match raw {
+            "admin" => Ok(Self::Admin),
+            "member" => Ok(Self::Member),
+            _ => Err(RoleError),
+        }
+    }
+}
+
+/// The number of active, not deleted admins in the user's tenant, counting the user
+/// itself. The use case reads it; the aggregate decides with it. The database adapter
+/// checks the same rule again inside the write transaction, so two admins demoting
+/// each other at the same instant cannot both succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveAdmins(pub u64);
+
+/// The rules a user change can break.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("administrators cannot deactivate themselves")]
+    CannotDeactivateSelf,
+    #[error("administrators cannot change their own role")]
+    CannotDemoteSelf,
+    #[error("administrators cannot delete themselves")]
+    CannotDeleteSelf,
+    #[error("the last active administrator of a tenant cannot be removed, deactivated or demoted")]
+    LastActiveAdmin,
+    #[error("the user is deleted")]
+    Deleted,
+    #[error("the user is not deleted")]
+    NotDeleted,
+}
+
+/// A user's whole state, as persistence adapters store and load it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSnapshot {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub email: Email,
+    pub username: Username,
+    pub password_hash: PasswordHash,
+    pub role: Role,
+    pub is_active: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The user aggregate. Fields are private; state changes only through the methods
+/// below, which enforce the rules. `version` is the one read from storage: saving
+/// succeeds only while storage still holds it (optimistic concurrency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User(UserSnapshot);
+
+impl User {
+    /// A new, active user.
+    #[must_use]
+    pub fn register(
+        id: UserId,
+        tenant_id: TenantId,
+        email: Email,
+        username: Username,
+        password_hash: PasswordHash,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self(UserSnapshot {
+            id,
+            tenant_id,
+            email,
+            username,
+            password_hash,
+            role,
+            is_active: true,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        })
+    }
+
+    /// Rebuilds a user from stored state; only persistence adapters call this.
+    #[must_use]
+    pub fn reconstitute(snapshot: UserSnapshot) -> Self {
+        Self(snapshot)
+    }
+
+    #[must_use]
+    pub fn snapshot(&self) -> &UserSnapshot {
+        &self.0
+    }
+
+    #[must_use]
+    pub fn id(&self) -> UserId {
+        self.0.id
+    }
+
+    #[must_use]
+    pub fn tenant_id(&self) -> TenantId {
+        self.0.tenant_id
+    }
+
+    #[must_use]
+    pub fn email(&self) -> &Email {
+        &self.0.email
+    }
+
+    #[must_use]
+    pub fn username(&self) -> &Username {
+        &self.0.username
+    }
+
+    #[must_use]
+    pub fn password_hash(&self) -> &PasswordHash {
+        &self.0.password_hash
+    }
+
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
+
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.0.is_active
+    }
+
+    #[must_use]
+    pub fn is_deleted(&self) -> bool {
+        self.0.deleted_at.is_some()
+    }
+
+    /// Whether this user may sign in and act: active and not deleted.
+    #[must_use]
+    pub fn can_sign_in(&self) -> bool {
+        self.is_active() && !self.is_deleted()
+    }
+
+    #[must_use]
+    pub fn version(&self) -> i64 {
+        self.0.version
+    }
+
+    #[must_use]
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    #[must_use]
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    #[must_use]
+    pub fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
+
+    fn is_active_admin(&self) -> bool {
+        self.0.role == Role::Admin && self.can_sign_in()
+    }
+
+    fn ensure_not_deleted(&self) -> Result<(), UserError> {
+        if self.is_deleted() {
+            return Err(UserError::Deleted);
+        }
+        Ok(())
+    }
+
+    /// Refuses a change that would leave the tenant without an active admin.
+    fn ensure_not_last_active_admin(&self, admins: ActiveAdmins) -> Result<(), UserError> {
+        if self.is_active_admin() && admins.0 <= 1 {
+            return Err(UserError::LastActiveAdmin);
+        }
+        Ok(())
+    }
+
+    fn touch(&mut self, now: DateTime<Utc>) {
+        self.0.updated_at = now;
+    }
+
+    /// # Errors
+    /// `Deleted` when the user is deleted.
+    pub fn rename(&mut self, username: Username, now: DateTime<Utc>) -> Result<(), UserError> {
+        self.ensure_not_deleted()?;
+        if self.0.username != username {
+            self.0.username = username;
+            self.touch(now);
+        }
+        Ok(())
+    }
+
+    /// # Errors
+    /// `Deleted` when the user is deleted.
+    pub fn change_email(&mut self, email: Email, now: DateTime<Utc>) -> Result<(), UserError> {
+        self.ensure_not_deleted()?;
+        if self.0.email != email {
+            self.0.email = email;
+            self.touch(now);
+        }
+        Ok(())
+    }
+
+    /// # Errors
+    /// `Deleted`; `CannotDemoteSelf` when `actor` is this user; `LastActiveAdmin` when
+    /// demoting the tenant's only active admin.
+    pub fn change_role(
+        &mut self,
+        actor: UserId,
+        role: Role,
+        admins: ActiveAdmins,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserError> {
+        self.ensure_not_deleted()?;
+        if self.0.role == role {
+            return Ok(());
+        }
+        if actor == self.id() {
+            return Err(UserError::CannotDemoteSelf);
+        }
+        if role == Role::Member {
+            self.ensure_not_last_active_admin(admins)?;
+        }
+        self.0.role = role;
+        self.touch(now);
+        Ok(())
+    }
+
+    /// # Errors
+    /// `Deleted` when the user is deleted.
+    pub fn activate(&mut self, now: DateTime<Utc>) -> Result<(), UserError> {
+        self.ensure_not_deleted()?;
+        if !self.0.is_active {
+            self.0.is_active = true;
+            self.touch(now);
+        }
+        Ok(())
+    }
+
+    /// # Errors
+    /// `Deleted`; `CannotDeactivateSelf` when `actor` is this user; `LastActiveAdmin`.
+    pub fn deactivate(
+        &mut self,
+        actor: UserId,
+        admins: ActiveAdmins,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserError> {
+        self.ensure_not_deleted()?;
+        if actor == self.id() {
+            return Err(UserError::CannotDeactivateSelf);
+        }
+        if !self.0.is_active {
+            return Ok(());
+        }
+        self.ensure_not_last_active_admin(admins)?;
+        self.0.is_active = false;
+        self.touch(now);
+        Ok(())
+    }
+
+    /// Soft delete: the row stays, hidden from everything but admins who ask for it.
+    ///
+    /// # Errors
+    /// `Deleted` when already deleted; `CannotDeleteSelf`; `LastActiveAdmin`.
+    pub fn delete(
+        &mut self,
+        actor: UserId,
+        admins: ActiveAdmins,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserError> {
+        self.ensure_not_deleted()?;
+        if actor == self.id() {
+            return Err(UserError::CannotDeleteSelf);
+        }
+        self.ensure_not_last_active_admin(admins)?;
+        self.0.deleted_at = Some(now);
+        self.touch(now);
+        Ok(())
+    }
+
+    /// # Errors
+    /// `NotDeleted` when the user is not deleted.
+    pub fn restore(&mut self, now: DateTime<Utc>) -> Result<(), UserError> {
+        if !self.is_deleted() {
+            return Err(UserError::NotDeleted);
+        }
+        self.0.deleted_at = None;
+        self.touch(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0).unwrap()
+    }
+
+    fn user(role: Role) -> User {
+        User::register(
+            UserId::from_uuid(uuid::Uuid::now_v7()),
+            TenantId::from_uuid(uuid::Uuid::now_v7()),
+            Email::parse("someone@example.com").unwrap(),
+            Username::parse("someone").unwrap(),
+            PasswordHash::new("hash".to_owned()),
+            role,
+            at(0),
+        )
+    }
+
+    fn other() -> UserId {
+        UserId::from_uuid(uuid::Uuid::now_v7())
+    }
+
+    #[test]
+    fn a_registered_user_is_active_and_not_deleted() {
+        let user = user(Role::Member);
+        assert!(user.can_sign_in());
+        assert_eq!(user.created_at(), user.updated_at());
+        assert_eq!(user.version(), 0);
+    }
+
+    #[test]
+    fn renaming_updates_the_username_and_the_timestamp() {
+        let mut user = user(Role::Member);
+        user.rename(Username::parse("renamed").unwrap(), at(5)).unwrap();
+        assert_eq!(user.username().as_str(), "renamed");
+        assert_eq!(user.updated_at(), at(5));
+    }
+
+    #[test]
+    fn changing_the_email_to_the_same_address_changes_nothing() {
+        let mut user = user(Role::Member);
+        user.change_email(Email::parse("SOMEONE@example.com").unwrap(), at(5))
+            .unwrap();
+        assert_eq!(user.updated_at(), at(0));
+    }
+
+    #[test]
+    fn an_admin_cannot_demote_themself() {
+        let mut admin = user(Role::Admin);
+        let id = admin.id();
+        assert_eq!(
+            admin.change_role(id, Role::Member, ActiveAdmins(3), at(1)),
+            Err(UserError::CannotDemoteSelf)
+        );
+        assert_eq!(admin.role(), Role::Admin);
+    }
+
+    #[test]
+    fn the_last_active_admin_cannot_be_demoted() {
+        let mut admin = user(Role::Admin);
+        assert_eq!(
+            admin.change_role(other(), Role::Member, ActiveAdmins(1), at(1)),
+            Err(UserError::LastActiveAdmin)
+        );
+    }
+
+    #[test]
+    fn an_admin_can_be_demoted_while_another_admin_remains() {
+        let mut admin = user(Role::Admin);
+        admin
+            .change_role(other(), Role::Member, ActiveAdmins(2), at(1))
+            .unwrap();
+        assert_eq!(admin.role(), Role::Member);
+    }
+
+    #[test]
+    fn a_member_can_be_promoted_whatever_the_admin_count() {
+        let mut member = user(Role::Member);
+        member
+            .change_role(other(), Role::Admin, ActiveAdmins(1), at(1))
+            .unwrap();
+        assert_eq!(member.role(), Role::Admin);
+    }
+
+    #[test]
+    fn an_admin_cannot_deactivate_themself() {
+        let mut admin = user(Role::Admin);
+        let id = admin.id();
+        assert_eq!(
+            admin.deactivate(id, ActiveAdmins(5), at(1)),
+            Err(UserError::CannotDeactivateSelf)
+        );
+        assert!(admin.is_active());
+    }
+
+    #[test]
+    fn the_last_active_admin_cannot_be_deactivated() {
+        let mut admin = user(Role::Admin);
+        assert_eq!(
+            admin.deactivate(other(), ActiveAdmins(1), at(1)),
+            Err(UserError::LastActiveAdmin)
+        );
+    }
+
+    #[test]
+    fn deactivating_and_activating_a_member_toggles_sign_in() {
+        let mut member = user(Role::Member);
+        member.deactivate(other(), ActiveAdmins(1), at(1)).unwrap();
+        assert!(!member.can_sign_in());
+        member.activate(at(2)).unwrap();
+        assert!(member.can_sign_in());
+        assert_eq!(member.updated_at(), at(2));
+    }
+
+    #[test]
+    fn an_inactive_admin_does_not_count_as_the_last_active_admin() {
+        let mut admin = user(Role::Admin);
+        admin.deactivate(other(), ActiveAdmins(2), at(1)).unwrap();
+        admin
+            .change_role(other(), Role::Member, ActiveAdmins(1), at(2))
+            .unwrap();
+        assert_eq!(admin.role(), Role::Member);
+    }
+
+    #[test]
+    fn an_admin_cannot_delete_themself() {
+        let mut admin = user(Role::Admin);
+        let id = admin.id();
+        assert_eq!(
+            admin.delete(id, ActiveAdmins(5), at(1)),
+            Err(UserError::CannotDeleteSelf)
+        );
+    }
+
+    #[test]
+    fn the_last_active_admin_cannot_be_deleted() {
+        let mut admin = user(Role::Admin);
+        assert_eq!(
+            admin.delete(other(), ActiveAdmins(1), at(1)),
+            Err(UserError::LastActiveAdmin)
+        );
+        assert!(!admin.is_deleted());
+    }
+
+    #[test]
+    fn a_deleted_user_cannot_sign_in_or_be_changed_until_restored() {
+        let mut member = user(Role::Member);
+        member.delete(other(), ActiveAdmins(1), at(1)).unwrap();
+        assert!(!member.can_sign_in());
+        assert_eq!(member.deleted_at(), Some(at(1)));
+        assert_eq!(
+            member.rename(Username::parse("again").unwrap(), at(2)),
+            Err(UserError::Deleted)
+        );
+        assert_eq!(member.delete(other(), ActiveAdmins(1), at(2)), Err(UserError::Deleted));
+        member.restore(at(3)).unwrap();
+        assert!(member.can_sign_in());
+        assert_eq!(member.deleted_at(), None);
+    }
+
+    #[test]
+    fn restoring_a_user_that_is_not_deleted_is_rejected() {
+        let mut member = user(Role::Member);
+        assert_eq!(member.restore(at(1)), Err(UserError::NotDeleted));
+    }
+
+    #[test]
+    fn roles_parse_from_and_print_to_their_wire_names() {
+        for role in [Role::Admin, Role::Member] {
+            assert_eq!(Role::parse(role.as_str()), Ok(role));
+        }
+        assert_eq!(Role::parse("owner"), Err(RoleError));
+    }
+}
