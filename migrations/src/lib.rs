@@ -1,1 +1,46 @@
-//! placeholder
+//! Keystone's database schema, as sea-orm migrations.
+//!
+//! Migrations are written with the schema builder, never raw SQL, so the same files run
+//! on `SQLite` and `PostgreSQL`. Each one is a frozen snapshot: it names its own tables
+//! and columns instead of sharing identifiers, so a later change cannot rewrite history.
+//! Every migration runs in a transaction with its bookkeeping row (`SQLite` has
+//! transactional DDL too), so a failure leaves the schema as it was.
+//!
+//! This crate knows the schema and nothing else: no entities, no domain types. The
+//! `infrastructure` crate applies it and maps rows to the domain.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_tenants;
+mod m20261121_000002_create_users;
+mod m20261121_000003_create_refresh_tokens;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_create_tenants::Migration),
+            Box::new(m20261121_000002_create_users::Migration),
+            Box::new(m20261121_000003_create_refresh_tokens::Migration),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_listed_in_the_order_their_names_sort() {
+        let names: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|migration| migration.name().to_owned())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert_eq!(names[0], "m20261121_000001_create_tenants");
+    }
+}

@@ -1,1 +1,246 @@
-//! placeholder
+//! Helpers shared by the black-box API tests: start the real application on port 0
+//! with a database of its own, and talk to it over HTTP like any client would.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use awc::Client;
+use serde_json::{Value, json};
+use server::settings::{DatabaseSettings, Environment, Secret, ServerSettings, Settings};
+use server::startup::Application;
+
+/// A running application and a client pointed at it.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub settings: Settings,
+}
+
+/// A response with its body read and parsed (null when empty or not JSON).
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The `code` of a problem+json body.
+    #[must_use]
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// Settings for one test: port 0, a fresh database, cheap password hashing.
+///
+/// # Panics
+/// When no fresh database can be made.
+pub async fn test_settings() -> Settings {
+    let defaults = Settings::default();
+    let mut settings = Settings {
+        environment: Environment::Test,
+        server: ServerSettings {
+            port: 0,
+            workers: 1,
+            ..defaults.server
+        },
+        database: DatabaseSettings {
+            url: Secret::new(infrastructure::testing::fresh_database_url().await),
+            max_connections: 5,
+            ..defaults.database
+        },
+        ..defaults
+    };
+    settings.auth.password_hash.memory_kib = 1024;
+    settings.auth.password_hash.iterations = 1;
+    settings
+}
+
+/// Starts the application with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_settings().await).await
+}
+
+/// Starts the application with these settings, in the background of this test.
+///
+/// # Panics
+/// When the application cannot start.
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    let app = Application::build(&settings)
+        .await
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run());
+    let client = Client::builder().timeout(Duration::from_secs(30)).finish();
+    TestApp {
+        address,
+        client,
+        settings,
+    }
+}
+
+/// A registered tenant admin, signed in.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Sends a request; `body` is sent as JSON when present.
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = match body {
+            Some(body) => request.send_json(body).await,
+            None => request.send().await,
+        };
+        read(response.expect("the server answers")).await
+    }
+
+    /// Sends raw bytes with an explicit content type.
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> TestResponse {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(content_type) = content_type {
+            request = request.insert_header(("content-type", content_type));
+        }
+        read(request.send_body(body).await.expect("the server answers")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.request("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> TestResponse {
+        self.request("POST", path, token, Some(body)).await
+    }
+
+    /// Registers a new tenant whose admin has `email`, and signs in.
+    ///
+    /// # Panics
+    /// When registration or sign-in fails.
+    pub async fn register(&self, email: &str) -> Account {
+        let registered = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                &json!({"tenant_name": "Tenant", "email": email, "username": "admin", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text
+        );
+        let mut account = self.login(email, PASSWORD).await;
+        registered.body["tenant"]["id"]
+            .as_str()
+            .unwrap()
+            .clone_into(&mut account.tenant_id);
+        account
+    }
+
+    /// Signs in.
+    ///
+    /// # Panics
+    /// When sign-in fails.
+    pub async fn login(&self, email: &str, password: &str) -> Account {
+        let response = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                &json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+        let access_token = response.body["access_token"].as_str().unwrap().to_owned();
+        let me = self.get("/api/v1/users/me", &access_token).await;
+        Account {
+            tenant_id: me.body["tenant_id"].as_str().unwrap_or_default().to_owned(),
+            user_id: me.body["id"].as_str().unwrap_or_default().to_owned(),
+            email: email.to_owned(),
+            password: password.to_owned(),
+            access_token,
+            refresh_token: response.body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// An admin creates a user in their tenant and that user signs in.
+    ///
+    /// # Panics
+    /// When creation or sign-in fails.
+    pub async fn add_user(&self, admin: &Account, email: &str, role: &str) -> Account {
+        let created = self
+            .post(
+                "/api/v1/users",
+                Some(&admin.access_token),
+                &json!({"email": email, "username": "someone", "password": PASSWORD, "role": role}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        self.login(email, PASSWORD).await
+    }
+}
+
+async fn read<S>(mut response: awc::ClientResponse<S>) -> TestResponse
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let bytes = response
+        .body()
+        .limit(1 << 22)
+        .await
+        .expect("a readable body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    TestResponse {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text,
+    }
+}

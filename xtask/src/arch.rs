@@ -46,7 +46,11 @@ impl fmt::Display for Violation {
             Self::Forbidden { path, rule } => (path, rule),
         };
         let (from, to) = (&path[0], &path[path.len() - 1]);
-        let verb = if path.len() == 2 { "depends on" } else { "reaches" };
+        let verb = if path.len() == 2 {
+            "depends on"
+        } else {
+            "reaches"
+        };
         write!(f, "{from} {verb} {to}")?;
         if let Rule::Reserved { group, .. } | Rule::Never { group, .. } = rule {
             write!(f, " ({group})")?;
@@ -62,49 +66,67 @@ impl fmt::Display for Violation {
                 write!(f, "; {layer} may depend only on {}", allowed.join(", "))
             }
             Rule::External { allowed } => {
-                write!(f, ", which is not in its allowed list ({})", allowed.join(", "))
+                write!(
+                    f,
+                    ", which is not in its allowed list ({})",
+                    allowed.join(", ")
+                )
             }
-            Rule::Reserved { direct, .. } => write!(f, "; only {} may depend on it", direct.join(", ")),
+            Rule::Reserved { direct, .. } => {
+                write!(f, "; only {} may depend on it", direct.join(", "))
+            }
             Rule::Never { layer, .. } => write!(f, "; {layer} may not reach it"),
         }
     }
 }
 
 /// Checks every workspace member against the rules and returns what it breaks:
-/// first the bookkeeping (members missing from `arch.toml` and stale entries), then
-/// per member its direct dependencies, then what it reaches through them, along the
-/// shortest path. A crate is reported once per member and rule, and not as reached
-/// when the member already depends on it directly.
+/// first the bookkeeping (members missing from `arch.toml`, stale entries), then per
+/// member its direct dependencies, then what it reaches through them, along the
+/// shortest path. A crate is reported once per member and rule. What a member reaches
+/// only through a crate already reported is not reported again: one bad edge into
+/// sea-orm is one line, not one per sqlx crate behind it.
 #[must_use]
 pub fn check(metadata: &Metadata, rules: &Rules) -> Vec<Violation> {
     let graph = Graph::new(metadata);
     let mut violations = Vec::new();
     for layer in &rules.layers {
-        if !graph.members.iter().any(|(_, name)| *name == layer.package) {
-            violations.push(Violation::Stale { layer: layer.name.clone(), package: layer.package.clone() });
+        if !graph.is_member(&layer.package) {
+            violations.push(Violation::Stale {
+                layer: layer.name.clone(),
+                package: layer.package.clone(),
+            });
         }
     }
     for &(id, name) in &graph.members {
         let Some(layer) = rules.layer_of(name) else {
-            violations.push(Violation::Unassigned { package: name.to_owned() });
+            violations.push(Violation::Unassigned {
+                package: name.to_owned(),
+            });
             continue;
         };
         let direct = graph.direct(id);
-        for dep in &direct {
+        let mut reported = HashSet::new();
+        for &dep in &direct {
             for rule in broken_by(rules, &graph, layer, dep, true) {
-                violations.push(Violation::Forbidden { path: vec![name.to_owned(), (*dep).to_owned()], rule });
-            }
-        }
-        for path in graph.reach(id) {
-            let dep = path[path.len() - 1];
-            if direct.contains(&dep) {
-                continue;
-            }
-            for rule in broken_by(rules, &graph, layer, dep, false) {
-                let path = path.iter().map(|&n| n.to_owned()).collect();
+                reported.insert(dep);
+                let path = vec![name.to_owned(), dep.to_owned()];
                 violations.push(Violation::Forbidden { path, rule });
             }
         }
+        graph.walk(id, |path| {
+            let dep = path[path.len() - 1];
+            if direct.contains(&dep) {
+                return !reported.contains(dep);
+            }
+            let broken = broken_by(rules, &graph, layer, dep, false);
+            let explore = broken.is_empty();
+            for rule in broken {
+                let path = path.iter().map(|&n| n.to_owned()).collect();
+                violations.push(Violation::Forbidden { path, rule });
+            }
+            explore
+        });
     }
     violations
 }
@@ -119,7 +141,10 @@ fn broken_by(rules: &Rules, graph: &Graph, layer: &Layer, dep: &str, direct: boo
         if let Some(allowed) = &layer.depends_on
             && !to.is_some_and(|to| allowed.iter().any(|a| a == to))
         {
-            broken.push(Rule::Internal { layer: layer.name.clone(), allowed: allowed.clone() });
+            broken.push(Rule::Internal {
+                layer: layer.name.clone(),
+                allowed: allowed.clone(),
+            });
         }
         return broken;
     }
@@ -127,20 +152,35 @@ fn broken_by(rules: &Rules, graph: &Graph, layer: &Layer, dep: &str, direct: boo
         && let Some(allowed) = &layer.external
         && !allowed.iter().any(|p| matches(p, dep))
     {
-        broken.push(Rule::External { allowed: allowed.clone() });
+        broken.push(Rule::External {
+            allowed: allowed.clone(),
+        });
     }
-    for group in rules.groups.iter().filter(|g| g.crates.iter().any(|p| matches(p, dep))) {
+    for group in rules
+        .groups
+        .iter()
+        .filter(|g| g.crates.iter().any(|p| matches(p, dep)))
+    {
         let named = |layers: &[String]| layers.contains(&layer.name);
         match &group.access {
-            Access::Reserved { direct: may_depend, reach } => {
+            Access::Reserved {
+                direct: may_depend,
+                reach,
+            } => {
                 let ok = named(may_depend) || (!direct && named(reach));
                 if !ok {
-                    broken.push(Rule::Reserved { group: group.name.clone(), direct: may_depend.clone() });
+                    broken.push(Rule::Reserved {
+                        group: group.name.clone(),
+                        direct: may_depend.clone(),
+                    });
                 }
             }
             Access::Never(never) => {
                 if named(never) {
-                    broken.push(Rule::Never { group: group.name.clone(), layer: layer.name.clone() });
+                    broken.push(Rule::Never {
+                        group: group.name.clone(),
+                        layer: layer.name.clone(),
+                    });
                 }
             }
         }
@@ -162,7 +202,11 @@ struct Graph<'a> {
 impl<'a> Graph<'a> {
     fn new(metadata: &'a Metadata) -> Self {
         let counts = |kind: Option<&String>| kind.is_none_or(|k| k == "build");
-        let names = metadata.packages.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
+        let names = metadata
+            .packages
+            .iter()
+            .map(|p| (p.id.as_str(), p.name.as_str()))
+            .collect();
         let manifests = metadata
             .packages
             .iter()
@@ -176,12 +220,24 @@ impl<'a> Graph<'a> {
             .nodes
             .iter()
             .map(|node| {
-                let deps = node.deps.iter().filter(|d| d.dep_kinds.iter().any(|k| counts(k.kind.as_ref())));
+                let deps = node
+                    .deps
+                    .iter()
+                    .filter(|d| d.dep_kinds.iter().any(|k| counts(k.kind.as_ref())));
                 (node.id.as_str(), deps.map(|d| d.pkg.as_str()).collect())
             })
             .collect();
-        let mut graph = Self { members: Vec::new(), names, manifests, edges };
-        graph.members = metadata.workspace_members.iter().map(|id| (id.as_str(), graph.name(id))).collect();
+        let mut graph = Self {
+            members: Vec::new(),
+            names,
+            manifests,
+            edges,
+        };
+        graph.members = metadata
+            .workspace_members
+            .iter()
+            .map(|id| (id.as_str(), graph.name(id)))
+            .collect();
         graph
     }
 
@@ -198,36 +254,41 @@ impl<'a> Graph<'a> {
     fn direct(&self, id: &str) -> Vec<&'a str> {
         let mut seen = HashSet::new();
         let deps = self.manifests.get(id).map_or(&[][..], Vec::as_slice);
-        deps.iter().copied().filter(|name| seen.insert(*name)).collect()
+        deps.iter()
+            .copied()
+            .filter(|name| seen.insert(*name))
+            .collect()
     }
 
-    /// Breadth-first walk from `start`: for each package name reached, the shortest
-    /// path to it (as names, `start` first), in order of distance.
-    fn reach(&self, start: &'a str) -> Vec<Vec<&'a str>> {
+    /// Breadth-first walk from `start` along normal and build edges. `visit` gets
+    /// the shortest path (names, `start` first) to each package name reached, once
+    /// per name; when it returns false, what lies behind that package is not walked.
+    fn walk(&self, start: &'a str, mut visit: impl FnMut(&[&'a str]) -> bool) {
         let mut parent: HashMap<&str, &str> = HashMap::new();
+        // Two versions of one crate are one finding; the nearer one explains it.
+        let mut explore_name = HashMap::from([(self.name(start), true)]);
         let mut queue = VecDeque::from([start]);
-        let mut seen_names = HashSet::from([self.name(start)]);
-        let mut paths = Vec::new();
         while let Some(id) = queue.pop_front() {
             for &next in self.edges.get(id).map_or(&[][..], Vec::as_slice) {
                 if next == start || parent.contains_key(next) {
                     continue;
                 }
                 parent.insert(next, id);
-                queue.push_back(next);
-                // Two versions of one crate are one finding; the nearer one explains it.
-                if seen_names.insert(self.name(next)) {
-                    let mut path = vec![self.name(next)];
+                let name = self.name(next);
+                let explore = *explore_name.entry(name).or_insert_with(|| {
+                    let mut path = vec![name];
                     let mut at = next;
                     while let Some(&up) = parent.get(at) {
                         path.push(self.name(up));
                         at = up;
                     }
                     path.reverse();
-                    paths.push(path);
+                    visit(&path)
+                });
+                if explore {
+                    queue.push_back(next);
                 }
             }
         }
-        paths
     }
 }

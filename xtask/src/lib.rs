@@ -12,7 +12,7 @@ mod rules;
 
 use std::fmt;
 
-pub use arch::{Violation, check};
+pub use arch::{Rule, Violation, check};
 pub use metadata::Metadata;
 pub use rules::Rules;
 

@@ -138,7 +138,10 @@ mod tests {
 
     #[test]
     fn metadata_without_a_resolved_graph_is_rejected_with_a_hint() {
-        let no_deps = MINIMAL.replace(r#""resolve": {"nodes""#, r#""resolve": null, "x": {"nodes""#);
+        let no_deps = MINIMAL.replace(
+            r#""resolve": {"nodes""#,
+            r#""resolve": null, "x": {"nodes""#,
+        );
         let error = Metadata::from_json(&no_deps).unwrap_err();
         assert!(error.to_string().contains("without --no-deps"), "{error}");
     }

@@ -36,7 +36,10 @@ pub(crate) struct Group {
 pub(crate) enum Access {
     /// Only `direct` layers may depend on the crates; `reach` layers may also
     /// depend on them through others; every other layer must not reach them.
-    Reserved { direct: Vec<String>, reach: Vec<String> },
+    Reserved {
+        direct: Vec<String>,
+        reach: Vec<String>,
+    },
     /// These layers must not reach the crates; all others may.
     Never(Vec<String>),
 }
@@ -86,7 +89,9 @@ impl Rules {
         let file: File = toml::from_str(text).map_err(|e| Error(format!("arch.toml: {e}")))?;
         let known = |context: &str, names: &[String]| -> Result<(), Error> {
             match names.iter().find(|name| !file.layer.contains_key(*name)) {
-                Some(name) => Err(Error(format!("arch.toml: {context} names unknown layer `{name}`"))),
+                Some(name) => Err(Error(format!(
+                    "arch.toml: {context} names unknown layer `{name}`"
+                ))),
                 None => Ok(()),
             }
         };
@@ -129,7 +134,10 @@ impl Rules {
                     let reach = reach.clone().unwrap_or_default();
                     known(&format!("{context}.direct"), direct)?;
                     known(&format!("{context}.reach"), &reach)?;
-                    Access::Reserved { direct: direct.clone(), reach }
+                    Access::Reserved {
+                        direct: direct.clone(),
+                        reach,
+                    }
                 }
                 (None, None, Some(never)) => {
                     known(&format!("{context}.never"), never)?;
@@ -141,7 +149,11 @@ impl Rules {
                     )));
                 }
             };
-            groups.push(Group { name: name.clone(), crates: entry.crates.clone(), access });
+            groups.push(Group {
+                name: name.clone(),
+                crates: entry.crates.clone(),
+                access,
+            });
         }
         Ok(Self { layers, groups })
     }
@@ -160,7 +172,10 @@ impl Rules {
 
 fn check_patterns(context: &str, patterns: &[String]) -> Result<(), Error> {
     // Only a trailing `*` is supported; anything else would silently match nothing.
-    match patterns.iter().find(|p| p.is_empty() || p.trim_end_matches('*').contains('*')) {
+    match patterns
+        .iter()
+        .find(|p| p.is_empty() || p.trim_end_matches('*').contains('*'))
+    {
         Some(p) => Err(Error(format!(
             "arch.toml: {context} has pattern `{p}`; only a trailing `*` is supported"
         ))),
@@ -184,7 +199,9 @@ mod tests {
     "#;
 
     fn error(extra: &str) -> String {
-        Rules::from_toml(&format!("{LAYERS}\n{extra}")).unwrap_err().to_string()
+        Rules::from_toml(&format!("{LAYERS}\n{extra}"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -198,17 +215,32 @@ mod tests {
     }
 
     #[test]
+    fn the_workspace_arch_toml_is_valid() {
+        let rules = Rules::from_toml(include_str!("../../arch.toml")).unwrap();
+        assert_eq!((rules.layers.len(), rules.groups.len()), (8, 7));
+    }
+
+    #[test]
     fn an_unknown_layer_in_depends_on_is_an_error() {
         let message = error("[layer.server]\npackage = \"s\"\ndepends_on = [\"domian\"]");
-        assert_eq!(message, "arch.toml: layer.server.depends_on names unknown layer `domian`");
+        assert_eq!(
+            message,
+            "arch.toml: layer.server.depends_on names unknown layer `domian`"
+        );
     }
 
     #[test]
     fn an_unknown_layer_in_a_group_is_an_error() {
         let message = error("[group.db]\ncrates = [\"sqlx\"]\ndirect = [\"infra\"]");
-        assert_eq!(message, "arch.toml: group.db.direct names unknown layer `infra`");
+        assert_eq!(
+            message,
+            "arch.toml: group.db.direct names unknown layer `infra`"
+        );
         let message = error("[group.rt]\ncrates = [\"tokio\"]\nnever = [\"core\"]");
-        assert_eq!(message, "arch.toml: group.rt.never names unknown layer `core`");
+        assert_eq!(
+            message,
+            "arch.toml: group.rt.never names unknown layer `core`"
+        );
     }
 
     #[test]
@@ -233,7 +265,10 @@ mod tests {
     #[test]
     fn two_layers_claiming_one_package_is_an_error() {
         let message = error("[layer.core]\npackage = \"keystone-domain\"\ndepends_on = []");
-        assert!(message.contains("both claim package `keystone-domain`"), "{message}");
+        assert!(
+            message.contains("both claim package `keystone-domain`"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn repository_errors_keep_their_meaning_in_use_case_errors() {
-        assert!(matches!(Error::from(RepositoryError::EmailTaken), Error::EmailTaken));
+        assert!(matches!(
+            Error::from(RepositoryError::EmailTaken),
+            Error::EmailTaken
+        ));
         assert!(matches!(
             Error::from(RepositoryError::Stale),
             Error::ConcurrentModification

@@ -3,27 +3,28 @@
 //! version checks, one-time refresh tokens) and nothing more.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{
-    Email, Password, PasswordHash, Role, Tenant, TenantId, TenantName, User, UserId, UserSnapshot,
-    Username,
+    Email, Password, PasswordHash, Role, Tenant, TenantId, TenantName, User, UserId, Username,
 };
 use uuid::Uuid;
 
+use crate::Principal;
 use crate::auth::{Login, Logout, Refresh, RegisterTenant, RegisterTenantCommand};
 use crate::ports::{
-    AccessToken, AccessTokens, Clock, IdGenerator, LoginThrottle, PasswordHasher,
-    RefreshOutcome, RefreshTokens, RepositoryError, SessionId, ThrottleKey, TenantRepository,
-    TokenRejection, UserFilter, UserRepository,
+    AccessToken, AccessTokens, Clock, IdGenerator, LoginThrottle, PasswordHasher, RefreshOutcome,
+    RefreshTokens, RepositoryError, SessionId, TenantRepository, ThrottleKey, TokenRejection,
+    UserFilter, UserRepository,
 };
-use crate::users::{CreateUser, GetUser, ListUsers, UpdateUser, UpdateUserCommand, UserLifecycle};
-use crate::Principal;
+use crate::users::{
+    CreateUser, CreateUserCommand, GetUser, ListUsers, UpdateUser, UpdateUserCommand, UserLifecycle,
+};
 
 #[derive(Default)]
 pub struct FakeUsers {
@@ -61,7 +62,11 @@ impl FakeUsers {
 
 #[async_trait]
 impl TenantRepository for FakeUsers {
-    async fn create_with_admin(&self, tenant: &Tenant, admin: &User) -> Result<(), RepositoryError> {
+    async fn create_with_admin(
+        &self,
+        tenant: &Tenant,
+        admin: &User,
+    ) -> Result<(), RepositoryError> {
         self.insert(admin)?;
         self.tenants.lock().unwrap().push(tenant.clone());
         Ok(())
@@ -126,7 +131,11 @@ impl UserRepository for FakeUsers {
             .into_iter()
             .filter(|u| u.tenant_id() == tenant)
             .filter(|u| filter.include_deleted || !u.is_deleted())
-            .filter(|u| filter.is_active.is_none_or(|active| u.is_active() == active))
+            .filter(|u| {
+                filter
+                    .is_active
+                    .is_none_or(|active| u.is_active() == active)
+            })
             .filter(|u| after.is_none_or(|after| u.id() > after))
             .collect();
         users.sort_by_key(User::id);
@@ -165,7 +174,7 @@ impl AccessTokens for FakeAccessTokens {
     fn issue(&self, user: &User, _now: DateTime<Utc>) -> anyhow::Result<AccessToken> {
         Ok(AccessToken {
             token: format!("access:{}", user.id()),
-            expires_in: Duration::from_secs(900),
+            expires_in: Duration::from_mins(15),
         })
     }
 
@@ -209,7 +218,11 @@ impl RefreshTokens for FakeRefreshTokens {
         Ok(token)
     }
 
-    async fn consume(&self, token: &str, _now: DateTime<Utc>) -> Result<RefreshOutcome, RepositoryError> {
+    async fn consume(
+        &self,
+        token: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, RepositoryError> {
         let mut tokens = self.tokens.lock().unwrap();
         Ok(match tokens.get_mut(token) {
             Some(stored) if stored.used => RefreshOutcome::Reused {
@@ -235,7 +248,11 @@ impl RefreshTokens for FakeRefreshTokens {
         Ok(())
     }
 
-    async fn revoke_session(&self, session: SessionId, _now: DateTime<Utc>) -> Result<(), RepositoryError> {
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        _now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
         for stored in self.tokens.lock().unwrap().values_mut() {
             if stored.session == session {
                 stored.revoked = true;
@@ -325,7 +342,9 @@ impl Fakes {
             hasher: Arc::default(),
             refresh_tokens: Arc::default(),
             throttle: Arc::default(),
-            clock: Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())),
+            clock: Arc::new(FixedClock(
+                Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            )),
         }
     }
 
@@ -427,22 +446,16 @@ impl Fakes {
 
     /// A member of the admin's tenant, whose password is `password123`.
     pub async fn seed_member(&self, admin: &User, email: &str) -> User {
-        let now = self.clock.now();
-        let member = User::reconstitute(UserSnapshot {
-            id: UserId::from_uuid(Uuid::now_v7()),
-            tenant_id: admin.tenant_id(),
+        let command = CreateUserCommand {
             email: Email::parse(email).unwrap(),
             username: Username::parse("member").unwrap(),
-            password_hash: PasswordHash::new("hashed:password123".to_owned()),
+            password: Password::parse("password123").unwrap(),
             role: Role::Member,
-            is_active: true,
-            version: 0,
-            created_at: now,
-            updated_at: now,
-            deleted_at: None,
-        });
-        self.users.insert(&member).unwrap();
-        member
+        };
+        self.create_user()
+            .execute(&Self::principal(admin), command)
+            .await
+            .unwrap()
     }
 
     pub async fn deactivate(&self, admin: &User, user: &User) {

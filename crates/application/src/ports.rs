@@ -153,8 +153,11 @@ pub trait RefreshTokens: Send + Sync {
     ) -> Result<String, RepositoryError>;
 
     /// Atomically marks the token used, so two concurrent uses cannot both succeed.
-    async fn consume(&self, token: &str, now: DateTime<Utc>)
-    -> Result<RefreshOutcome, RepositoryError>;
+    async fn consume(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, RepositoryError>;
 
     /// Ends the session the token belongs to, if any.
     async fn revoke(&self, token: &str, now: DateTime<Utc>) -> Result<(), RepositoryError>;

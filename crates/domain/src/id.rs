@@ -1,7 +1,7 @@
 //! Identifier newtypes, so a `UserId` can never be passed where a `TenantId` is expected.
 
 /// Declares a UUID-backed identifier type. Ids are made outside the domain (an id
-/// generator port hands out UUIDv7s, whose time order makes keyset pagination cheap).
+/// generator port hands out `UUIDv7`s, whose time order makes keyset pagination cheap).
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*

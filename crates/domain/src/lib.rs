@@ -11,6 +11,6 @@ pub mod user;
 
 pub use tenant::{Tenant, TenantId, TenantName, TenantNameError};
 pub use user::{
-    ActiveAdmins, Email, EmailError, Password, PasswordError, PasswordHash, Role, RoleError,
-    User, UserError, UserId, UserSnapshot, Username, UsernameError,
+    ActiveAdmins, Email, EmailError, Password, PasswordError, PasswordHash, Role, RoleError, User,
+    UserError, UserId, UserSnapshot, Username, UsernameError,
 };

@@ -109,7 +109,10 @@ mod tests {
 
     #[test]
     fn a_tenant_name_of_101_characters_is_rejected_and_100_accepted() {
-        assert_eq!(TenantName::parse(&"é".repeat(101)), Err(TenantNameError::TooLong));
+        assert_eq!(
+            TenantName::parse(&"é".repeat(101)),
+            Err(TenantNameError::TooLong)
+        );
         assert!(TenantName::parse(&"é".repeat(100)).is_ok());
     }
 

@@ -372,7 +372,8 @@ mod tests {
     #[test]
     fn renaming_updates_the_username_and_the_timestamp() {
         let mut user = user(Role::Member);
-        user.rename(Username::parse("renamed").unwrap(), at(5)).unwrap();
+        user.rename(Username::parse("renamed").unwrap(), at(5))
+            .unwrap();
         assert_eq!(user.username().as_str(), "renamed");
         assert_eq!(user.updated_at(), at(5));
     }
@@ -493,7 +494,10 @@ mod tests {
             member.rename(Username::parse("again").unwrap(), at(2)),
             Err(UserError::Deleted)
         );
-        assert_eq!(member.delete(other(), ActiveAdmins(1), at(2)), Err(UserError::Deleted));
+        assert_eq!(
+            member.delete(other(), ActiveAdmins(1), at(2)),
+            Err(UserError::Deleted)
+        );
         member.restore(at(3)).unwrap();
         assert!(member.can_sign_in());
         assert_eq!(member.deleted_at(), None);

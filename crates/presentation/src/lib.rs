@@ -1,1 +1,213 @@
-//! placeholder
+//! Keystone's HTTP API: routes, the JSON wire format, problem+json errors, request
+//! ids and the API's self-description at `/openapi.json`.
+//!
+//! Presentation owns everything a client can see: the request and response DTOs
+//! (`Deserialize`/`Serialize`, `garde::Validate`, `utoipa::ToSchema`), how input is
+//! checked and parsed into domain values, how every `application::Error` becomes a
+//! status code, and the document at `/openapi.json`. Handlers extract, parse, call one
+//! use case and map its result; nothing else.
+//!
+//! It does not know how anything is stored, hashed, signed or configured: no SQL, no JWT
+//! library, no password hashing, no settings. It sees the use cases and the ports'
+//! vocabulary only; the server crate builds the adapters and hands them in as
+//! [`AppState`].
+
+mod auth;
+mod error;
+mod extract;
+mod health;
+mod openapi;
+mod telemetry;
+mod users;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, web};
+use application::auth::{Authenticate, Login, Logout, Refresh, RegisterTenant};
+use application::ports::HealthProbe;
+use application::users::{CreateUser, GetUser, ListUsers, UpdateUser, UserLifecycle};
+use tracing_actix_web::TracingLogger;
+
+pub use openapi::openapi;
+
+/// What the handlers need: the service's identity, one instance of every use case and
+/// the readiness probes. Built once by the server and shared by every worker.
+pub struct AppState {
+    pub service_name: String,
+    pub version: String,
+    pub register_tenant: RegisterTenant,
+    pub login: Login,
+    pub refresh: Refresh,
+    pub logout: Logout,
+    pub authenticate: Authenticate,
+    pub get_user: GetUser,
+    pub list_users: ListUsers,
+    pub create_user: CreateUser,
+    pub update_user: UpdateUser,
+    pub user_lifecycle: UserLifecycle,
+    pub probes: Vec<Arc<dyn HealthProbe>>,
+}
+
+/// The whole HTTP application: every route, the request-id and tracing middleware, and
+/// problem+json answers for bad input, unknown routes (404) and wrong methods (405).
+/// JSON bodies are limited to 64 KiB by the `ValidJson` extractor that reads them.
+#[must_use]
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    around(move |config| {
+        config.app_data(state);
+        routes(config);
+    })
+}
+
+/// Everything around the routes, shared by `app` and the tests of this crate.
+fn around(
+    routes: impl FnOnce(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(extract::path_config())
+        .app_data(extract::query_config())
+        .configure(routes)
+        .default_service(web::to(error::route_not_found))
+        .wrap(
+            ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, |response| {
+                Ok(error::method_not_allowed(response))
+            }),
+        )
+        .wrap(TracingLogger::<telemetry::RequestSpan>::new())
+        .wrap(from_fn(telemetry::request_id))
+}
+
+/// Every route, in the order the router tries them (`/users/me` before `/users/{id}`).
+/// Resources, not `route()`: a resource answers a method it lacks with 405 and `Allow`,
+/// where `route()` would fall through to 404.
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(web::resource("/health/live").get(health::live))
+        .service(web::resource("/health/ready").get(health::ready))
+        .service(web::resource("/openapi.json").get(openapi::document))
+        .service(web::resource("/docs").get(openapi::docs))
+        .service(web::resource("/api/v1").get(openapi::about))
+        .service(web::resource("/api/v1/auth/register").post(auth::register))
+        .service(web::resource("/api/v1/auth/login").post(auth::login))
+        .service(web::resource("/api/v1/auth/refresh").post(auth::refresh))
+        .service(web::resource("/api/v1/auth/logout").post(auth::logout))
+        .service(web::resource("/api/v1/users/me").get(users::me))
+        .service(
+            web::resource("/api/v1/users")
+                .get(users::list)
+                .post(users::create),
+        )
+        .service(
+            web::resource("/api/v1/users/{id}")
+                .get(users::get)
+                .patch(users::update)
+                .delete(users::delete),
+        )
+        .service(web::resource("/api/v1/users/{id}/activate").post(users::activate))
+        .service(web::resource("/api/v1/users/{id}/deactivate").post(users::deactivate))
+        .service(web::resource("/api/v1/users/{id}/restore").post(users::restore));
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header;
+    use actix_web::test::{TestRequest, call_service, init_service, read_body};
+    use actix_web::{HttpResponse, web};
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::error::ApiError;
+    use crate::telemetry::X_REQUEST_ID;
+
+    async fn thing(id: web::Path<Uuid>) -> HttpResponse {
+        HttpResponse::Ok().body(id.to_string())
+    }
+
+    async fn conflict() -> Result<HttpResponse, ApiError> {
+        Err(application::Error::EmailTaken.into())
+    }
+
+    /// Sends `request` through the real middleware stack around two tiny routes; returns
+    /// the status, the headers and the body as JSON (`Null` when it is not JSON).
+    async fn send(request: TestRequest) -> (StatusCode, header::HeaderMap, Value) {
+        let app = init_service(around(|config| {
+            config
+                .service(web::resource("/things/{id}").get(thing))
+                .service(web::resource("/conflict").post(conflict));
+        }))
+        .await;
+        let response = call_service(&app, request.to_request()).await;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = serde_json::from_slice(&read_body(response).await).unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    #[actix_web::test]
+    async fn an_unknown_path_is_a_404_problem() {
+        let (status, headers, body) = send(TestRequest::get().uri("/nowhere")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            headers.get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+        assert_eq!(body["code"], "not_found");
+    }
+
+    #[actix_web::test]
+    async fn a_wrong_method_is_a_405_problem_that_says_what_is_allowed() {
+        let (status, headers, body) = send(TestRequest::delete().uri("/conflict")).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers.get(header::ALLOW).unwrap(), "POST");
+        assert_eq!(
+            headers.get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+        assert_eq!(body["code"], "method_not_allowed");
+    }
+
+    #[actix_web::test]
+    async fn a_path_id_that_is_not_a_uuid_is_a_400_problem() {
+        let (status, _, body) = send(TestRequest::get().uri("/things/42")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "invalid_path");
+        let (status, _, _) =
+            send(TestRequest::get().uri(&format!("/things/{}", Uuid::now_v7()))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[actix_web::test]
+    async fn error_responses_carry_the_request_id_too() {
+        let request = TestRequest::post()
+            .uri("/conflict")
+            .insert_header((X_REQUEST_ID, "abc-123"));
+        let (status, headers, body) = send(request).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["code"], "email_taken");
+        assert_eq!(headers.get(X_REQUEST_ID).unwrap(), "abc-123");
+        let (_, headers, _) = send(TestRequest::get().uri("/nowhere")).await;
+        assert!(headers.contains_key(X_REQUEST_ID));
+    }
+}

@@ -40,14 +40,20 @@ impl Login {
     #[tracing::instrument(skip_all)]
     pub async fn execute(&self, command: LoginCommand) -> Result<TokenPair, Error> {
         let email = Email::parse(&command.email).ok();
-        let email_key = email
-            .as_ref()
-            .map_or_else(|| command.email.trim().to_lowercase(), |e| e.as_str().to_owned());
+        let email_key = email.as_ref().map_or_else(
+            || command.email.trim().to_lowercase(),
+            |e| e.as_str().to_owned(),
+        );
         let keys = [
             ThrottleKey::Email(email_key),
             ThrottleKey::Client(command.client),
         ];
-        if let Some(wait) = self.throttle.blocked_for(&keys).await.map_err(Error::Unexpected)? {
+        if let Some(wait) = self
+            .throttle
+            .blocked_for(&keys)
+            .await
+            .map_err(Error::Unexpected)?
+        {
             return Err(Error::Throttled {
                 retry_after_secs: wait.as_secs().max(1),
             });
@@ -60,7 +66,10 @@ impl Login {
         // Verify even when there is no user, so the answer takes as long either way.
         let matches = self
             .hasher
-            .verify(&command.password, user.as_ref().map(domain::User::password_hash))
+            .verify(
+                &command.password,
+                user.as_ref().map(domain::User::password_hash),
+            )
             .await
             .map_err(Error::Unexpected)?;
         let Some(user) = user.filter(|user| matches && user.can_sign_in()) else {
@@ -72,7 +81,10 @@ impl Login {
             return Err(Error::InvalidCredentials);
         };
 
-        self.throttle.reset(&keys[0]).await.map_err(Error::Unexpected)?;
+        self.throttle
+            .reset(&keys[0])
+            .await
+            .map_err(Error::Unexpected)?;
         let now = self.clock.now();
         let access = self
             .access_tokens
@@ -125,10 +137,18 @@ mod tests {
             ("admin@example.com", "wrong password"),
             ("member@example.com", "password123"),
         ] {
-            let error = fakes.login().execute(command(email, password)).await.unwrap_err();
+            let error = fakes
+                .login()
+                .execute(command(email, password))
+                .await
+                .unwrap_err();
             assert!(matches!(error, Error::InvalidCredentials), "{email}");
         }
-        assert_eq!(fakes.hasher.verifications(), 4, "every attempt pays for a hash");
+        assert_eq!(
+            fakes.hasher.verifications(),
+            4,
+            "every attempt pays for a hash"
+        );
     }
 
     #[tokio::test]
@@ -141,7 +161,12 @@ mod tests {
             .execute(command("admin@example.com", "password123"))
             .await
             .unwrap_err();
-        assert!(matches!(error, Error::Throttled { retry_after_secs: 30 }));
+        assert!(matches!(
+            error,
+            Error::Throttled {
+                retry_after_secs: 30
+            }
+        ));
         assert_eq!(fakes.hasher.verifications(), 0);
     }
 
@@ -149,7 +174,10 @@ mod tests {
     async fn failures_are_recorded_against_email_and_client_and_success_resets_the_email() {
         let fakes = Fakes::new();
         fakes.seed_admin("admin@example.com").await;
-        let _ = fakes.login().execute(command("admin@example.com", "nope nope")).await;
+        let _ = fakes
+            .login()
+            .execute(command("admin@example.com", "nope nope"))
+            .await;
         assert_eq!(
             fakes.throttle.failures(),
             vec![

@@ -31,7 +31,11 @@ mod tests {
     async fn after_logout_the_refresh_token_no_longer_works() {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
-        let token = fakes.refresh_tokens.issue(&admin, None, fakes.clock.now()).await.unwrap();
+        let token = fakes
+            .refresh_tokens
+            .issue(&admin, None, fakes.clock.now())
+            .await
+            .unwrap();
         fakes.logout().execute(&token).await.unwrap();
         assert!(matches!(
             fakes.refresh().execute(&token).await,

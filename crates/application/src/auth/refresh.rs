@@ -20,7 +20,11 @@ impl Refresh {
     #[tracing::instrument(skip_all)]
     pub async fn execute(&self, refresh_token: &str) -> Result<TokenPair, Error> {
         let now = self.clock.now();
-        let (user_id, tenant_id, session) = match self.refresh_tokens.consume(refresh_token, now).await? {
+        let (user_id, tenant_id, session) = match self
+            .refresh_tokens
+            .consume(refresh_token, now)
+            .await?
+        {
             RefreshOutcome::Consumed {
                 user,
                 tenant,
@@ -60,21 +64,37 @@ mod tests {
     async fn a_refresh_token_works_once_and_its_successor_works_next() {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
-        let first = fakes.refresh_tokens.issue(&admin, None, fakes.clock.now()).await.unwrap();
+        let first = fakes
+            .refresh_tokens
+            .issue(&admin, None, fakes.clock.now())
+            .await
+            .unwrap();
         let second = fakes.refresh().execute(&first).await.unwrap();
         assert_ne!(second.refresh_token, first);
-        fakes.refresh().execute(&second.refresh_token).await.unwrap();
+        fakes
+            .refresh()
+            .execute(&second.refresh_token)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn reusing_a_refresh_token_revokes_every_token_descended_from_it() {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
-        let first = fakes.refresh_tokens.issue(&admin, None, fakes.clock.now()).await.unwrap();
+        let first = fakes
+            .refresh_tokens
+            .issue(&admin, None, fakes.clock.now())
+            .await
+            .unwrap();
         let second = fakes.refresh().execute(&first).await.unwrap();
         let replay = fakes.refresh().execute(&first).await.unwrap_err();
         assert!(matches!(replay, Error::InvalidRefreshToken));
-        let descendant = fakes.refresh().execute(&second.refresh_token).await.unwrap_err();
+        let descendant = fakes
+            .refresh()
+            .execute(&second.refresh_token)
+            .await
+            .unwrap_err();
         assert!(matches!(descendant, Error::InvalidRefreshToken));
     }
 
@@ -83,7 +103,11 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
         let member = fakes.seed_member(&admin, "member@example.com").await;
-        let token = fakes.refresh_tokens.issue(&member, None, fakes.clock.now()).await.unwrap();
+        let token = fakes
+            .refresh_tokens
+            .issue(&member, None, fakes.clock.now())
+            .await
+            .unwrap();
         fakes.deactivate(&admin, &member).await;
         let error = fakes.refresh().execute(&token).await.unwrap_err();
         assert!(matches!(error, Error::InvalidRefreshToken));

@@ -68,7 +68,11 @@ mod tests {
     #[tokio::test]
     async fn registering_creates_a_tenant_whose_first_user_is_an_active_admin() {
         let fakes = Fakes::new();
-        let (tenant, admin) = fakes.register_tenant().execute(command("a@example.com")).await.unwrap();
+        let (tenant, admin) = fakes
+            .register_tenant()
+            .execute(command("a@example.com"))
+            .await
+            .unwrap();
         assert_eq!(admin.tenant_id(), tenant.id());
         assert_eq!(admin.role(), Role::Admin);
         assert!(admin.can_sign_in());
@@ -79,7 +83,11 @@ mod tests {
     #[tokio::test]
     async fn registering_an_email_already_in_use_is_a_conflict_and_creates_nothing() {
         let fakes = Fakes::new();
-        fakes.register_tenant().execute(command("a@example.com")).await.unwrap();
+        fakes
+            .register_tenant()
+            .execute(command("a@example.com"))
+            .await
+            .unwrap();
         let error = fakes
             .register_tenant()
             .execute(command("A@example.com"))

@@ -37,7 +37,9 @@ impl UserLifecycle {
                 user.deactivate(actor, admins, now)
             })
             .await?;
-        self.refresh_tokens.revoke_user(id, self.clock.now()).await?;
+        self.refresh_tokens
+            .revoke_user(id, self.clock.now())
+            .await?;
         Ok(user)
     }
 
@@ -52,13 +54,14 @@ impl UserLifecycle {
             user.delete(actor, admins, now)
         })
         .await?;
-        self.refresh_tokens.revoke_user(id, self.clock.now()).await?;
+        self.refresh_tokens
+            .revoke_user(id, self.clock.now())
+            .await?;
         Ok(())
     }
 
     /// # Errors
-    /// `Forbidden`, `NotFound` (also for a user that is not deleted: restore addresses
-    /// deleted users only).
+    /// `Forbidden`, `NotFound`, `NotDeleted` for a user that is not deleted.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn restore(&self, principal: &Principal, id: UserId) -> Result<User, Error> {
         self.apply(principal, id, true, |user, _, now| user.restore(now))
@@ -107,7 +110,11 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         let member = fakes.seed_member(&admin, "m@example.com").await;
-        let token = fakes.refresh_tokens.issue(&member, None, fakes.clock.now()).await.unwrap();
+        let token = fakes
+            .refresh_tokens
+            .issue(&member, None, fakes.clock.now())
+            .await
+            .unwrap();
         let user = fakes
             .lifecycle()
             .deactivate(&Fakes::principal(&admin), member.id())
@@ -140,7 +147,10 @@ mod tests {
         fakes.deactivate(&admin, &second).await;
         let error = fakes
             .lifecycle()
-            .deactivate(&Fakes::principal(&fakes.users.get_any(second.id())), admin.id())
+            .deactivate(
+                &Fakes::principal(&fakes.users.get_any(second.id())),
+                admin.id(),
+            )
             .await
             .unwrap_err();
         assert!(matches!(error, Error::Rule(UserError::LastActiveAdmin)));
@@ -152,9 +162,17 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let member = fakes.seed_member(&admin, "m@example.com").await;
         let principal = Fakes::principal(&admin);
-        fakes.lifecycle().delete(&principal, member.id()).await.unwrap();
+        fakes
+            .lifecycle()
+            .delete(&principal, member.id())
+            .await
+            .unwrap();
         assert!(fakes.users.get_any(member.id()).is_deleted());
-        let restored = fakes.lifecycle().restore(&principal, member.id()).await.unwrap();
+        let restored = fakes
+            .lifecycle()
+            .restore(&principal, member.id())
+            .await
+            .unwrap();
         assert!(!restored.is_deleted());
     }
 

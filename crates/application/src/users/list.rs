@@ -28,14 +28,23 @@ impl ListUsers {
     /// # Errors
     /// `Forbidden` when a member asks for deleted users.
     #[tracing::instrument(skip_all)]
-    pub async fn execute(&self, principal: &Principal, query: ListUsersQuery) -> Result<UserPage, Error> {
+    pub async fn execute(
+        &self,
+        principal: &Principal,
+        query: ListUsersQuery,
+    ) -> Result<UserPage, Error> {
         if query.filter.include_deleted {
             principal.require_admin()?;
         }
         // One extra row tells whether another page follows, without a COUNT.
         let mut items = self
             .users
-            .list(principal.tenant_id, &query.filter, query.after, query.limit + 1)
+            .list(
+                principal.tenant_id,
+                &query.filter,
+                query.after,
+                query.limit + 1,
+            )
             .await?;
         let next = if items.len() as u64 > query.limit {
             items.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
@@ -65,12 +74,26 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         for n in 0..4 {
-            fakes.seed_member(&admin, &format!("m{n}@example.com")).await;
+            fakes
+                .seed_member(&admin, &format!("m{n}@example.com"))
+                .await;
         }
         let principal = Fakes::principal(&admin);
-        let first = fakes.list_users().execute(&principal, query(None, 2)).await.unwrap();
-        let second = fakes.list_users().execute(&principal, query(first.next, 2)).await.unwrap();
-        let third = fakes.list_users().execute(&principal, query(second.next, 2)).await.unwrap();
+        let first = fakes
+            .list_users()
+            .execute(&principal, query(None, 2))
+            .await
+            .unwrap();
+        let second = fakes
+            .list_users()
+            .execute(&principal, query(first.next, 2))
+            .await
+            .unwrap();
+        let third = fakes
+            .list_users()
+            .execute(&principal, query(second.next, 2))
+            .await
+            .unwrap();
         let ids: Vec<UserId> = [first.items, second.items, third.items]
             .concat()
             .iter()

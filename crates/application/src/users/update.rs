@@ -83,7 +83,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(user.username().as_str(), "renamed");
-        assert_eq!(fakes.users.get_any(member.id()).username().as_str(), "renamed");
+        assert_eq!(
+            fakes.users.get_any(member.id()).username().as_str(),
+            "renamed"
+        );
     }
 
     #[tokio::test]
@@ -92,13 +95,19 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let member = fakes.seed_member(&admin, "m@example.com").await;
         let principal = Fakes::principal(&member);
-        let other = fakes.update_user().execute(&principal, admin.id(), rename("x-x-x")).await;
+        let other = fakes
+            .update_user()
+            .execute(&principal, admin.id(), rename("x-x-x"))
+            .await;
         assert!(matches!(other, Err(Error::Forbidden)));
         let promote = UpdateUserCommand {
             role: Some(Role::Admin),
             ..UpdateUserCommand::default()
         };
-        let own_role = fakes.update_user().execute(&principal, member.id(), promote).await;
+        let own_role = fakes
+            .update_user()
+            .execute(&principal, member.id(), promote)
+            .await;
         assert!(matches!(own_role, Err(Error::Forbidden)));
         assert_eq!(fakes.users.get_any(member.id()).role(), Role::Member);
     }
@@ -108,7 +117,11 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         let member = fakes.seed_member(&admin, "m@example.com").await;
-        let token = fakes.refresh_tokens.issue(&member, None, fakes.clock.now()).await.unwrap();
+        let token = fakes
+            .refresh_tokens
+            .issue(&member, None, fakes.clock.now())
+            .await
+            .unwrap();
         fakes.promote(&admin, &member).await;
         assert_eq!(fakes.users.get_any(member.id()).role(), Role::Admin);
         assert!(fakes.refresh().execute(&token).await.is_err());
@@ -127,6 +140,9 @@ mod tests {
             .execute(&Fakes::principal(&admin), admin.id(), demote)
             .await
             .unwrap_err();
-        assert!(matches!(error, Error::Rule(domain::UserError::CannotDemoteSelf)));
+        assert!(matches!(
+            error,
+            Error::Rule(domain::UserError::CannotDemoteSelf)
+        ));
     }
 }

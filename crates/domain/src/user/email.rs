@@ -87,7 +87,11 @@ mod tests {
 
     #[test]
     fn common_valid_addresses_are_accepted() {
-        for raw in ["a@b.co", "first.last+tag@sub.example.org", "x_y-z@my-host.io"] {
+        for raw in [
+            "a@b.co",
+            "first.last+tag@sub.example.org",
+            "x_y-z@my-host.io",
+        ] {
             assert!(Email::parse(raw).is_ok(), "{raw} should be accepted");
         }
     }

@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn passwords_of_7_or_129_characters_are_rejected() {
         assert_eq!(Password::parse("1234567"), Err(PasswordError::TooShort));
-        assert_eq!(Password::parse(&"x".repeat(129)), Err(PasswordError::TooLong));
+        assert_eq!(
+            Password::parse(&"x".repeat(129)),
+            Err(PasswordError::TooLong)
+        );
     }
 
     #[test]

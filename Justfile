@@ -1,0 +1,57 @@
+# Keystone's daily commands. Install just with `cargo install just`.
+
+pg_url := env_var_or_default("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+# List the recipes.
+default:
+    @just --list
+
+# Serve the API on 127.0.0.1:8080 with SQLite (docs at /docs).
+run:
+    cargo run
+
+# Run every test on SQLite.
+test:
+    cargo test
+
+# Run every test on SQLite and, where it applies, on PostgreSQL too.
+test-all:
+    TEST_DATABASE_URL={{pg_url}} cargo test
+    cargo test -p xtask
+
+# Format check and clippy with warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Check the dependency rules between layers (arch.toml).
+arch:
+    cargo xtask arch
+
+# Apply pending migrations to APP_DATABASE__URL (default: the SQLite file).
+migrate-up:
+    cargo run -- migrate up
+
+# Roll back the last migration.
+migrate-down steps="1":
+    cargo run -- migrate down --steps {{steps}}
+
+# List applied and pending migrations.
+migrate-status:
+    cargo run -- migrate status
+
+# Drop everything and migrate from scratch (refused in production without --force).
+migrate-fresh:
+    cargo run -- migrate fresh
+
+# Regenerate docs/openapi.json from the code.
+openapi:
+    cargo run --quiet -- openapi > docs/openapi.json
+
+# What CI runs.
+ci:
+    bash .ci/run

@@ -1,0 +1,398 @@
+//! The database's lifecycle: connecting, applying migrations, and the readiness probe.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, ensure};
+use application::ports::HealthProbe;
+use async_trait::async_trait;
+use migrations::Migrator;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sea_orm::{ConnectOptions, ConnectionTrait, DbBackend, DbErr, RuntimeErr, SqlxSqliteConnector};
+use sea_orm_migration::{MigrationStatus, MigratorTrait};
+
+/// A pool of connections to the database. Cloning it is cheap and shares the pool.
+pub use sea_orm::DatabaseConnection as Database;
+
+/// How long a `SQLite` statement waits for another connection's write lock before it
+/// fails. Writers are serialised by `SQLite`; under load they queue instead of erroring.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the database is and how the pool behaves.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:5432/db` or `sqlite://path/to/file.db`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection (or a new one to be opened)
+    /// before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    /// The URL may hold a password, so it never prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &"<redacted>")
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+/// Opens a pool and checks that the database answers.
+///
+/// `SQLite` files are created if missing, with their folder; they use write-ahead logging
+/// (readers never wait for the writer), enforce foreign keys, and wait for a busy lock
+/// rather than fail. Statement logging is off: requests are traced by the adapters.
+///
+/// # Errors
+/// When the URL is invalid or the database does not answer within `acquire_timeout`.
+/// Messages never repeat the URL, which may hold a password.
+pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
+    ensure!(
+        config.max_connections > 0,
+        "max_connections must be at least 1"
+    );
+    let mut options = ConnectOptions::new(config.url.clone());
+    options
+        .max_connections(config.max_connections)
+        .min_connections(1)
+        .connect_timeout(config.acquire_timeout)
+        .acquire_timeout(config.acquire_timeout)
+        .sqlx_logging(false);
+    if config.url.starts_with("sqlite:") {
+        create_sqlite_folder(&config.url)?;
+        // `create_if_missing` is what `?mode=rwc` asks for in the URL.
+        options.map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        });
+    }
+    sea_orm::Database::connect(options)
+        .await
+        .map_err(|error| match error {
+            // sea-orm quotes the whole URL when it cannot parse it or knows no driver for it.
+            DbErr::Conn(RuntimeErr::Internal(_)) => {
+                anyhow!("the database URL is invalid or names an unsupported database")
+            }
+            error => anyhow::Error::new(error).context("connecting to the database"),
+        })
+}
+
+/// Creates the folder of a `SQLite` database file, so a fresh checkout can start.
+fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
+    let options = SqliteConnectOptions::from_str(url).context("the SQLite URL is invalid")?;
+    if let Some(folder) = options
+        .get_filename()
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating {} for the SQLite database", folder.display()))?;
+    }
+    Ok(())
+}
+
+/// Applies every pending migration.
+///
+/// # Errors
+/// When a migration fails; it is rolled back, and the ones before it stay applied.
+pub async fn migrate_up(db: &Database) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("applying pending migrations")
+}
+
+/// Rolls back the last `steps` applied migrations.
+///
+/// # Errors
+/// When a rollback fails.
+pub async fn migrate_down(db: &Database, steps: u32) -> anyhow::Result<()> {
+    Migrator::down(db, Some(steps))
+        .await
+        .with_context(|| format!("rolling back {steps} migration(s)"))
+}
+
+/// Drops every table, whatever created it, then applies all migrations. Destroys data.
+///
+/// # Errors
+/// When dropping or a migration fails.
+pub async fn migrate_fresh(db: &Database) -> anyhow::Result<()> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Migrator::fresh(db)
+            .await
+            .context("dropping every table and applying all migrations");
+    }
+    // sea-orm-migration drops SQLite tables after `PRAGMA foreign_keys = OFF`, which holds
+    // only for the connection that ran it; from a pool, the drops may run on others and
+    // trip over the foreign keys. So the whole operation gets one connection of its own.
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let single = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with((*options).clone())
+        .await
+        .context("opening a connection to drop every table")?;
+    let single = SqlxSqliteConnector::from_sqlx_sqlite_pool(single);
+    let fresh = Migrator::fresh(&single)
+        .await
+        .context("dropping every table and applying all migrations");
+    single.close().await.context("closing the connection")?;
+    fresh
+}
+
+/// Rolls back every applied migration, leaving an empty schema. Destroys data.
+///
+/// # Errors
+/// When a rollback fails.
+pub async fn migrate_reset(db: &Database) -> anyhow::Result<()> {
+    Migrator::reset(db)
+        .await
+        .context("rolling back every migration")
+}
+
+/// A migration and whether the database has applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub name: String,
+    pub applied: bool,
+}
+
+/// Every migration, oldest first, with its state. Reads only: it works for a database
+/// user without DDL rights and creates no bookkeeping table.
+///
+/// # Errors
+/// When the database cannot be read, or has applied a migration this build lacks.
+pub async fn migration_status(db: &Database) -> anyhow::Result<Vec<MigrationState>> {
+    let migrations = Migrator::get_migration_with_status_read_only(db)
+        .await
+        .context("reading which migrations are applied")?;
+    Ok(migrations
+        .iter()
+        .map(|migration| MigrationState {
+            name: migration.name().to_owned(),
+            applied: migration.status() == MigrationStatus::Applied,
+        })
+        .collect())
+}
+
+/// The names of the migrations not applied yet, oldest first.
+///
+/// # Errors
+/// As `migration_status`.
+pub async fn pending_migrations(db: &Database) -> anyhow::Result<Vec<String>> {
+    Ok(migration_status(db)
+        .await?
+        .into_iter()
+        .filter(|migration| !migration.applied)
+        .map(|migration| migration.name)
+        .collect())
+}
+
+/// Readiness: the database answers `SELECT 1`.
+#[derive(Debug, Clone)]
+pub struct DatabaseProbe {
+    db: Database,
+}
+
+impl DatabaseProbe {
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl HealthProbe for DatabaseProbe {
+    fn component(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        self.db
+            .execute_unprepared("SELECT 1")
+            .await
+            .context("the database did not answer SELECT 1")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Statement;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::testing::{self, Backend};
+
+    fn names(states: &[MigrationState]) -> Vec<&str> {
+        states.iter().map(|state| state.name.as_str()).collect()
+    }
+
+    fn all_migrations() -> Vec<String> {
+        Migrator::migrations()
+            .iter()
+            .map(|migration| migration.name().to_owned())
+            .collect()
+    }
+
+    async fn has_table(db: &Database, table: &str) -> bool {
+        db.execute_unprepared(&format!("SELECT COUNT(*) FROM {table}"))
+            .await
+            .is_ok()
+    }
+
+    fn sqlite_url(folder: &str) -> String {
+        let file = std::env::temp_dir()
+            .join("keystone-tests")
+            .join(Uuid::now_v7().simple().to_string())
+            .join(folder)
+            .join("keystone.db");
+        format!("sqlite://{}", file.display())
+    }
+
+    #[tokio::test]
+    async fn a_new_database_has_every_migration_pending_until_up_applies_them() {
+        for backend in Backend::all() {
+            eprintln!("-- on {backend}");
+            let db = testing::connect(backend.fresh_database_url().await).await;
+            assert_eq!(pending_migrations(&db).await.unwrap(), all_migrations());
+            migrate_up(&db).await.unwrap();
+            let status = migration_status(&db).await.unwrap();
+            assert_eq!(names(&status), all_migrations());
+            assert!(status.iter().all(|migration| migration.applied));
+            assert!(pending_migrations(&db).await.unwrap().is_empty());
+            assert!(has_table(&db, "refresh_tokens").await);
+        }
+    }
+
+    #[tokio::test]
+    async fn rolling_back_one_migration_and_applying_it_again_round_trips() {
+        testing::on_every_backend(|db| async move {
+            migrate_down(&db, 1).await.unwrap();
+            let last = all_migrations().pop().unwrap();
+            assert_eq!(pending_migrations(&db).await.unwrap(), vec![last]);
+            assert!(!has_table(&db, "refresh_tokens").await);
+            assert!(has_table(&db, "users").await);
+            migrate_up(&db).await.unwrap();
+            assert!(pending_migrations(&db).await.unwrap().is_empty());
+            assert!(has_table(&db, "refresh_tokens").await);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_reset_rolls_every_migration_back() {
+        testing::on_every_backend(|db| async move {
+            migrate_reset(&db).await.unwrap();
+            assert_eq!(pending_migrations(&db).await.unwrap(), all_migrations());
+            assert!(!has_table(&db, "tenants").await);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn fresh_drops_the_data_and_applies_every_migration() {
+        testing::on_every_backend(|db| async move {
+            let backend = db.get_database_backend();
+            let insert = Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    DbBackend::Postgres => "INSERT INTO tenants (id, name, created_at) VALUES ($1, 'Acme', now())",
+                    _ => "INSERT INTO tenants (id, name, created_at) VALUES (?, 'Acme', '2026-01-01T00:00:00+00:00')",
+                },
+                [Uuid::now_v7().into()],
+            );
+            db.execute_raw(insert).await.unwrap();
+            migrate_fresh(&db).await.unwrap();
+            assert!(pending_migrations(&db).await.unwrap().is_empty());
+            let count = Statement::from_string(backend, "SELECT COUNT(*) AS n FROM tenants");
+            let row = db.query_one_raw(count).await.unwrap().unwrap();
+            assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_probe_passes_on_a_live_database_and_fails_once_it_is_closed() {
+        testing::on_every_backend(|db| async move {
+            let probe = DatabaseProbe::new(db.clone());
+            assert_eq!(probe.component(), "database");
+            probe.check().await.unwrap();
+            db.close().await.unwrap();
+            assert!(probe.check().await.is_err());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_database_gets_its_folder_and_uses_wal_and_foreign_keys() {
+        let db = testing::connect(sqlite_url("nested/deeper")).await;
+        let pragma =
+            |name: &str| Statement::from_string(DbBackend::Sqlite, format!("PRAGMA {name}"));
+        let journal = db
+            .query_one_raw(pragma("journal_mode"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            journal.try_get::<String>("", "journal_mode").unwrap(),
+            "wal"
+        );
+        let foreign_keys = db
+            .query_one_raw(pragma("foreign_keys"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(foreign_keys.try_get::<i32>("", "foreign_keys").unwrap(), 1);
+        let busy = db
+            .query_one_raw(pragma("busy_timeout"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(busy.try_get::<i32>("", "timeout").unwrap(), 5000);
+    }
+
+    #[tokio::test]
+    async fn a_database_nobody_listens_for_fails_without_quoting_the_password() {
+        let config = DatabaseConfig {
+            url: "postgres://keystone:hunter2@127.0.0.1:1/keystone".to_owned(),
+            max_connections: 2,
+            acquire_timeout: Duration::from_millis(500),
+        };
+        let error = connect(&config).await.unwrap_err();
+        assert!(
+            !format!("{error:#} {error:?}").contains("hunter2"),
+            "{error:#}"
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn an_unparseable_url_is_refused_without_being_quoted() {
+        let config = DatabaseConfig {
+            url: "postgres://keystone:hunter2@[::1".to_owned(),
+            max_connections: 2,
+            acquire_timeout: Duration::from_millis(500),
+        };
+        let error = connect(&config).await.unwrap_err();
+        assert!(error.to_string().contains("invalid"), "{error:#}");
+        assert!(
+            !format!("{error:#} {error:?}").contains("hunter2"),
+            "{error:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pool_of_zero_connections_is_refused() {
+        let config = DatabaseConfig {
+            url: sqlite_url("zero"),
+            max_connections: 0,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        assert!(connect(&config).await.is_err());
+    }
+}

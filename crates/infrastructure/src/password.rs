@@ -1,0 +1,211 @@
+//! Password hashing with Argon2id.
+
+use anyhow::{Context, anyhow};
+use application::ports::PasswordHasher;
+use argon2::password_hash::{self, SaltString};
+use argon2::{Algorithm, Argon2, PasswordHasher as _, PasswordVerifier as _, Version};
+use async_trait::async_trait;
+use domain::{Password, PasswordHash};
+
+use crate::system::random_bytes;
+
+/// Argon2id cost parameters (memory in KiB, passes, lanes). OWASP's current minimum is
+/// 19 MiB, 2 passes, 1 lane; tests use far less to stay fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+/// Hashes new passwords with the configured parameters and verifies stored PHC strings
+/// with the parameters they carry, so raising the cost does not lock anyone out.
+///
+/// Hashing is deliberately slow CPU work, so it runs on tokio's blocking pool instead of
+/// stalling the async workers.
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    argon2: Argon2<'static>,
+    /// Verified against when there is no user, so an unknown email costs as much time as
+    /// a wrong password.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Hasher")
+            .field("params", self.argon2.params())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2Hasher {
+    /// # Errors
+    /// When the parameters are outside what Argon2 accepts, or the system has no
+    /// randomness for the dummy hash.
+    pub fn new(params: Argon2Params) -> anyhow::Result<Self> {
+        let params = argon2::Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|error| anyhow!("invalid Argon2 parameters: {error}"))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let password: [u8; 32] = random_bytes().context("drawing a dummy password")?;
+        let dummy_hash = hash_with(&argon2, &password).context("making the dummy hash")?;
+        Ok(Self { argon2, dummy_hash })
+    }
+}
+
+/// A PHC string for `password` with a fresh random salt.
+fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> anyhow::Result<String> {
+    let salt: [u8; 16] = random_bytes().context("drawing a salt")?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|error| anyhow!("encoding a salt: {error}"))?;
+    let hash = argon2
+        .hash_password(password, &salt)
+        .map_err(|error| anyhow!("hashing a password: {error}"))?;
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `phc`. The error never quotes the hash.
+fn verify_with(argon2: &Argon2<'_>, password: &[u8], phc: &str) -> anyhow::Result<bool> {
+    let hash = password_hash::PasswordHash::new(phc)
+        .map_err(|error| anyhow!("the stored password hash is not a PHC string: {error}"))?;
+    match argon2.verify_password(password, &hash) {
+        Ok(()) => Ok(true),
+        Err(password_hash::Error::Password) => Ok(false),
+        Err(error) => Err(anyhow!("verifying a password: {error}")),
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
+        let argon2 = self.argon2.clone();
+        let password = password.expose().to_owned();
+        let phc = tokio::task::spawn_blocking(move || hash_with(&argon2, password.as_bytes()))
+            .await
+            .context("the hashing task failed")??;
+        Ok(PasswordHash::new(phc))
+    }
+
+    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> anyhow::Result<bool> {
+        let argon2 = self.argon2.clone();
+        let password = password.to_owned();
+        let (phc, known) = match hash {
+            Some(hash) => (hash.as_str().to_owned(), true),
+            None => (self.dummy_hash.clone(), false),
+        };
+        let matches =
+            tokio::task::spawn_blocking(move || verify_with(&argon2, password.as_bytes(), &phc))
+                .await
+                .context("the verification task failed")??;
+        Ok(known && matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> Argon2Hasher {
+        Argon2Hasher::new(Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap()
+    }
+
+    fn password(raw: &str) -> Password {
+        Password::parse(raw).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hashed_password_verifies_and_the_hash_is_argon2id_with_the_configured_cost() {
+        let hasher = hasher();
+        let hash = hasher
+            .hash(&password("correct horse battery"))
+            .await
+            .unwrap();
+        assert!(
+            hash.as_str().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+            "{:?}",
+            hash.as_str()
+        );
+        assert!(
+            hasher
+                .verify("correct horse battery", Some(&hash))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_does_not_verify() {
+        let hasher = hasher();
+        let hash = hasher
+            .hash(&password("correct horse battery"))
+            .await
+            .unwrap();
+        assert!(
+            !hasher
+                .verify("correct horse batterY", Some(&hash))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn two_hashes_of_one_password_differ_by_their_salt() {
+        let hasher = hasher();
+        let first = hasher.hash(&password("same password")).await.unwrap();
+        let second = hasher.hash(&password("same password")).await.unwrap();
+        assert_ne!(first.as_str(), second.as_str());
+    }
+
+    #[tokio::test]
+    async fn without_a_hash_nothing_verifies() {
+        assert!(!hasher().verify("anything at all", None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_made_with_other_parameters_still_verifies() {
+        let old = Argon2Hasher::new(Argon2Params {
+            memory_kib: 2048,
+            iterations: 2,
+            parallelism: 1,
+        })
+        .unwrap();
+        let hash = old.hash(&password("kept across upgrades")).await.unwrap();
+        assert!(
+            hasher()
+                .verify("kept across upgrades", Some(&hash))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_stored_hash_is_an_error_that_does_not_quote_it() {
+        let corrupt = PasswordHash::new("stored in plain text: secretvalue".to_owned());
+        let error = hasher()
+            .verify("whatever it is", Some(&corrupt))
+            .await
+            .unwrap_err();
+        assert!(!format!("{error:#}").contains("secretvalue"), "{error:#}");
+    }
+
+    #[test]
+    fn parameters_argon2_refuses_are_an_error() {
+        let error = Argon2Hasher::new(Argon2Params {
+            memory_kib: 1,
+            iterations: 0,
+            parallelism: 1,
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("Argon2"), "{error}");
+    }
+}

@@ -1,0 +1,397 @@
+//! `SqlRefreshTokens`: opaque, one-time refresh tokens stored as hashes.
+//!
+//! A token is 32 random bytes, base64url-encoded; only its SHA-256 is stored, so a copy
+//! of the table grants nothing. Each token belongs to a session (one sign-in): rotation
+//! issues the successor in the same session, and reuse of a spent token ends it.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use application::ports::{RefreshOutcome, RefreshTokens, RepositoryError, SessionId};
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use domain::{TenantId, User, UserId};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::entity::refresh_tokens::{self, Column};
+use super::repository_error;
+use crate::system::random_bytes;
+
+/// Refresh tokens in the `refresh_tokens` table.
+#[derive(Debug, Clone)]
+pub struct SqlRefreshTokens {
+    db: DatabaseConnection,
+    ttl: Duration,
+}
+
+impl SqlRefreshTokens {
+    /// Tokens issued here expire `ttl` after they are issued.
+    #[must_use]
+    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+        Self { db, ttl }
+    }
+
+    async fn revoke_where(
+        &self,
+        which: Expr,
+        now: DateTime<Utc>,
+        doing: &'static str,
+    ) -> Result<(), RepositoryError> {
+        refresh_tokens::Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(now))
+            .filter(which)
+            .filter(Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(|error| repository_error(error, doing))?;
+        Ok(())
+    }
+}
+
+/// A new token: 256 random bits, base64url without padding (43 characters).
+fn new_token() -> anyhow::Result<String> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
+}
+
+/// What is stored instead of the token: its SHA-256, in lower-case hex.
+fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        // Writing to a String cannot fail.
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+#[async_trait]
+impl RefreshTokens for SqlRefreshTokens {
+    #[tracing::instrument(skip_all, fields(user_id = %user.id()))]
+    async fn issue(
+        &self,
+        user: &User,
+        session: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<String, RepositoryError> {
+        let token = new_token().map_err(|error| error.context("making a refresh token"))?;
+        let ttl = chrono::Duration::from_std(self.ttl)
+            .map_err(|error| anyhow::Error::new(error).context("the refresh token lifetime"))?;
+        let session = session.unwrap_or(SessionId(Uuid::now_v7()));
+        refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(user.tenant_id().as_uuid()),
+            user_id: Set(user.id().as_uuid()),
+            session_id: Set(session.0),
+            token_hash: Set(token_hash(&token)),
+            expires_at: Set(now + ttl),
+            created_at: Set(now),
+            used_at: Set(None),
+            revoked_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(|error| repository_error(error, "storing a refresh token"))?;
+        Ok(token)
+    }
+
+    /// One conditional UPDATE marks the token used only if it is still usable, so of two
+    /// concurrent uses exactly one succeeds. Then the row tells what happened.
+    #[tracing::instrument(skip_all)]
+    async fn consume(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, RepositoryError> {
+        let hash = token_hash(token);
+        let consumed = refresh_tokens::Entity::update_many()
+            .col_expr(Column::UsedAt, Expr::value(now))
+            .filter(Column::TokenHash.eq(&hash))
+            .filter(Column::UsedAt.is_null())
+            .filter(Column::RevokedAt.is_null())
+            .filter(Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "marking a refresh token used"))?
+            .rows_affected
+            == 1;
+        let row = refresh_tokens::Entity::find()
+            .filter(Column::TokenHash.eq(hash))
+            .one(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "reading a refresh token"))?;
+        Ok(match row {
+            Some(row) if consumed => RefreshOutcome::Consumed {
+                user: UserId::from_uuid(row.user_id),
+                tenant: TenantId::from_uuid(row.tenant_id),
+                session: SessionId(row.session_id),
+            },
+            Some(row) if row.used_at.is_some() => RefreshOutcome::Reused {
+                session: SessionId(row.session_id),
+            },
+            _ => RefreshOutcome::Invalid,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke(&self, token: &str, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        let row = refresh_tokens::Entity::find()
+            .filter(Column::TokenHash.eq(token_hash(token)))
+            .one(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "reading a refresh token to revoke"))?;
+        match row {
+            Some(row) => self.revoke_session(SessionId(row.session_id), now).await,
+            None => Ok(()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(session = %session.0))]
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        self.revoke_where(
+            Column::SessionId.eq(session.0),
+            now,
+            "revoking a session's refresh tokens",
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn revoke_user(&self, user: UserId, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        self.revoke_where(
+            Column::UserId.eq(user.as_uuid()),
+            now,
+            "revoking a user's refresh tokens",
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use application::ports::TenantRepository;
+    use chrono::TimeZone;
+    use domain::{Email, PasswordHash, Role, Tenant, TenantName, Username};
+
+    use super::*;
+    use crate::persistence::SqlUsers;
+    use crate::testing::on_every_backend;
+
+    const TTL: Duration = Duration::from_hours(1);
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0).unwrap()
+    }
+
+    /// A new tenant and its admin, stored.
+    async fn stored_user(db: &DatabaseConnection, email: &str) -> User {
+        let tenant = Tenant::create(
+            TenantId::from_uuid(Uuid::now_v7()),
+            TenantName::parse("Acme").unwrap(),
+            at(0),
+        );
+        let user = User::register(
+            UserId::from_uuid(Uuid::now_v7()),
+            tenant.id(),
+            Email::parse(email).unwrap(),
+            Username::parse("someone").unwrap(),
+            PasswordHash::new("hash".to_owned()),
+            Role::Admin,
+            at(0),
+        );
+        SqlUsers::new(db.clone())
+            .create_with_admin(&tenant, &user)
+            .await
+            .unwrap();
+        user
+    }
+
+    async fn consume(tokens: &SqlRefreshTokens, token: &str, now: DateTime<Utc>) -> RefreshOutcome {
+        tokens.consume(token, now).await.unwrap()
+    }
+
+    fn session_of(outcome: &RefreshOutcome) -> SessionId {
+        match outcome {
+            RefreshOutcome::Consumed { session, .. } | RefreshOutcome::Reused { session } => {
+                *session
+            }
+            RefreshOutcome::Invalid => panic!("the token was invalid"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_is_consumed_once_then_reported_as_reused_and_its_successor_keeps_the_session()
+    {
+        on_every_backend(|db| async move {
+            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+            let user = stored_user(&db, "a@example.com").await;
+            let first = tokens.issue(&user, None, at(0)).await.unwrap();
+
+            let consumed = consume(&tokens, &first, at(1)).await;
+            let session = session_of(&consumed);
+            assert_eq!(
+                consumed,
+                RefreshOutcome::Consumed {
+                    user: user.id(),
+                    tenant: user.tenant_id(),
+                    session
+                }
+            );
+            assert_eq!(
+                consume(&tokens, &first, at(2)).await,
+                RefreshOutcome::Reused { session }
+            );
+
+            let second = tokens.issue(&user, Some(session), at(1)).await.unwrap();
+            assert_ne!(second, first);
+            assert_eq!(session_of(&consume(&tokens, &second, at(2)).await), session);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn only_the_sha256_of_a_token_is_stored() {
+        on_every_backend(|db| async move {
+            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+            let user = stored_user(&db, "a@example.com").await;
+            let token = tokens.issue(&user, None, at(0)).await.unwrap();
+            assert_eq!(token.len(), 43);
+            assert!(
+                token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            );
+
+            let rows = refresh_tokens::Entity::find().all(&db).await.unwrap();
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0].token_hash, token_hash(&token));
+            assert_eq!(rows[0].token_hash.len(), 64);
+            assert!(!format!("{:?}", rows[0]).contains(&token));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_expired_or_unknown_token_is_invalid() {
+        on_every_backend(|db| async move {
+            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+            let user = stored_user(&db, "a@example.com").await;
+            let token = tokens.issue(&user, None, at(0)).await.unwrap();
+            let after_expiry = at(0) + chrono::Duration::hours(1);
+            assert_eq!(
+                consume(&tokens, &token, after_expiry).await,
+                RefreshOutcome::Invalid
+            );
+            assert_eq!(
+                consume(&tokens, "never-issued", at(1)).await,
+                RefreshOutcome::Invalid
+            );
+            tokens.revoke("never-issued", at(1)).await.unwrap();
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn revoking_a_token_ends_every_token_of_its_session_and_no_other() {
+        on_every_backend(|db| async move {
+            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+            let user = stored_user(&db, "a@example.com").await;
+            let first = tokens.issue(&user, None, at(0)).await.unwrap();
+            let session = session_of(&consume(&tokens, &first, at(1)).await);
+            let successor = tokens.issue(&user, Some(session), at(1)).await.unwrap();
+            let other_sign_in = tokens.issue(&user, None, at(1)).await.unwrap();
+
+            // Logging out with the spent token still finds its session.
+            tokens.revoke(&first, at(2)).await.unwrap();
+            assert_eq!(
+                consume(&tokens, &successor, at(3)).await,
+                RefreshOutcome::Invalid
+            );
+            let other = consume(&tokens, &other_sign_in, at(3)).await;
+            assert!(
+                matches!(other, RefreshOutcome::Consumed { .. }),
+                "{other:?}"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn revoking_a_user_ends_all_their_sessions_and_nobody_elses() {
+        on_every_backend(|db| async move {
+            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+            let user = stored_user(&db, "a@example.com").await;
+            let someone_else = stored_user(&db, "b@example.com").await;
+            let laptop = tokens.issue(&user, None, at(0)).await.unwrap();
+            let phone = tokens.issue(&user, None, at(0)).await.unwrap();
+            let theirs = tokens.issue(&someone_else, None, at(0)).await.unwrap();
+
+            tokens.revoke_user(user.id(), at(1)).await.unwrap();
+            assert_eq!(
+                consume(&tokens, &laptop, at(2)).await,
+                RefreshOutcome::Invalid
+            );
+            assert_eq!(
+                consume(&tokens, &phone, at(2)).await,
+                RefreshOutcome::Invalid
+            );
+            let other = consume(&tokens, &theirs, at(2)).await;
+            assert!(
+                matches!(other, RefreshOutcome::Consumed { .. }),
+                "{other:?}"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_spent_token_is_still_reported_as_reused_after_its_session_is_revoked() {
+        on_every_backend(|db| async move {
+            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+            let user = stored_user(&db, "a@example.com").await;
+            let token = tokens.issue(&user, None, at(0)).await.unwrap();
+            let session = session_of(&consume(&tokens, &token, at(1)).await);
+            tokens.revoke_session(session, at(2)).await.unwrap();
+            assert_eq!(
+                consume(&tokens, &token, at(3)).await,
+                RefreshOutcome::Reused { session }
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn of_two_concurrent_uses_of_a_token_exactly_one_succeeds() {
+        on_every_backend(|db| async move {
+            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+            let user = stored_user(&db, "a@example.com").await;
+            let token = tokens.issue(&user, None, at(0)).await.unwrap();
+            let (first, second) =
+                tokio::join!(tokens.consume(&token, at(1)), tokens.consume(&token, at(1)));
+            let outcomes = [first.unwrap(), second.unwrap()];
+            let consumed = outcomes
+                .iter()
+                .filter(|outcome| matches!(outcome, RefreshOutcome::Consumed { .. }))
+                .count();
+            assert_eq!(consumed, 1, "{outcomes:?}");
+        })
+        .await;
+    }
+
+    #[test]
+    fn the_stored_hash_is_the_hex_sha256_of_the_token() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,683 @@
+//! `SqlUsers`: the user and tenant repositories on SQL.
+
+use application::ports::{RepositoryError, TenantRepository, UserFilter, UserRepository};
+use async_trait::async_trait;
+use domain::{Email, Role, Tenant, TenantId, User, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+};
+
+use super::entity::{tenants, users};
+use super::mapping::{tenant_row, user_changes, user_from_row, user_row};
+use super::{begin_write, finish, repository_error};
+
+/// Users and tenants, stored in the `users` and `tenants` tables.
+#[derive(Debug, Clone)]
+pub struct SqlUsers {
+    db: DatabaseConnection,
+}
+
+impl SqlUsers {
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+/// Translates an error of a statement that writes a user row. The only unique key of
+/// `users` besides the primary key (a `UUIDv7`, never reused) is the email.
+fn user_write_error(error: DbErr, doing: &'static str) -> RepositoryError {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => RepositoryError::EmailTaken,
+        _ => repository_error(error, doing),
+    }
+}
+
+fn into_user(row: users::Model) -> Result<User, RepositoryError> {
+    user_from_row(row).map_err(|error| RepositoryError::Unexpected(error.context("reading a user")))
+}
+
+async fn count_active_admins(db: &impl ConnectionTrait, tenant: TenantId) -> Result<u64, DbErr> {
+    users::Entity::find()
+        .filter(users::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(users::Column::Role.eq(Role::Admin.as_str()))
+        .filter(users::Column::IsActive.eq(true))
+        .filter(users::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}
+
+/// `raw` as a LIKE pattern matching it anywhere, with `\`, `%` and `_` taken literally.
+fn contains_pattern(raw: &str) -> LikeExpr {
+    let mut pattern = String::with_capacity(raw.len() + 2);
+    pattern.push('%');
+    for c in raw.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    LikeExpr::new(pattern).escape('\\')
+}
+
+#[async_trait]
+impl TenantRepository for SqlUsers {
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant.id(), user_id = %admin.id()))]
+    async fn create_with_admin(
+        &self,
+        tenant: &Tenant,
+        admin: &User,
+    ) -> Result<(), RepositoryError> {
+        let transaction = begin_write(&self.db, "starting to create a tenant").await?;
+        let outcome = async {
+            tenants::Entity::insert(tenant_row(tenant))
+                .exec_without_returning(&transaction)
+                .await
+                .map_err(|error| repository_error(error, "inserting a tenant"))?;
+            users::Entity::insert(user_row(admin))
+                .exec_without_returning(&transaction)
+                .await
+                .map_err(|error| user_write_error(error, "inserting a tenant's first admin"))?;
+            Ok(())
+        }
+        .await;
+        finish(transaction, outcome, "committing a new tenant").await
+    }
+}
+
+#[async_trait]
+impl UserRepository for SqlUsers {
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, user_id = %id))]
+    async fn get(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError> {
+        users::Entity::find_by_id(id.as_uuid())
+            .filter(users::Column::TenantId.eq(tenant.as_uuid()))
+            .one(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "loading a user"))?
+            .map(into_user)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
+        users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "looking a user up by email"))?
+            .map(into_user)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %user.tenant_id(), user_id = %user.id()))]
+    async fn add(&self, user: &User) -> Result<(), RepositoryError> {
+        users::Entity::insert(user_row(user))
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|error| user_write_error(error, "inserting a user"))?;
+        Ok(())
+    }
+
+    /// In one transaction: lock the tenant row, update the user if its version is still
+    /// the loaded one, then re-check that the tenant keeps an active admin. Locking the
+    /// tenant first (`PostgreSQL` row lock; `SQLite`'s write lock) serialises concurrent
+    /// saves within a tenant, so two admins demoting each other cannot both pass the
+    /// re-check.
+    #[tracing::instrument(skip_all, fields(tenant_id = %user.tenant_id(), user_id = %user.id()))]
+    async fn save(&self, user: &User) -> Result<(), RepositoryError> {
+        let tenant = user.tenant_id().as_uuid();
+        let transaction = begin_write(&self.db, "starting to save a user").await?;
+        let outcome = async {
+            tenants::Entity::update_many()
+                .col_expr(tenants::Column::Name, Expr::col(tenants::Column::Name))
+                .filter(tenants::Column::Id.eq(tenant))
+                .exec(&transaction)
+                .await
+                .map_err(|error| repository_error(error, "locking the user's tenant"))?;
+            let updated = users::Entity::update_many()
+                .set(user_changes(user.snapshot()))
+                .col_expr(
+                    users::Column::Version,
+                    Expr::col(users::Column::Version).add(1),
+                )
+                .filter(users::Column::Id.eq(user.id().as_uuid()))
+                .filter(users::Column::TenantId.eq(tenant))
+                .filter(users::Column::Version.eq(user.version()))
+                .exec(&transaction)
+                .await
+                .map_err(|error| user_write_error(error, "updating a user"))?;
+            if updated.rows_affected == 0 {
+                return Err(RepositoryError::Stale);
+            }
+            let admins = count_active_admins(&transaction, user.tenant_id())
+                .await
+                .map_err(|error| repository_error(error, "re-counting the tenant's admins"))?;
+            if admins == 0 {
+                return Err(RepositoryError::NoActiveAdminLeft);
+            }
+            Ok(())
+        }
+        .await;
+        finish(transaction, outcome, "committing a saved user").await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    async fn count_active_admins(&self, tenant: TenantId) -> Result<u64, RepositoryError> {
+        count_active_admins(&self.db, tenant)
+            .await
+            .map_err(|error| repository_error(error, "counting a tenant's active admins"))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    async fn list(
+        &self,
+        tenant: TenantId,
+        filter: &UserFilter,
+        after: Option<UserId>,
+        limit: u64,
+    ) -> Result<Vec<User>, RepositoryError> {
+        let mut query = users::Entity::find().filter(users::Column::TenantId.eq(tenant.as_uuid()));
+        if let Some(after) = after {
+            query = query.filter(users::Column::Id.gt(after.as_uuid()));
+        }
+        if !filter.include_deleted {
+            query = query.filter(users::Column::DeletedAt.is_null());
+        }
+        if let Some(is_active) = filter.is_active {
+            query = query.filter(users::Column::IsActive.eq(is_active));
+        }
+        if let Some(q) = &filter.q {
+            // Both columns are stored lower-case, so a lower-case pattern makes LIKE
+            // case-insensitive on every backend.
+            let pattern = contains_pattern(&q.to_lowercase());
+            query = query.filter(
+                Condition::any()
+                    .add(users::Column::Email.like(pattern.clone()))
+                    .add(users::Column::Username.like(pattern)),
+            );
+        }
+        query
+            .order_by_asc(users::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "listing users"))?
+            .into_iter()
+            .map(into_user)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use application::ports::UserFilter;
+    use chrono::{DateTime, TimeZone, Utc};
+    use domain::{PasswordHash, TenantName, UserSnapshot, Username};
+    use sea_orm::PaginatorTrait;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::testing::on_every_backend;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0).unwrap()
+    }
+
+    fn email(raw: &str) -> Email {
+        Email::parse(raw).unwrap()
+    }
+
+    fn new_user(tenant: TenantId, address: &str, username: &str, role: Role) -> User {
+        User::register(
+            UserId::from_uuid(Uuid::now_v7()),
+            tenant,
+            email(address),
+            Username::parse(username).unwrap(),
+            PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+            role,
+            at(0),
+        )
+    }
+
+    /// `user` as stored state changed by `change`, bypassing the domain's rules.
+    fn altered(user: &User, change: impl FnOnce(&mut UserSnapshot)) -> User {
+        let mut snapshot = user.snapshot().clone();
+        change(&mut snapshot);
+        User::reconstitute(snapshot)
+    }
+
+    /// A new tenant and its admin, stored.
+    async fn tenant_with_admin(users: &SqlUsers, address: &str) -> User {
+        let tenant = Tenant::create(
+            TenantId::from_uuid(Uuid::now_v7()),
+            TenantName::parse("Acme").unwrap(),
+            at(0),
+        );
+        let admin = new_user(tenant.id(), address, "admin", Role::Admin);
+        users.create_with_admin(&tenant, &admin).await.unwrap();
+        admin
+    }
+
+    async fn add(users: &SqlUsers, user: User) -> User {
+        users.add(&user).await.unwrap();
+        user
+    }
+
+    async fn member_of(users: &SqlUsers, admin: &User, address: &str, username: &str) -> User {
+        add(
+            users,
+            new_user(admin.tenant_id(), address, username, Role::Member),
+        )
+        .await
+    }
+
+    async fn reload(users: &SqlUsers, user: &User) -> User {
+        users
+            .get(user.tenant_id(), user.id())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn ids(users: &SqlUsers, tenant: TenantId, filter: UserFilter) -> Vec<UserId> {
+        let listed = users.list(tenant, &filter, None, 100).await.unwrap();
+        listed.iter().map(User::id).collect()
+    }
+
+    fn search(q: &str) -> UserFilter {
+        UserFilter {
+            q: Some(q.to_owned()),
+            ..UserFilter::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_user_reads_back_unchanged_by_id_and_by_email() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let member = member_of(&users, &admin, "member@example.com", "member").await;
+            let by_id = users.get(member.tenant_id(), member.id()).await.unwrap();
+            assert_eq!(by_id.as_ref(), Some(&member));
+            let by_email = users
+                .find_by_email(&email("member@example.com"))
+                .await
+                .unwrap();
+            assert_eq!(by_email, Some(member));
+            let nobody = users
+                .find_by_email(&email("nobody@example.com"))
+                .await
+                .unwrap();
+            assert_eq!(nobody, None);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_user_of_another_tenant_is_not_found_by_id() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let ours = tenant_with_admin(&users, "a@example.com").await;
+            let theirs = tenant_with_admin(&users, "b@example.com").await;
+            assert_eq!(
+                users.get(ours.tenant_id(), theirs.id()).await.unwrap(),
+                None
+            );
+            assert!(
+                users
+                    .get(theirs.tenant_id(), theirs.id())
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_listing_never_shows_another_tenants_users() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let ours = tenant_with_admin(&users, "a@example.com").await;
+            let colleague = member_of(&users, &ours, "colleague@example.com", "colleague").await;
+            let theirs = tenant_with_admin(&users, "b@example.com").await;
+            member_of(&users, &theirs, "stranger@example.com", "stranger").await;
+            let everyone = UserFilter {
+                include_deleted: true,
+                ..UserFilter::default()
+            };
+            assert_eq!(
+                ids(&users, ours.tenant_id(), everyone).await,
+                vec![ours.id(), colleague.id()]
+            );
+            assert_eq!(
+                users.count_active_admins(ours.tenant_id()).await.unwrap(),
+                1
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_email_in_use_in_any_tenant_is_taken_when_adding_or_registering() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db.clone());
+            let first = tenant_with_admin(&users, "a@example.com").await;
+            let second = tenant_with_admin(&users, "b@example.com").await;
+            let duplicate = new_user(second.tenant_id(), "a@example.com", "copycat", Role::Member);
+            assert!(matches!(
+                users.add(&duplicate).await,
+                Err(RepositoryError::EmailTaken)
+            ));
+
+            let tenant = Tenant::create(
+                TenantId::from_uuid(Uuid::now_v7()),
+                TenantName::parse("Late").unwrap(),
+                at(1),
+            );
+            let admin = new_user(tenant.id(), "b@example.com", "late", Role::Admin);
+            let registered = users.create_with_admin(&tenant, &admin).await;
+            assert!(matches!(registered, Err(RepositoryError::EmailTaken)));
+            // The tenant row went with the refused admin.
+            assert_eq!(tenants::Entity::find().count(&db).await.unwrap(), 2);
+            assert_eq!(reload(&users, &first).await, first);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn changing_an_email_to_one_already_taken_is_refused_on_save() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let mut member = member_of(&users, &admin, "member@example.com", "member").await;
+            member
+                .change_email(email("admin@example.com"), at(1))
+                .unwrap();
+            assert!(matches!(
+                users.save(&member).await,
+                Err(RepositoryError::EmailTaken)
+            ));
+            assert_eq!(
+                reload(&users, &member).await.email().as_str(),
+                "member@example.com"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_save_bumps_the_version_and_a_save_from_an_older_read_is_stale() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let member = member_of(&users, &admin, "member@example.com", "member").await;
+            let mut first = reload(&users, &member).await;
+            let mut second = reload(&users, &member).await;
+
+            first
+                .rename(Username::parse("first").unwrap(), at(1))
+                .unwrap();
+            users.save(&first).await.unwrap();
+            let saved = reload(&users, &member).await;
+            assert_eq!(saved.version(), 1);
+            assert_eq!(saved.updated_at(), at(1));
+
+            second
+                .rename(Username::parse("second").unwrap(), at(2))
+                .unwrap();
+            assert!(matches!(
+                users.save(&second).await,
+                Err(RepositoryError::Stale)
+            ));
+            assert_eq!(reload(&users, &member).await.username().as_str(), "first");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn saving_a_user_with_another_tenant_is_stale_and_changes_nothing() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let ours = tenant_with_admin(&users, "a@example.com").await;
+            let theirs = tenant_with_admin(&users, "b@example.com").await;
+            let hijacked = altered(&theirs, |user| {
+                user.tenant_id = ours.tenant_id();
+                user.is_active = false;
+            });
+            assert!(matches!(
+                users.save(&hijacked).await,
+                Err(RepositoryError::Stale)
+            ));
+            assert!(reload(&users, &theirs).await.is_active());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn saving_a_demoted_copy_of_the_only_admin_is_refused_and_changes_nothing() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            // Bypasses the domain rule, as a concurrent demotion would slip past it.
+            let demoted = altered(&admin, |user| user.role = Role::Member);
+            let saved = users.save(&demoted).await;
+            assert!(
+                matches!(saved, Err(RepositoryError::NoActiveAdminLeft)),
+                "{saved:?}"
+            );
+            assert_eq!(reload(&users, &admin).await, admin);
+            // The tenant stays writable: the refused transaction released its locks.
+            member_of(&users, &admin, "member@example.com", "member").await;
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_admin_can_be_demoted_while_another_active_admin_remains() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let other = new_user(admin.tenant_id(), "other@example.com", "other", Role::Admin);
+            let other = add(&users, other).await;
+            let mut demoted = admin.clone();
+            demoted
+                .change_role(other.id(), Role::Member, domain::ActiveAdmins(2), at(1))
+                .unwrap();
+            users.save(&demoted).await.unwrap();
+            assert_eq!(reload(&users, &admin).await.role(), Role::Member);
+            assert_eq!(
+                users.count_active_admins(admin.tenant_id()).await.unwrap(),
+                1
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn of_two_admins_demoting_each_other_at_once_only_one_succeeds() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let first = tenant_with_admin(&users, "first@example.com").await;
+            let second = new_user(
+                first.tenant_id(),
+                "second@example.com",
+                "second",
+                Role::Admin,
+            );
+            let second = add(&users, second).await;
+            // Each read two active admins, so the domain allowed both demotions.
+            let mut first_demoted = first.clone();
+            first_demoted
+                .change_role(second.id(), Role::Member, domain::ActiveAdmins(2), at(1))
+                .unwrap();
+            let mut second_demoted = second.clone();
+            second_demoted
+                .change_role(first.id(), Role::Member, domain::ActiveAdmins(2), at(1))
+                .unwrap();
+
+            let (one, other) =
+                tokio::join!(users.save(&first_demoted), users.save(&second_demoted));
+            let refused = [&one, &other]
+                .iter()
+                .filter(|saved| matches!(saved, Err(RepositoryError::NoActiveAdminLeft)))
+                .count();
+            assert!(one.is_ok() || other.is_ok(), "{one:?} {other:?}");
+            assert_eq!(refused, 1, "{one:?} {other:?}");
+            assert_eq!(
+                users.count_active_admins(first.tenant_id()).await.unwrap(),
+                1
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn only_active_undeleted_admins_of_the_tenant_count_as_active_admins() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let tenant = admin.tenant_id();
+            let inactive = new_user(tenant, "inactive@example.com", "inactive", Role::Admin);
+            add(&users, altered(&inactive, |user| user.is_active = false)).await;
+            let deleted = new_user(tenant, "deleted@example.com", "deleted", Role::Admin);
+            add(
+                &users,
+                altered(&deleted, |user| user.deleted_at = Some(at(1))),
+            )
+            .await;
+            member_of(&users, &admin, "member@example.com", "member").await;
+            tenant_with_admin(&users, "elsewhere@example.com").await;
+            assert_eq!(users.count_active_admins(tenant).await.unwrap(), 1);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn pages_follow_each_other_in_id_order_without_gaps_or_repeats() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let mut expected = vec![admin.id()];
+            for n in 0..4 {
+                let member =
+                    member_of(&users, &admin, &format!("m{n}@example.com"), "member").await;
+                expected.push(member.id());
+            }
+            let filter = UserFilter::default();
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = users
+                    .list(admin.tenant_id(), &filter, after, 2)
+                    .await
+                    .unwrap();
+                assert!(page.len() <= 2);
+                let Some(last) = page.last() else { break };
+                after = Some(last.id());
+                seen.extend(page.iter().map(User::id));
+            }
+            assert_eq!(seen, expected);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_search_matches_part_of_the_email_or_the_username_in_any_case() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let tenant = admin.tenant_id();
+            let grace = member_of(&users, &admin, "grace@hopper.org", "grace_h").await;
+            let linus = member_of(&users, &admin, "linus@kernel.org", "torvalds").await;
+            assert_eq!(
+                ids(&users, tenant, search("HOPPER")).await,
+                vec![grace.id()]
+            );
+            assert_eq!(ids(&users, tenant, search("Torv")).await, vec![linus.id()]);
+            assert_eq!(
+                ids(&users, tenant, search(".org")).await,
+                vec![grace.id(), linus.id()]
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn like_wildcards_in_the_search_are_taken_literally() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let tenant = admin.tenant_id();
+            let grace = member_of(&users, &admin, "grace@hopper.org", "grace_h").await;
+            member_of(&users, &admin, "gracex@hopper.org", "gracexh").await;
+            assert_eq!(ids(&users, tenant, search("_")).await, vec![grace.id()]);
+            assert_eq!(ids(&users, tenant, search("e_h")).await, vec![grace.id()]);
+            assert!(ids(&users, tenant, search("%")).await.is_empty());
+            assert!(ids(&users, tenant, search("\\")).await.is_empty());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn deleted_users_are_listed_only_when_asked_for_and_activity_filters_apply() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let tenant = admin.tenant_id();
+            let active = member_of(&users, &admin, "active@example.com", "active").await;
+            let inactive = new_user(tenant, "inactive@example.com", "inactive", Role::Member);
+            let inactive = add(&users, altered(&inactive, |user| user.is_active = false)).await;
+            let deleted = new_user(tenant, "deleted@example.com", "deleted", Role::Member);
+            let deleted = add(
+                &users,
+                altered(&deleted, |user| user.deleted_at = Some(at(1))),
+            )
+            .await;
+
+            let visible = ids(&users, tenant, UserFilter::default()).await;
+            assert_eq!(visible, vec![admin.id(), active.id(), inactive.id()]);
+            let only_inactive = UserFilter {
+                is_active: Some(false),
+                ..UserFilter::default()
+            };
+            assert_eq!(
+                ids(&users, tenant, only_inactive).await,
+                vec![inactive.id()]
+            );
+            let active_with_deleted = UserFilter {
+                is_active: Some(true),
+                include_deleted: true,
+                ..UserFilter::default()
+            };
+            assert_eq!(
+                ids(&users, tenant, active_with_deleted).await,
+                vec![admin.id(), active.id(), deleted.id()]
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn every_call_on_a_closed_pool_is_unavailable() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db.clone());
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            db.close().await.unwrap();
+            let read = users.get(admin.tenant_id(), admin.id()).await;
+            assert!(
+                matches!(read, Err(RepositoryError::Unavailable(_))),
+                "{read:?}"
+            );
+            let write = users.save(&admin).await;
+            assert!(
+                matches!(write, Err(RepositoryError::Unavailable(_))),
+                "{write:?}"
+            );
+        })
+        .await;
+    }
+}

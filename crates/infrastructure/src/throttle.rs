@@ -1,0 +1,247 @@
+//! Counting failed sign-ins in memory, per email and per client address.
+//!
+//! Each key keeps the instants of its recent failures (a sliding window). State lives in
+//! this process only: with several replicas each counts on its own, which still bounds
+//! guessing per replica. A shared store (Redis) would be a second adapter of the port.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use application::ports::{LoginThrottle, ThrottleKey};
+use async_trait::async_trait;
+
+/// How many failures each kind of key may have within `window`. A limit of 0 turns
+/// throttling of that kind off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    pub max_failures_per_email: u32,
+    pub max_failures_per_client: u32,
+    pub window: Duration,
+}
+
+/// The in-process `LoginThrottle`.
+#[derive(Debug)]
+pub struct InMemoryLoginThrottle {
+    config: ThrottleConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Failures per key, oldest first, never more than the key's limit.
+    failures: HashMap<ThrottleKey, VecDeque<Instant>>,
+    /// When to next drop the keys whose failures have all left the window.
+    next_sweep: Instant,
+}
+
+impl InMemoryLoginThrottle {
+    #[must_use]
+    pub fn new(config: ThrottleConfig) -> Self {
+        Self {
+            config,
+            state: Mutex::new(State {
+                failures: HashMap::new(),
+                next_sweep: Instant::now() + config.window,
+            }),
+        }
+    }
+
+    fn limit(&self, key: &ThrottleKey) -> usize {
+        let limit = match key {
+            ThrottleKey::Email(_) => self.config.max_failures_per_email,
+            ThrottleKey::Client(_) => self.config.max_failures_per_client,
+        };
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    }
+
+    /// A panic elsewhere cannot leave the counters inconsistent, so a poisoned lock is
+    /// still safe to use.
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn forget_expired(&self, failures: &mut VecDeque<Instant>, now: Instant) {
+        while failures
+            .front()
+            .is_some_and(|&at| now.duration_since(at) >= self.config.window)
+        {
+            failures.pop_front();
+        }
+    }
+
+    /// Keeps memory bounded by the keys that failed within the last window or two: once
+    /// per window, keys with no recent failure are dropped.
+    fn sweep(&self, state: &mut State, now: Instant) {
+        if now < state.next_sweep {
+            return;
+        }
+        state.failures.retain(|_, failures| {
+            self.forget_expired(failures, now);
+            !failures.is_empty()
+        });
+        state.next_sweep = now + self.config.window;
+    }
+}
+
+#[async_trait]
+impl LoginThrottle for InMemoryLoginThrottle {
+    async fn blocked_for(&self, keys: &[ThrottleKey]) -> anyhow::Result<Option<Duration>> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let mut wait: Option<Duration> = None;
+        for key in keys {
+            let limit = self.limit(key);
+            let Some(failures) = state.failures.get_mut(key) else {
+                continue;
+            };
+            self.forget_expired(failures, now);
+            if limit == 0 || failures.len() < limit {
+                continue;
+            }
+            // Blocked until the oldest counted failure leaves the window.
+            if let Some(&oldest) = failures.front() {
+                let left = self
+                    .config
+                    .window
+                    .saturating_sub(now.duration_since(oldest));
+                wait = wait.max(Some(left));
+            }
+        }
+        Ok(wait)
+    }
+
+    async fn record_failure(&self, keys: &[ThrottleKey]) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let mut state = self.state();
+        self.sweep(&mut state, now);
+        for key in keys {
+            let limit = self.limit(key);
+            if limit == 0 {
+                continue;
+            }
+            let failures = state.failures.entry(key.clone()).or_default();
+            self.forget_expired(failures, now);
+            failures.push_back(now);
+            // The newest `limit` failures decide when the key is free again; older ones
+            // would only cost memory.
+            if failures.len() > limit {
+                failures.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, key: &ThrottleKey) -> anyhow::Result<()> {
+        self.state().failures.remove(key);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle(per_email: u32, per_client: u32, window: Duration) -> InMemoryLoginThrottle {
+        InMemoryLoginThrottle::new(ThrottleConfig {
+            max_failures_per_email: per_email,
+            max_failures_per_client: per_client,
+            window,
+        })
+    }
+
+    fn email(address: &str) -> ThrottleKey {
+        ThrottleKey::Email(address.to_owned())
+    }
+
+    fn client(address: &str) -> ThrottleKey {
+        ThrottleKey::Client(address.to_owned())
+    }
+
+    #[tokio::test]
+    async fn an_email_is_blocked_after_its_limit_of_failures_and_told_how_long_to_wait() {
+        let window = Duration::from_mins(1);
+        let throttle = throttle(3, 100, window);
+        let keys = [email("a@example.com")];
+        for _ in 0..2 {
+            throttle.record_failure(&keys).await.unwrap();
+        }
+        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+        throttle.record_failure(&keys).await.unwrap();
+        let wait = throttle.blocked_for(&keys).await.unwrap().expect("blocked");
+        assert!(wait > Duration::ZERO && wait <= window, "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn each_key_counts_against_its_own_limit() {
+        let throttle = throttle(5, 2, Duration::from_mins(1));
+        for n in 0..2 {
+            let keys = [email(&format!("user{n}@example.com")), client("10.0.0.1")];
+            throttle.record_failure(&keys).await.unwrap();
+        }
+        assert!(
+            throttle
+                .blocked_for(&[client("10.0.0.1")])
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            throttle
+                .blocked_for(&[email("user0@example.com")])
+                .await
+                .unwrap(),
+            None
+        );
+        let other = [email("user0@example.com"), client("10.0.0.2")];
+        assert_eq!(throttle.blocked_for(&other).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_reset_clears_the_failures_of_a_key() {
+        let throttle = throttle(1, 100, Duration::from_mins(1));
+        let keys = [email("a@example.com")];
+        throttle.record_failure(&keys).await.unwrap();
+        assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
+        throttle.reset(&keys[0]).await.unwrap();
+        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn failures_older_than_the_window_no_longer_count() {
+        let throttle = throttle(2, 100, Duration::from_millis(50));
+        let keys = [email("a@example.com")];
+        throttle.record_failure(&keys).await.unwrap();
+        throttle.record_failure(&keys).await.unwrap();
+        assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn keys_without_recent_failures_are_swept_from_memory() {
+        let throttle = throttle(5, 5, Duration::from_millis(50));
+        throttle
+            .record_failure(&[email("old@example.com")])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        throttle
+            .record_failure(&[email("new@example.com")])
+            .await
+            .unwrap();
+        let state = throttle.state();
+        assert_eq!(state.failures.len(), 1);
+        assert!(state.failures.contains_key(&email("new@example.com")));
+    }
+
+    #[tokio::test]
+    async fn a_limit_of_zero_never_blocks() {
+        let throttle = throttle(0, 1, Duration::from_mins(1));
+        let keys = [email("a@example.com")];
+        for _ in 0..10 {
+            throttle.record_failure(&keys).await.unwrap();
+        }
+        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,287 @@
+//! `/api/v1/auth`: signing up, signing in and out, refreshing tokens.
+//!
+//! DTOs that hold a password or a token do not derive `Debug`, so they cannot end up
+//! in a log line by accident.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use application::auth::{LoginCommand, RegisterTenantCommand, TokenPair};
+use chrono::{DateTime, Utc};
+use domain::{Email, Password, TenantName, Username};
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::ValidJson;
+use crate::openapi::{Conflict, TooManyRequests};
+use crate::users::User;
+
+/// Refresh tokens are opaque; no sane one is longer than this.
+const MAX_REFRESH_TOKEN_LEN: usize = 512;
+
+/// A new tenant and its first user, who becomes its admin.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+// Every field is parsed by its domain value object; garde has nothing to add.
+#[garde(allow_unvalidated)]
+pub(crate) struct Registration {
+    /// 1 to 100 characters.
+    #[schema(examples("Acme"))]
+    tenant_name: String,
+    /// Unique across the whole service.
+    #[schema(examples("ada@example.com"))]
+    email: String,
+    /// 3 to 32 of `a-z`, `0-9`, `_`, `.` and `-`.
+    #[schema(examples("ada"))]
+    username: String,
+    /// 8 to 128 characters.
+    #[schema(format = Password)]
+    password: String,
+}
+
+impl Registration {
+    fn into_command(self) -> Result<RegisterTenantCommand, ApiError> {
+        let mut errors = FieldErrors::default();
+        let tenant_name = errors.check("tenant_name", TenantName::parse(&self.tenant_name));
+        let email = errors.check("email", Email::parse(&self.email));
+        let username = errors.check("username", Username::parse(&self.username));
+        let password = errors.check("password", Password::parse(&self.password));
+        let (Some(tenant_name), Some(email), Some(username), Some(password)) =
+            (tenant_name, email, username, password)
+        else {
+            return Err(errors.into());
+        };
+        Ok(RegisterTenantCommand {
+            tenant_name,
+            email,
+            username,
+            password,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Tenant {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+/// The tenant just created and its admin.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Registered {
+    tenant: Tenant,
+    user: User,
+}
+
+/// Email and password, as typed when signing up.
+// Only lengths are checked here, so nobody can make the server hash megabytes; the use
+// case decides the rest and answers every wrong combination alike.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Credentials {
+    #[garde(length(chars, min = 1, max = Email::MAX_LEN))]
+    #[schema(examples("ada@example.com"))]
+    email: String,
+    #[garde(length(chars, min = 1, max = Password::MAX_CHARS))]
+    #[schema(format = Password)]
+    password: String,
+}
+
+/// A refresh token, to trade for new tokens or to end its session.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RefreshToken {
+    #[garde(length(min = 1, max = MAX_REFRESH_TOKEN_LEN))]
+    refresh_token: String,
+}
+
+/// A new access token and the refresh token that replaces the one presented.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Tokens {
+    /// Send as `Authorization: Bearer <access_token>`.
+    access_token: String,
+    /// Always `Bearer`.
+    #[schema(examples("Bearer"))]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+    /// Single use: each refresh hands out a new one.
+    refresh_token: String,
+}
+
+/// RFC 6749 §5.1: responses carrying tokens must not be cached.
+fn tokens_response(pair: TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(Tokens {
+            access_token: pair.access.token,
+            token_type: "Bearer",
+            expires_in: pair.access.expires_in.as_secs(),
+            refresh_token: pair.refresh_token,
+        })
+}
+
+#[utoipa::path(
+    post, operation_id = "register_tenant", path = "/api/v1/auth/register", tag = "auth",
+    summary = "Sign up: create a tenant whose first user is its admin",
+    request_body = Registration,
+    responses(
+        (status = 201, description = "Created", body = Registered),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(crate) async fn register(
+    state: web::Data<AppState>,
+    ValidJson(body): ValidJson<Registration>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, admin) = state.register_tenant.execute(body.into_command()?).await?;
+    Ok(HttpResponse::Created().json(Registered {
+        tenant: Tenant {
+            id: tenant.id().as_uuid(),
+            name: tenant.name().as_str().to_owned(),
+            created_at: tenant.created_at(),
+        },
+        user: User::from(&admin),
+    }))
+}
+
+#[utoipa::path(
+    post, operation_id = "login", path = "/api/v1/auth/login", tag = "auth",
+    summary = "Sign in with email and password",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = Tokens),
+        (status = 401, description = "Unknown email, wrong password, or a user who may not \
+            sign in, all alike (`invalid_credentials`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
+pub(crate) async fn login(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    ValidJson(body): ValidJson<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    // The peer address, never X-Forwarded-For: a client could send any value there.
+    let client = request
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |peer| peer.ip().to_string());
+    let command = LoginCommand {
+        email: body.email,
+        password: body.password,
+        client,
+    };
+    Ok(tokens_response(state.login.execute(command).await?))
+}
+
+#[utoipa::path(
+    post, operation_id = "refresh_tokens", path = "/api/v1/auth/refresh", tag = "auth",
+    summary = "Trade a refresh token for new tokens; the one presented is used up",
+    request_body = RefreshToken,
+    responses(
+        (status = 200, description = "New tokens", body = Tokens),
+        (status = 401, description = "The refresh token is unknown, expired, revoked or \
+            already used (`invalid_refresh_token`)",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn refresh(
+    state: web::Data<AppState>,
+    ValidJson(body): ValidJson<RefreshToken>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(tokens_response(
+        state.refresh.execute(&body.refresh_token).await?,
+    ))
+}
+
+#[utoipa::path(
+    post, operation_id = "logout", path = "/api/v1/auth/logout", tag = "auth",
+    summary = "Sign out: end the session of a refresh token (unknown tokens are accepted)",
+    request_body = RefreshToken,
+    responses((status = 204, description = "Signed out")),
+)]
+pub(crate) async fn logout(
+    state: web::Data<AppState>,
+    ValidJson(body): ValidJson<RefreshToken>,
+) -> Result<HttpResponse, ApiError> {
+    state.logout.execute(&body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix_web::body::to_bytes;
+    use application::ports::AccessToken;
+    use garde::Validate as _;
+
+    use super::*;
+
+    #[test]
+    fn every_invalid_field_of_a_registration_is_reported_at_once() {
+        let body = Registration {
+            tenant_name: "   ".to_owned(),
+            email: "ada@".to_owned(),
+            username: "ADA".to_owned(),
+            password: "1234567".to_owned(),
+        };
+        let Some(ApiError::Validation(errors)) = body.into_command().err() else {
+            panic!("expected a validation error");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["tenant_name", "email", "username", "password"]);
+        assert_eq!(errors[3].message, "must be at least 8 characters");
+    }
+
+    #[test]
+    fn credentials_are_bounded_so_nobody_hashes_megabytes() {
+        let credentials = |password: String| Credentials {
+            email: "ada@example.com".to_owned(),
+            password,
+        };
+        assert!(credentials("x".repeat(128)).validate().is_ok());
+        assert!(credentials("x".repeat(129)).validate().is_err());
+        assert!(credentials(String::new()).validate().is_err());
+    }
+
+    #[test]
+    fn an_oversized_refresh_token_is_refused_before_any_lookup() {
+        let token = |length: usize| RefreshToken {
+            refresh_token: "t".repeat(length),
+        };
+        assert!(token(MAX_REFRESH_TOKEN_LEN).validate().is_ok());
+        assert!(token(MAX_REFRESH_TOKEN_LEN + 1).validate().is_err());
+        assert!(token(0).validate().is_err());
+    }
+
+    #[actix_web::test]
+    async fn tokens_are_sent_as_a_bearer_pair_that_must_not_be_cached() {
+        let response = tokens_response(TokenPair {
+            access: AccessToken {
+                token: "access".to_owned(),
+                expires_in: Duration::from_mins(15),
+            },
+            refresh_token: "refresh".to_owned(),
+        });
+        assert_eq!(
+            response.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body()).await.unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "access_token": "access",
+                "token_type": "Bearer",
+                "expires_in": 900,
+                "refresh_token": "refresh"
+            })
+        );
+    }
+}

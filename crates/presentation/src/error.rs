@@ -1,0 +1,537 @@
+//! `ApiError`: every way a request can fail, and the one place that turns each into an
+//! RFC 9457 `application/problem+json` response and a log line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use application::Error;
+use application::ports::TokenRejection;
+use domain::UserError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One field of a request that was rejected, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct FieldError {
+    /// Where the field is, as `email` or `items[0].name`; empty for the body as a whole.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(field: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Collects the fields that fail to parse into domain values, so one 422 names them
+/// all instead of the first.
+#[derive(Debug, Default)]
+pub(crate) struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// The parsed value, or `None` after noting why `field` was refused.
+    pub(crate) fn check<T, E: fmt::Display>(
+        &mut self,
+        field: &str,
+        parsed: Result<T, E>,
+    ) -> Option<T> {
+        parsed
+            .map_err(|error| self.0.push(FieldError::new(field, error)))
+            .ok()
+    }
+
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into())
+        }
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::Validation(errors.0)
+    }
+}
+
+/// An RFC 9457 problem document: the body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "type": "urn:keystone:problem:validation_failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "invalid fields: email",
+    "code": "validation_failed",
+    "errors": [{"field": "email", "message": "is not a valid email address"}]
+})))]
+pub(crate) struct Problem {
+    /// `urn:keystone:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// A short summary of the problem type; the same for every occurrence.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time. Never carries internals for 5xx.
+    pub detail: String,
+    /// A stable code in `snake_case`, for clients to match on.
+    pub code: String,
+    /// Every rejected field (`validation_failed` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// The state of each dependency (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<BTreeMap<String, String>>,
+}
+
+impl Problem {
+    pub(crate) fn new(status: StatusCode, code: &str, title: &str, detail: String) -> Self {
+        Self {
+            type_: format!("urn:keystone:problem:{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+            errors: Vec::new(),
+            checks: None,
+        }
+    }
+
+    /// The response carrying this problem, without extra headers.
+    pub(crate) fn into_response(self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        HttpResponse::build(status)
+            .content_type(PROBLEM_JSON)
+            .body(serde_json::to_string(&self).unwrap_or_default())
+    }
+}
+
+/// Why a request failed: a use case's error, or input the handlers never got to see.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    Application(Error),
+    /// The body is not JSON (or could not be read completely).
+    MalformedJson(String),
+    /// A JSON body sent without `Content-Type: application/json`.
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    /// A path segment does not parse (a non-UUID id).
+    InvalidPath(String),
+    /// Fields that are missing, unknown, mistyped or break a rule.
+    Validation(Vec<FieldError>),
+    RouteNotFound,
+    MethodNotAllowed,
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self::Application(error)
+    }
+}
+
+impl ApiError {
+    /// Status, stable code and title of each error: the whole HTTP error vocabulary.
+    fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::Application(Error::NotFound(_)) | Self::RouteNotFound => {
+                (S::NOT_FOUND, "not_found", "Not found")
+            }
+            Self::Application(Error::EmailTaken) => (
+                S::CONFLICT,
+                "email_taken",
+                "Email address already registered",
+            ),
+            Self::Application(Error::ConcurrentModification) => (
+                S::CONFLICT,
+                "concurrent_modification",
+                "Concurrent modification",
+            ),
+            Self::Application(Error::Forbidden) => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::Application(Error::InvalidCredentials) => (
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+            ),
+            Self::Application(Error::InvalidRefreshToken) => (
+                S::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "Invalid refresh token",
+            ),
+            Self::Application(Error::InvalidAccessToken(_)) => {
+                (S::UNAUTHORIZED, "invalid_token", "Invalid access token")
+            }
+            Self::Application(Error::Throttled { .. }) => (
+                S::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many requests",
+            ),
+            Self::Application(Error::Rule(UserError::CannotDeactivateSelf)) => (
+                S::CONFLICT,
+                "cannot_deactivate_self",
+                "Cannot deactivate yourself",
+            ),
+            Self::Application(Error::Rule(UserError::CannotDemoteSelf)) => (
+                S::CONFLICT,
+                "cannot_demote_self",
+                "Cannot change your own role",
+            ),
+            Self::Application(Error::Rule(UserError::CannotDeleteSelf)) => {
+                (S::CONFLICT, "cannot_delete_self", "Cannot delete yourself")
+            }
+            Self::Application(Error::Rule(UserError::LastActiveAdmin)) => (
+                S::CONFLICT,
+                "last_active_admin",
+                "Last active administrator",
+            ),
+            Self::Application(Error::Rule(UserError::Deleted)) => {
+                (S::CONFLICT, "user_deleted", "User is deleted")
+            }
+            Self::Application(Error::Rule(UserError::NotDeleted)) => {
+                (S::CONFLICT, "user_not_deleted", "User is not deleted")
+            }
+            Self::Application(Error::Unavailable(_)) => (
+                S::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "Service unavailable",
+            ),
+            Self::Application(Error::Unexpected(_)) => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error",
+            ),
+            Self::MalformedJson(_) => (S::BAD_REQUEST, "malformed_json", "Malformed JSON"),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            Self::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
+            Self::InvalidPath(_) => (S::BAD_REQUEST, "invalid_path", "Invalid path parameter"),
+            Self::Validation(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+            ),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        let (status, code, title) = self.kind();
+        // 5xx details are fixed sentences: the cause goes to the log, never to the client.
+        let detail = match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                "A dependency of the service is unavailable; try again later.".to_owned()
+            }
+            status if status.is_server_error() => "An unexpected error occurred.".to_owned(),
+            _ => self.to_string(),
+        };
+        let mut problem = Problem::new(status, code, title, detail);
+        if let Self::Validation(errors) = self {
+            problem.errors.clone_from(errors);
+        }
+        problem
+    }
+
+    /// Logs the error once, at the edge: 5xx at error level with the whole cause chain,
+    /// 4xx at info with the client-facing message (which never holds a secret: field
+    /// errors are named, not echoed).
+    pub(crate) fn log(&self) {
+        let (status, code, _) = self.kind();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), code, error = %Chain(self), "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), code, "request refused: {self}");
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Application(error) => error.fmt(f),
+            Self::MalformedJson(reason) => write!(f, "the body is not valid JSON: {reason}"),
+            Self::UnsupportedMediaType => f.write_str("the body must be sent as application/json"),
+            Self::PayloadTooLarge => write!(
+                f,
+                "the body is larger than {} KiB",
+                crate::extract::MAX_BODY_BYTES / 1024
+            ),
+            Self::InvalidPath(reason) => write!(f, "the path is not valid: {reason}"),
+            Self::Validation(errors) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                write!(f, "invalid fields: {}", fields.join(", "))
+            }
+            Self::RouteNotFound => f.write_str("there is nothing at this path"),
+            Self::MethodNotAllowed => f.write_str("this path does not support this method"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Display already shows the application error itself; continue below it.
+            Self::Application(error) => error.source(),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = self.problem().into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::Application(Error::InvalidAccessToken(reason)) => {
+                headers.insert(header::WWW_AUTHENTICATE, bearer_challenge(*reason));
+            }
+            Self::Application(Error::Throttled { retry_after_secs }) => {
+                headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// RFC 6750 §3: no error code when no token was sent at all.
+fn bearer_challenge(reason: TokenRejection) -> header::HeaderValue {
+    let challenge = match reason {
+        TokenRejection::Missing => "Bearer".to_owned(),
+        reason => format!(r#"Bearer error="invalid_token", error_description="{reason}""#),
+    };
+    header::HeaderValue::from_str(&challenge).unwrap_or(header::HeaderValue::from_static("Bearer"))
+}
+
+/// Formats an error and its sources as `outer: cause: root cause`.
+struct Chain<'a>(&'a dyn std::error::Error);
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// The app's default service: no route matches the path.
+pub(crate) async fn route_not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound)
+}
+
+/// Turns actix's empty 405 (a path that exists, a method it lacks) into a problem,
+/// keeping the `Allow` header the router computed.
+pub(crate) fn method_not_allowed<B: MessageBody>(
+    response: ServiceResponse<B>,
+) -> ErrorHandlerResponse<B> {
+    let (request, response) = response.into_parts();
+    let mut problem = ApiError::MethodNotAllowed.error_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        problem.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    ErrorHandlerResponse::Response(ServiceResponse::new(request, problem).map_into_right_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+    use application::Resource;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn unexpected(message: &str) -> Error {
+        Error::Unexpected(std::io::Error::other(message.to_owned()).into())
+    }
+
+    async fn body_of(response: HttpResponse) -> Value {
+        let bytes = to_bytes(response.into_body()).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn every_application_error_maps_to_its_status_and_code() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (Error::NotFound(Resource::User), 404, "not_found"),
+            (Error::EmailTaken, 409, "email_taken"),
+            (
+                Error::ConcurrentModification,
+                409,
+                "concurrent_modification",
+            ),
+            (Error::Forbidden, 403, "forbidden"),
+            (Error::InvalidCredentials, 401, "invalid_credentials"),
+            (Error::InvalidRefreshToken, 401, "invalid_refresh_token"),
+            (
+                Error::InvalidAccessToken(TokenRejection::Expired),
+                401,
+                "invalid_token",
+            ),
+            (
+                Error::Throttled {
+                    retry_after_secs: 7,
+                },
+                429,
+                "too_many_requests",
+            ),
+            (
+                Error::Rule(UserError::CannotDeactivateSelf),
+                409,
+                "cannot_deactivate_self",
+            ),
+            (
+                Error::Rule(UserError::CannotDemoteSelf),
+                409,
+                "cannot_demote_self",
+            ),
+            (
+                Error::Rule(UserError::CannotDeleteSelf),
+                409,
+                "cannot_delete_self",
+            ),
+            (
+                Error::Rule(UserError::LastActiveAdmin),
+                409,
+                "last_active_admin",
+            ),
+            (Error::Rule(UserError::Deleted), 409, "user_deleted"),
+            (Error::Rule(UserError::NotDeleted), 409, "user_not_deleted"),
+            (
+                Error::Unavailable(std::io::Error::other("down").into()),
+                503,
+                "service_unavailable",
+            ),
+            (unexpected("boom"), 500, "internal_error"),
+        ];
+        for (error, status, code) in cases {
+            let response = ApiError::from(error).error_response();
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            assert_eq!(
+                response.headers().get(header::CONTENT_TYPE).unwrap(),
+                PROBLEM_JSON,
+                "{code}"
+            );
+            let body = body_of(response).await;
+            assert_eq!(body["code"], code);
+            assert_eq!(body["status"], status);
+            assert_eq!(body["type"], format!("urn:keystone:problem:{code}"));
+            assert!(
+                body["title"].as_str().is_some_and(|t| !t.is_empty()),
+                "{code}"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_server_error_body_carries_no_internals() {
+        let error = Error::Unexpected(
+            std::io::Error::other("connect to postgres://admin:hunter2@db failed").into(),
+        );
+        let response = ApiError::from(error).error_response();
+        let text = body_of(response).await.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("postgres"), "{text}");
+
+        let error = Error::Unavailable(std::io::Error::other("pool timed out on db-7").into());
+        let text = body_of(ApiError::from(error).error_response())
+            .await
+            .to_string();
+        assert!(!text.contains("db-7"), "{text}");
+    }
+
+    #[test]
+    fn the_log_line_of_a_server_error_holds_the_whole_cause_chain() {
+        let inner = std::io::Error::other("connection refused");
+        let error = ApiError::from(Error::Unavailable(
+            std::io::Error::new(std::io::ErrorKind::TimedOut, inner).into(),
+        ));
+        assert_eq!(
+            Chain(&error).to_string(),
+            "a dependency is unavailable: connection refused"
+        );
+    }
+
+    #[test]
+    fn an_invalid_token_is_challenged_with_its_reason() {
+        let response =
+            ApiError::from(Error::InvalidAccessToken(TokenRejection::Expired)).error_response();
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            r#"Bearer error="invalid_token", error_description="the token has expired""#
+        );
+    }
+
+    #[test]
+    fn a_missing_token_is_challenged_without_an_error_code() {
+        let response =
+            ApiError::from(Error::InvalidAccessToken(TokenRejection::Missing)).error_response();
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer"
+        );
+    }
+
+    #[test]
+    fn a_throttled_sign_in_says_when_to_retry() {
+        let response = ApiError::from(Error::Throttled {
+            retry_after_secs: 42,
+        })
+        .error_response();
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "42");
+    }
+
+    #[actix_web::test]
+    async fn a_validation_error_lists_every_field() {
+        let error = ApiError::Validation(vec![
+            FieldError::new("email", "is not a valid email address"),
+            FieldError::new("username", "must be 3 to 32 characters long"),
+        ]);
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = body_of(response).await;
+        assert_eq!(body["code"], "validation_failed");
+        assert_eq!(body["detail"], "invalid fields: email, username");
+        assert_eq!(body["errors"][1]["field"], "username");
+        assert_eq!(
+            body["errors"][1]["message"],
+            "must be 3 to 32 characters long"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_client_error_explains_itself_in_the_detail() {
+        let body = body_of(ApiError::from(Error::EmailTaken).error_response()).await;
+        assert_eq!(body["detail"], "the email address is already registered");
+        assert!(body.get("errors").is_none());
+    }
+}

@@ -1,0 +1,192 @@
+//! Liveness and readiness, for orchestrators and load balancers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::rt::time::timeout;
+use actix_web::{HttpResponse, web};
+use application::ports::HealthProbe;
+use futures_util::future::join_all;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::Problem;
+
+/// How long one probe may take before its dependency counts as down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The process is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Live {
+    /// Always `ok`.
+    #[schema(examples("ok"))]
+    status: &'static str,
+}
+
+/// Every dependency answered.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"status": "ok", "checks": {"database": "ok"}})))]
+pub(crate) struct Ready {
+    /// Always `ok`.
+    status: &'static str,
+    /// Each dependency and how its probe went: `ok`, `failed` or `timed_out`.
+    checks: BTreeMap<String, String>,
+}
+
+/// How one probe went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Ok,
+    Failed,
+    TimedOut,
+}
+
+impl Check {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+        }
+    }
+}
+
+#[utoipa::path(
+    get, operation_id = "liveness", path = "/health/live", tag = "health",
+    summary = "Liveness: the process answers; no dependency is touched",
+    responses((status = 200, description = "Alive", body = Live)),
+)]
+pub(crate) async fn live() -> web::Json<Live> {
+    web::Json(Live { status: "ok" })
+}
+
+#[utoipa::path(
+    get, operation_id = "readiness", path = "/health/ready", tag = "health",
+    summary = "Readiness: every dependency answers its probe within 2 seconds",
+    responses(
+        (status = 200, description = "Ready to serve", body = Ready),
+        (status = 503, description = "A dependency is down; `checks` says which",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    readiness(check_all(&state.probes).await)
+}
+
+/// 200 when every check is ok, else a 503 problem naming the failing components.
+fn readiness(checks: BTreeMap<String, Check>) -> HttpResponse {
+    let failing: Vec<&str> = checks
+        .iter()
+        .filter(|(_, check)| **check != Check::Ok)
+        .map(|(component, _)| component.as_str())
+        .collect();
+    let detail = format!("not ready: {}", failing.join(", "));
+    let ready = failing.is_empty();
+    let checks = checks
+        .into_iter()
+        .map(|(component, check)| (component, check.as_str().to_owned()))
+        .collect();
+    if ready {
+        return HttpResponse::Ok().json(Ready {
+            status: "ok",
+            checks,
+        });
+    }
+    let mut problem = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+        "Service unavailable",
+        detail,
+    );
+    problem.checks = Some(checks);
+    problem.into_response()
+}
+
+/// Runs every probe at once, each bounded by `PROBE_TIMEOUT`. A failure is logged here,
+/// with its cause chain, because the response names only the component.
+async fn check_all(probes: &[Arc<dyn HealthProbe>]) -> BTreeMap<String, Check> {
+    let checks = probes.iter().map(|probe| async move {
+        let component = probe.component();
+        let check = match timeout(PROBE_TIMEOUT, probe.check()).await {
+            Ok(Ok(())) => Check::Ok,
+            Ok(Err(error)) => {
+                tracing::error!(
+                    component,
+                    error = format!("{error:#}"),
+                    "readiness probe failed"
+                );
+                Check::Failed
+            }
+            Err(_elapsed) => {
+                tracing::error!(component, timeout = ?PROBE_TIMEOUT, "readiness probe timed out");
+                Check::TimedOut
+            }
+        };
+        (component.to_owned(), check)
+    });
+    join_all(checks).await.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+    use actix_web::http::header;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    async fn answer(checks: &[(&str, Check)]) -> (StatusCode, String, Value) {
+        let checks = checks
+            .iter()
+            .map(|(name, check)| ((*name).to_owned(), *check))
+            .collect();
+        let response = readiness(checks);
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = to_bytes(response.into_body()).await.unwrap();
+        (status, content_type, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn the_service_is_ready_when_every_check_is_ok() {
+        let (status, _, body) = answer(&[("database", Check::Ok), ("cache", Check::Ok)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"status": "ok", "checks": {"database": "ok", "cache": "ok"}})
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_failing_or_slow_dependency_makes_the_service_unavailable_and_is_named() {
+        let (status, content_type, body) = answer(&[
+            ("database", Check::Failed),
+            ("cache", Check::TimedOut),
+            ("queue", Check::Ok),
+        ])
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(body["code"], "service_unavailable");
+        assert_eq!(body["detail"], "not ready: cache, database");
+        assert_eq!(
+            body["checks"],
+            json!({"database": "failed", "cache": "timed_out", "queue": "ok"})
+        );
+    }
+
+    #[actix_web::test]
+    async fn liveness_touches_nothing_and_says_ok() {
+        let web::Json(live) = live().await;
+        assert_eq!(live.status, "ok");
+    }
+}

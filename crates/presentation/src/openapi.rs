@@ -1,0 +1,363 @@
+//! The API describing itself: the document at `/openapi.json` (`OpenAPI` 3.1), the
+//! Scalar UI at `/docs`, and the service's name and version at `/api/v1`.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa_scalar::Scalar;
+
+use crate::error::{FieldError, PROBLEM_JSON, Problem};
+use crate::{AppState, auth, health, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keystone",
+        description = "A multi-tenant REST service. Every error is an RFC 9457 problem \
+            (`application/problem+json`) with a stable `code`.",
+    ),
+    paths(
+        health::live,
+        health::ready,
+        about,
+        document,
+        docs,
+        auth::register,
+        auth::login,
+        auth::refresh,
+        auth::logout,
+        users::me,
+        users::list,
+        users::create,
+        users::get,
+        users::update,
+        users::delete,
+        users::activate,
+        users::deactivate,
+        users::restore,
+    ),
+    components(
+        schemas(Problem, FieldError),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            ValidationFailed,
+            TooManyRequests,
+            InternalError,
+            ServiceUnavailable,
+        ),
+    ),
+    modifiers(&BearerAuth, &CommonResponses),
+    tags(
+        (name = "auth", description = "Signing up, signing in and out, refreshing tokens"),
+        (name = "users", description = "The users of the caller's tenant"),
+        (name = "health", description = "Probes for orchestrators and load balancers"),
+        (name = "meta", description = "The API describing itself"),
+    ),
+)]
+struct ApiDoc;
+
+/// The document served at `/openapi.json`. Deterministic: paths, schemas and responses
+/// are sorted maps, so the same build always yields the same JSON.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The `bearer` security scheme the secured operations name. The token's format is the
+/// token adapter's business, so it is not stated.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("An access token from /api/v1/auth/login or /refresh."))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Adds the answers whole families of operations share, unless an operation documents
+/// its own: 400, 413, 415 and 422 wherever a JSON body is read (`ValidJson`), 401
+/// wherever a bearer token is required (`Authenticated`), and 500 and 503 on every
+/// route that runs a use case (those under `/api/v1/`).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let runs_use_case = path.starts_with("/api/v1/");
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut common = Vec::new();
+                if operation.request_body.is_some() {
+                    common.push(("400", reference::<BadRequest>()));
+                    common.push(("413", reference::<PayloadTooLarge>()));
+                    common.push(("415", reference::<UnsupportedMediaType>()));
+                    common.push(("422", reference::<ValidationFailed>()));
+                }
+                if operation.security.is_some() {
+                    common.push(("401", reference::<Unauthorized>()));
+                }
+                if runs_use_case {
+                    common.push(("500", reference::<InternalError>()));
+                    common.push(("503", reference::<ServiceUnavailable>()));
+                }
+                for (status, response) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert(response);
+                }
+            }
+        }
+    }
+}
+
+fn reference<'r, R: ToResponse<'r>>() -> RefOr<Response> {
+    Ref::from_response_name(R::response().0).into()
+}
+
+/// Declares reusable problem+json responses, for `(status = …, response = Name)` in
+/// `#[utoipa::path]`. Each is an uninhabited type: it only names a response.
+macro_rules! problem_responses {
+    ($(
+        $name:ident => $description:literal $(, header $header:literal: $header_doc:literal)?;
+    )+) => {$(
+        #[doc = $description]
+        pub(crate) enum $name {}
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                let response = ResponseBuilder::new()
+                    .description($description)
+                    .content(PROBLEM_JSON, Content::new(Some(Ref::from_schema_name("Problem"))));
+                $(
+                    let header = HeaderBuilder::new()
+                        .schema(Some(Object::with_type(Type::String)))
+                        .description(Some($header_doc))
+                        .build();
+                    let response = response.header($header, header);
+                )?
+                (stringify!($name), response.build().into())
+            }
+        }
+    )+};
+}
+
+problem_responses! {
+    BadRequest => "The body is not JSON (`malformed_json`), or a path parameter does not \
+        parse (`invalid_path`)";
+    Unauthorized => "No valid access token (`invalid_token`)",
+        header "WWW-Authenticate": "`Bearer`, plus `error=\"invalid_token\"` and an \
+            `error_description` when a token was sent";
+    Forbidden => "The caller may not do this (`forbidden`)";
+    NotFound => "No such user in the caller's tenant (`not_found`)";
+    Conflict => "The request breaks a rule: `email_taken`, `concurrent_modification`, \
+        `cannot_deactivate_self`, `cannot_demote_self`, `cannot_delete_self`, \
+        `last_active_admin`, `user_deleted` or `user_not_deleted`";
+    PayloadTooLarge => "The body is larger than 64 KiB (`payload_too_large`)";
+    UnsupportedMediaType => "The body is not sent as `application/json` \
+        (`unsupported_media_type`)";
+    ValidationFailed => "Fields are missing, unknown, mistyped or invalid \
+        (`validation_failed`); `errors` lists every one";
+    TooManyRequests => "Too many failed sign-ins for this email or client \
+        (`too_many_requests`)",
+        header "Retry-After": "Seconds to wait before trying again";
+    InternalError => "An unexpected error; details are logged, not returned \
+        (`internal_error`)";
+    ServiceUnavailable => "A dependency is unavailable; try again later \
+        (`service_unavailable`)";
+}
+
+/// Which service answers, and which version of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct About {
+    #[schema(examples("keystone"))]
+    name: String,
+    #[schema(examples("0.1.0"))]
+    version: String,
+}
+
+#[utoipa::path(
+    get, operation_id = "about", path = "/api/v1", tag = "meta",
+    summary = "The service's name and version",
+    responses((status = 200, description = "Name and version", body = About)),
+)]
+pub(crate) async fn about(state: web::Data<AppState>) -> web::Json<About> {
+    web::Json(About {
+        name: state.service_name.clone(),
+        version: state.version.clone(),
+    })
+}
+
+#[utoipa::path(
+    get, operation_id = "openapi_document", path = "/openapi.json", tag = "meta",
+    summary = "This document",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)),
+)]
+pub(crate) async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(openapi())
+}
+
+#[utoipa::path(
+    get, operation_id = "api_reference", path = "/docs", tag = "meta",
+    summary = "Interactive API reference (Scalar); the browser loads Scalar's script",
+    responses((status = 200, description = "An HTML page", body = String,
+        content_type = "text/html")),
+)]
+pub(crate) async fn docs() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(Scalar::new(openapi()).title("Keystone API").to_html())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn document() -> Value {
+        serde_json::to_value(openapi()).unwrap()
+    }
+
+    fn operations(document: &Value) -> impl Iterator<Item = (String, &Value)> {
+        document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(move |(method, operation)| (format!("{method} {path}"), operation))
+            })
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_the_same_every_time() {
+        let first = openapi().to_pretty_json().unwrap();
+        assert_eq!(first, openapi().to_pretty_json().unwrap());
+        assert_eq!(document()["openapi"], "3.1.0");
+    }
+
+    #[test]
+    fn every_route_of_the_app_is_documented() {
+        let documented: Vec<String> = operations(&document()).map(|(name, _)| name).collect();
+        for route in [
+            "get /health/live",
+            "get /health/ready",
+            "get /openapi.json",
+            "get /docs",
+            "get /api/v1",
+            "post /api/v1/auth/register",
+            "post /api/v1/auth/login",
+            "post /api/v1/auth/refresh",
+            "post /api/v1/auth/logout",
+            "get /api/v1/users/me",
+            "get /api/v1/users",
+            "post /api/v1/users",
+            "get /api/v1/users/{id}",
+            "patch /api/v1/users/{id}",
+            "delete /api/v1/users/{id}",
+            "post /api/v1/users/{id}/activate",
+            "post /api/v1/users/{id}/deactivate",
+            "post /api/v1/users/{id}/restore",
+        ] {
+            assert!(
+                documented.iter().any(|name| name == route),
+                "{route} is not documented"
+            );
+        }
+        assert_eq!(documented.len(), 18, "{documented:#?}");
+    }
+
+    #[test]
+    fn operation_ids_are_unique_so_generated_clients_compile() {
+        let document = document();
+        let mut ids: Vec<&str> = operations(&document)
+            .map(|(_, operation)| operation["operationId"].as_str().unwrap())
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count);
+    }
+
+    #[test]
+    fn every_referenced_response_and_schema_exists() {
+        let document = document();
+        let text = document.to_string();
+        for reference in text.split("\"$ref\":\"#/components/").skip(1) {
+            let pointer = reference.split('"').next().unwrap();
+            let (kind, name) = pointer.split_once('/').unwrap();
+            assert!(
+                !document["components"][kind][name].is_null(),
+                "#/components/{pointer} is referenced but not defined"
+            );
+        }
+    }
+
+    #[test]
+    fn body_and_bearer_operations_document_their_shared_errors() {
+        let document = document();
+        for (name, operation) in operations(&document) {
+            let responses = &operation["responses"];
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(!responses[status].is_null(), "{name} lacks {status}");
+                }
+            }
+            if operation.get("security").is_some() {
+                assert!(!responses["401"].is_null(), "{name} lacks 401");
+            }
+        }
+        assert!(!document["components"]["securitySchemes"]["bearer"].is_null());
+    }
+
+    fn list_parameter(document: &Value, name: &str) -> Value {
+        document["paths"]["/api/v1/users"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == name)
+            .unwrap()["schema"]
+            .clone()
+    }
+
+    #[test]
+    fn the_documented_query_bounds_are_the_enforced_ones() {
+        let document = document();
+        let limit = list_parameter(&document, "limit");
+        assert_eq!(limit["minimum"], 1);
+        assert_eq!(limit["maximum"], u64::from(users::MAX_PAGE_SIZE));
+        assert_eq!(limit["default"], u64::from(users::DEFAULT_PAGE_SIZE));
+        assert_eq!(
+            list_parameter(&document, "q")["maxLength"],
+            domain::Email::MAX_LEN
+        );
+    }
+}

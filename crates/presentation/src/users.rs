@@ -1,0 +1,536 @@
+//! `/api/v1/users`: the users of the caller's tenant.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use application::ports::UserFilter;
+use application::users::{CreateUserCommand, ListUsersQuery, UpdateUserCommand};
+use chrono::{DateTime, Utc};
+use domain::{Email, Password, Role, UserId, Username};
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{ApiError, FieldError, FieldErrors};
+use crate::extract::{Authenticated, ValidJson, ValidQuery, from_text};
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, ValidationFailed};
+
+/// The largest page; the documented bounds of `limit` repeat it (a test checks).
+pub(crate) const MAX_PAGE_SIZE: u32 = 100;
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 20;
+
+/// A user as clients see it. The password hash never leaves the server.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct User {
+    id: Uuid,
+    tenant_id: Uuid,
+    email: String,
+    username: String,
+    /// `admin` or `member`.
+    role: &'static str,
+    /// Inactive users cannot sign in.
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// When the user was (softly) deleted; `null` otherwise.
+    #[schema(required = true)]
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<&domain::User> for User {
+    fn from(user: &domain::User) -> Self {
+        Self {
+            id: user.id().as_uuid(),
+            tenant_id: user.tenant_id().as_uuid(),
+            email: user.email().as_str().to_owned(),
+            username: user.username().as_str().to_owned(),
+            role: user.role().as_str(),
+            is_active: user.is_active(),
+            created_at: user.created_at(),
+            updated_at: user.updated_at(),
+            deleted_at: user.deleted_at(),
+        }
+    }
+}
+
+/// One page of users, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserPage {
+    items: Vec<User>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+/// Filters and paging for `GET /api/v1/users`.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Users per page.
+    #[serde(default, deserialize_with = "from_text")]
+    #[garde(range(min = 1, max = MAX_PAGE_SIZE))]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page. Opaque.
+    #[garde(skip)]
+    cursor: Option<String>,
+    /// Part of the email or username, case-insensitive. At most as long as an email.
+    #[garde(length(chars, max = Email::MAX_LEN))]
+    #[param(max_length = 254)]
+    q: Option<String>,
+    /// Only active (`true`) or only inactive (`false`) users.
+    #[serde(default, deserialize_with = "from_text")]
+    #[garde(skip)]
+    is_active: Option<bool>,
+    /// Admins only: include deleted users.
+    #[serde(default, deserialize_with = "from_text")]
+    #[garde(skip)]
+    include_deleted: Option<bool>,
+}
+
+impl ListParams {
+    fn into_query(self) -> Result<ListUsersQuery, ApiError> {
+        let after = self
+            .cursor
+            .as_deref()
+            .map(decode_cursor)
+            .transpose()
+            .map_err(|message| ApiError::Validation(vec![FieldError::new("cursor", message)]))?;
+        Ok(ListUsersQuery {
+            filter: UserFilter {
+                q: self.q.filter(|q| !q.is_empty()),
+                is_active: self.is_active,
+                include_deleted: self.include_deleted.unwrap_or(false),
+            },
+            after,
+            limit: u64::from(self.limit.unwrap_or(DEFAULT_PAGE_SIZE)),
+        })
+    }
+}
+
+/// Cursors are opaque to clients so paging can change; today a cursor is the id of the
+/// last user of the page, in simple (unhyphenated) hex.
+fn encode_cursor(last: UserId) -> String {
+    last.as_uuid().simple().to_string()
+}
+
+fn decode_cursor(cursor: &str) -> Result<UserId, &'static str> {
+    let uuid = (cursor.len() == 32)
+        .then(|| Uuid::try_parse(cursor).ok())
+        .flatten()
+        .ok_or("is not a cursor this API issued")?;
+    Ok(UserId::from_uuid(uuid))
+}
+
+/// A new user of the caller's tenant.
+// No `Debug`: it holds a password.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+// Every field is parsed by its domain value object; garde has nothing to add.
+#[garde(allow_unvalidated)]
+pub(crate) struct NewUser {
+    /// Unique across the whole service.
+    #[schema(examples("grace@example.com"))]
+    email: String,
+    /// 3 to 32 of `a-z`, `0-9`, `_`, `.` and `-`.
+    #[schema(examples("grace"))]
+    username: String,
+    /// 8 to 128 characters.
+    #[schema(format = Password)]
+    password: String,
+    /// `admin` or `member`.
+    #[schema(examples("member"))]
+    role: String,
+}
+
+impl NewUser {
+    fn into_command(self) -> Result<CreateUserCommand, ApiError> {
+        let mut errors = FieldErrors::default();
+        let email = errors.check("email", Email::parse(&self.email));
+        let username = errors.check("username", Username::parse(&self.username));
+        let password = errors.check("password", Password::parse(&self.password));
+        let role = errors.check("role", Role::parse(&self.role));
+        let (Some(email), Some(username), Some(password), Some(role)) =
+            (email, username, password, role)
+        else {
+            return Err(errors.into());
+        };
+        Ok(CreateUserCommand {
+            email,
+            username,
+            password,
+            role,
+        })
+    }
+}
+
+/// The fields to change; absent or `null` ones stay as they are. Members may change
+/// their own username and email; everything else is for admins.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+// Every field is parsed by its domain value object; garde has nothing to add.
+#[garde(allow_unvalidated)]
+pub(crate) struct UserChanges {
+    username: Option<String>,
+    email: Option<String>,
+    /// `admin` or `member`.
+    role: Option<String>,
+}
+
+impl UserChanges {
+    fn into_command(self) -> Result<UpdateUserCommand, ApiError> {
+        let mut errors = FieldErrors::default();
+        let username = self
+            .username
+            .map(|raw| errors.check("username", Username::parse(&raw)));
+        let email = self
+            .email
+            .map(|raw| errors.check("email", Email::parse(&raw)));
+        let role = self.role.map(|raw| errors.check("role", Role::parse(&raw)));
+        errors.finish()?;
+        Ok(UpdateUserCommand {
+            username: username.flatten(),
+            email: email.flatten(),
+            role: role.flatten(),
+        })
+    }
+}
+
+fn user_id(id: &web::Path<Uuid>) -> UserId {
+    UserId::from_uuid(**id)
+}
+
+#[utoipa::path(
+    get, operation_id = "get_current_user", path = "/api/v1/users/me", tag = "users",
+    security(("bearer" = [])),
+    summary = "The caller",
+    responses((status = 200, description = "The caller", body = User)),
+)]
+pub(crate) async fn me(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<web::Json<User>, ApiError> {
+    let user = state
+        .get_user
+        .execute(&principal, principal.user_id)
+        .await?;
+    Ok(web::Json(User::from(&user)))
+}
+
+#[utoipa::path(
+    get, operation_id = "list_users", path = "/api/v1/users", tag = "users",
+    security(("bearer" = [])),
+    summary = "List the users of the caller's tenant, a page at a time",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of users", body = UserPage),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    ValidQuery(params): ValidQuery<ListParams>,
+) -> Result<web::Json<UserPage>, ApiError> {
+    let page = state
+        .list_users
+        .execute(&principal, params.into_query()?)
+        .await?;
+    Ok(web::Json(UserPage {
+        items: page.items.iter().map(User::from).collect(),
+        next_cursor: page.next.map(encode_cursor),
+    }))
+}
+
+#[utoipa::path(
+    post, operation_id = "create_user", path = "/api/v1/users", tag = "users",
+    security(("bearer" = [])),
+    summary = "Add a user to the caller's tenant (admins only)",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created", body = User,
+            headers(("Location" = String, description = "The new user's URL"))),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    ValidJson(body): ValidJson<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .create_user
+        .execute(&principal, body.into_command()?)
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id())))
+        .json(User::from(&user)))
+}
+
+#[utoipa::path(
+    get, operation_id = "get_user", path = "/api/v1/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    summary = "One user of the caller's tenant",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<User>, ApiError> {
+    let user = state.get_user.execute(&principal, user_id(&id)).await?;
+    Ok(web::Json(User::from(&user)))
+}
+
+#[utoipa::path(
+    patch, operation_id = "update_user", path = "/api/v1/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    summary = "Change a user's username, email or role",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = UserChanges,
+    responses(
+        (status = 200, description = "The changed user", body = User),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(crate) async fn update(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    ValidJson(body): ValidJson<UserChanges>,
+) -> Result<web::Json<User>, ApiError> {
+    let command = body.into_command()?;
+    let user = state
+        .update_user
+        .execute(&principal, user_id(&id), command)
+        .await?;
+    Ok(web::Json(User::from(&user)))
+}
+
+#[utoipa::path(
+    post, operation_id = "activate_user", path = "/api/v1/users/{id}/activate", tag = "users",
+    security(("bearer" = [])),
+    summary = "Let a user sign in again (admins only)",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The active user", body = User),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(crate) async fn activate(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<User>, ApiError> {
+    let user = state
+        .user_lifecycle
+        .activate(&principal, user_id(&id))
+        .await?;
+    Ok(web::Json(User::from(&user)))
+}
+
+#[utoipa::path(
+    post, operation_id = "deactivate_user", path = "/api/v1/users/{id}/deactivate", tag = "users",
+    security(("bearer" = [])),
+    summary = "Stop a user from signing in and end their sessions (admins only)",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The inactive user", body = User),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(crate) async fn deactivate(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<User>, ApiError> {
+    let user = state
+        .user_lifecycle
+        .deactivate(&principal, user_id(&id))
+        .await?;
+    Ok(web::Json(User::from(&user)))
+}
+
+#[utoipa::path(
+    delete, operation_id = "delete_user", path = "/api/v1/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    summary = "Delete a user softly and end their sessions (admins only)",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .user_lifecycle
+        .delete(&principal, user_id(&id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    post, operation_id = "restore_user", path = "/api/v1/users/{id}/restore", tag = "users",
+    security(("bearer" = [])),
+    summary = "Bring a deleted user back (admins only)",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The restored user", body = User),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(crate) async fn restore(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<User>, ApiError> {
+    let user = state
+        .user_lifecycle
+        .restore(&principal, user_id(&id))
+        .await?;
+    Ok(web::Json(User::from(&user)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_decodes_to_the_id_it_was_encoded_from() {
+        let id = UserId::from_uuid(Uuid::now_v7());
+        let cursor = encode_cursor(id);
+        assert_eq!(cursor.len(), 32);
+        assert!(cursor.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(decode_cursor(&cursor), Ok(id));
+    }
+
+    #[test]
+    fn a_cursor_the_api_did_not_issue_is_refused() {
+        let hyphenated = Uuid::now_v7().to_string();
+        for cursor in ["", "abc", "zz".repeat(16).as_str(), hyphenated.as_str()] {
+            assert!(decode_cursor(cursor).is_err(), "{cursor:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_cursor_is_a_validation_error_on_the_cursor_field() {
+        let params = ListParams {
+            limit: None,
+            cursor: Some("nope".to_owned()),
+            q: None,
+            is_active: None,
+            include_deleted: None,
+        };
+        let Some(ApiError::Validation(errors)) = params.into_query().err() else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(errors[0].field, "cursor");
+    }
+
+    #[test]
+    fn listing_defaults_to_twenty_active_and_inactive_users_without_deleted_ones() {
+        let params = ListParams {
+            limit: None,
+            cursor: None,
+            q: Some(String::new()),
+            is_active: None,
+            include_deleted: None,
+        };
+        let query = params.into_query().unwrap();
+        assert_eq!(query.limit, 20);
+        assert_eq!(query.after, None);
+        assert_eq!(query.filter, UserFilter::default());
+    }
+
+    #[test]
+    fn every_invalid_field_of_a_new_user_is_reported_at_once() {
+        let body = NewUser {
+            email: "not an email".to_owned(),
+            username: "Grace Hopper".to_owned(),
+            password: "short".to_owned(),
+            role: "owner".to_owned(),
+        };
+        let Some(ApiError::Validation(errors)) = body.into_command().err() else {
+            panic!("expected a validation error");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "username", "password", "role"]);
+        assert_eq!(errors[3].message, "must be one of: admin, member");
+    }
+
+    #[test]
+    fn only_the_fields_sent_are_changed() {
+        let changes = UserChanges {
+            username: Some(" grace ".to_owned()),
+            email: None,
+            role: None,
+        };
+        let command = changes.into_command().unwrap();
+        assert_eq!(command.username.unwrap().as_str(), "grace");
+        assert!(command.email.is_none() && command.role.is_none());
+    }
+
+    #[test]
+    fn the_user_json_has_the_documented_fields_and_no_hash() {
+        let user = domain::User::register(
+            UserId::from_uuid(Uuid::now_v7()),
+            domain::TenantId::from_uuid(Uuid::now_v7()),
+            Email::parse("grace@example.com").unwrap(),
+            Username::parse("grace").unwrap(),
+            domain::PasswordHash::new("$argon2id$secret".to_owned()),
+            Role::Member,
+            Utc::now(),
+        );
+        let json = serde_json::to_value(User::from(&user)).unwrap();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "created_at",
+                "deleted_at",
+                "email",
+                "id",
+                "is_active",
+                "role",
+                "tenant_id",
+                "updated_at",
+                "username"
+            ]
+        );
+        assert_eq!(json["role"], "member");
+        assert!(!json.to_string().contains("argon2"));
+    }
+}

@@ -1,0 +1,316 @@
+//! The one typed `Settings`, loaded by figment: built-in defaults, then
+//! `config/default.toml` and `config/<environment>.toml` when present, then `APP_*`
+//! environment variables with `__` between levels (`APP_DATABASE__URL`).
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The signing secret used when none is configured. Fine on a laptop; production
+/// refuses to start with it.
+pub const DEVELOPMENT_JWT_SECRET: &str = "keystone-development-secret-do-not-use-in-production";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user:password@host/db`.
+    pub url: Secret,
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthSettings {
+    /// HS256 key that signs new access tokens; at least 32 bytes in production.
+    pub jwt_secret: Secret,
+    /// The `kid` header of tokens signed with `jwt_secret`.
+    pub jwt_key_id: String,
+    /// Keys that no longer sign but still verify, while their tokens expire.
+    pub previous_keys: Vec<PreviousKey>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub password_hash: PasswordHashSettings,
+    pub login_throttle: LoginThrottleSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreviousKey {
+    pub kid: String,
+    pub secret: Secret,
+}
+
+/// argon2id cost; the defaults are OWASP's minimum recommendation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordHashSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginThrottleSettings {
+    pub max_failures_per_email: u32,
+    pub max_failures_per_client: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// Defaults to pretty in development and test, JSON in production.
+    pub format: Option<LogFormat>,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+/// A string that never prints: connection URLs carry passwords, keys are keys.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            environment: Environment::Development,
+            server: ServerSettings {
+                host: "127.0.0.1".to_owned(),
+                port: 8080,
+                workers: 0,
+            },
+            database: DatabaseSettings {
+                url: Secret::new("sqlite://data/keystone.db"),
+                max_connections: 10,
+                acquire_timeout_ms: 3_000,
+            },
+            auth: AuthSettings {
+                jwt_secret: Secret::new(DEVELOPMENT_JWT_SECRET),
+                jwt_key_id: "dev".to_owned(),
+                previous_keys: Vec::new(),
+                issuer: "keystone".to_owned(),
+                audience: "keystone-api".to_owned(),
+                access_token_ttl_secs: 15 * 60,
+                refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+                password_hash: PasswordHashSettings {
+                    memory_kib: 19 * 1024,
+                    iterations: 2,
+                    parallelism: 1,
+                },
+                login_throttle: LoginThrottleSettings {
+                    max_failures_per_email: 5,
+                    max_failures_per_client: 20,
+                    window_secs: 15 * 60,
+                },
+            },
+            log: LogSettings {
+                format: None,
+                filter: "info".to_owned(),
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings from defaults, `config_dir` and the process environment, and
+    /// checks them.
+    ///
+    /// # Errors
+    /// When a value does not parse, or production is configured with development secrets.
+    pub fn load(config_dir: &Path) -> anyhow::Result<Self> {
+        Self::from_figment(&Self::figment(config_dir))
+    }
+
+    /// The layered sources, exposed so tests can add their own on top.
+    #[must_use]
+    pub fn figment(config_dir: &Path) -> Figment {
+        let environment = Figment::from(Env::prefixed("APP_").split("__"))
+            .extract_inner::<Environment>("environment")
+            .unwrap_or(Environment::Development);
+        let environment_file = match environment {
+            Environment::Development => "development.toml",
+            Environment::Test => "test.toml",
+            Environment::Production => "production.toml",
+        };
+        Figment::from(Serialized::defaults(Self::default()))
+            .merge(Toml::file(config_dir.join("default.toml")))
+            .merge(Toml::file(config_dir.join(environment_file)))
+            .merge(Env::prefixed("APP_").split("__"))
+    }
+
+    /// # Errors
+    /// When a value does not parse or the settings are unsafe for their environment.
+    pub fn from_figment(figment: &Figment) -> anyhow::Result<Self> {
+        let settings: Self = figment.extract().context("reading settings")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.environment != Environment::Production {
+            return Ok(());
+        }
+        let keys = std::iter::once(&self.auth.jwt_secret)
+            .chain(self.auth.previous_keys.iter().map(|key| &key.secret));
+        for key in keys {
+            if key.expose() == DEVELOPMENT_JWT_SECRET {
+                bail!("production refuses the development JWT secret: set APP_AUTH__JWT_SECRET");
+            }
+            if key.expose().len() < 32 {
+                bail!("production needs JWT secrets of at least 32 bytes");
+            }
+        }
+        Ok(())
+    }
+
+    #[must_use]
+    pub fn log_format(&self) -> LogFormat {
+        self.log.format.unwrap_or(match self.environment {
+            Environment::Production => LogFormat::Json,
+            Environment::Development | Environment::Test => LogFormat::Pretty,
+        })
+    }
+}
+
+#[cfg(test)]
+// figment's `Jail` closures must return `figment::Error`, which is large by design.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    #[test]
+    fn defaults_serve_sqlite_on_localhost_8080() {
+        Jail::expect_with(|jail| {
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.environment, Environment::Development);
+            assert_eq!(settings.server.port, 8080);
+            assert!(settings.database.url.expose().starts_with("sqlite://"));
+            assert_eq!(settings.log_format(), LogFormat::Pretty);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_variables_override_files_which_override_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file("default.toml", "[server]\nport = 9000\nhost = \"0.0.0.0\"")?;
+            jail.set_env("APP_SERVER__PORT", "9100");
+            jail.set_env("APP_DATABASE__MAX_CONNECTIONS", "3");
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.server.port, 9100);
+            assert_eq!(settings.server.host, "0.0.0.0");
+            assert_eq!(settings.database.max_connections, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_environment_file_is_chosen_by_app_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("test.toml", "[log]\nfilter = \"debug\"")?;
+            jail.set_env("APP_ENVIRONMENT", "test");
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.log.filter, "debug");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_refuses_to_start_with_the_development_secret() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_ENVIRONMENT", "production");
+            let error = Settings::load(jail.directory()).unwrap_err();
+            assert!(
+                error.to_string().contains("development JWT secret"),
+                "{error}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_refuses_a_short_secret_and_accepts_a_long_one() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_ENVIRONMENT", "production");
+            jail.set_env("APP_AUTH__JWT_SECRET", "short");
+            assert!(Settings::load(jail.directory()).is_err());
+            jail.set_env("APP_AUTH__JWT_SECRET", "x".repeat(32));
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.log_format(), LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let settings = Settings::default();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains(DEVELOPMENT_JWT_SECRET));
+        assert!(!printed.contains("data/keystone.db"));
+    }
+
+    #[test]
+    fn a_malformed_value_is_an_error_naming_the_setting() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_SERVER__PORT", "eighty");
+            let error = format!("{:#}", Settings::load(jail.directory()).unwrap_err());
+            assert!(error.to_lowercase().contains("server.port"), "{error}");
+            Ok(())
+        });
+    }
+}

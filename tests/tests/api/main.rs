@@ -1,0 +1,11 @@
+//! Black-box tests of the HTTP API: each test starts the real application on port 0
+//! with a database of its own (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set)
+//! and talks to it over HTTP.
+
+mod auth;
+mod bad_input;
+mod health;
+mod openapi;
+mod tenant_isolation;
+mod tokens;
+mod users;
