@@ -31,22 +31,34 @@ fn repository_error(error: DbErr, doing: &'static str) -> RepositoryError {
 }
 
 /// Whether the database could not be reached at all (no pooled connection in time, the
-/// pool closed, the socket refused or dropped), as opposed to refusing a statement.
+/// pool closed, the socket refused or dropped, the server going away), as opposed to
+/// refusing a statement.
 fn is_connection_failure(error: &DbErr) -> bool {
     match error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
-            matches!(
-                **error,
+            match &**error {
                 sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            )
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(error) => {
+                    error.code().is_some_and(|code| is_lost_connection(&code))
+                }
+                _ => false,
+            }
         }
         _ => false,
     }
+}
+
+/// A server that shuts down, restarts or fails over does not drop the socket silently:
+/// it answers the statement in flight with a `PostgreSQL` SQLSTATE of class 08
+/// (connection exception) or 57P (`admin_shutdown`, `cannot_connect_now`, ...).
+/// `SQLite`'s codes are plain numbers and never match.
+fn is_lost_connection(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || sqlstate.starts_with("57P")
 }
 
 /// Starts a transaction that will write. On `SQLite` it takes the write lock at once
@@ -90,9 +102,10 @@ async fn finish<T>(
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::ConnAcquireErr;
+    use sea_orm::{ConnAcquireErr, ConnectionTrait};
 
     use super::*;
+    use crate::testing::Backend;
 
     #[test]
     fn a_pool_timeout_or_a_closed_pool_is_unavailable() {
@@ -105,6 +118,36 @@ mod tests {
                 repository_error(error, "reading"),
                 RepositoryError::Unavailable(_)
             ));
+        }
+    }
+
+    #[test]
+    fn only_the_sqlstates_of_a_lost_connection_count_as_one() {
+        for lost in ["08006", "08001", "57P01", "57P03"] {
+            assert!(is_lost_connection(lost), "{lost}");
+        }
+        // Unique violation, query cancelled by a timeout, SQLite's SQLITE_BUSY.
+        for refused in ["23505", "57014", "5"] {
+            assert!(!is_lost_connection(refused), "{refused}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_terminates_is_unavailable() {
+        for backend in Backend::all() {
+            let Backend::Postgres { .. } = backend else {
+                continue;
+            };
+            let db = backend.fresh_database().await;
+            let error = db
+                .execute_unprepared("SELECT pg_terminate_backend(pg_backend_pid())")
+                .await
+                .unwrap_err();
+            let error = repository_error(error, "reading");
+            assert!(
+                matches!(error, RepositoryError::Unavailable(_)),
+                "{error:?}"
+            );
         }
     }
 

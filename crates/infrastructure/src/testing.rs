@@ -98,14 +98,6 @@ pub async fn fresh_database_url() -> String {
     Backend::preferred().fresh_database_url().await
 }
 
-/// A connection to a new, migrated database on the preferred backend.
-///
-/// # Panics
-/// When the database cannot be created, reached or migrated.
-pub async fn fresh_database() -> Database {
-    Backend::preferred().fresh_database().await
-}
-
 /// Runs `test` once per backend, each time on a new migrated database. The backend is
 /// printed first, so the output of a failure says which one failed.
 pub async fn on_every_backend<F, Fut>(test: F)
@@ -117,6 +109,20 @@ where
         eprintln!("-- on {backend}");
         test(backend.fresh_database().await).await;
     }
+}
+
+/// Opens a second pooled connection, for a test that runs two operations at once:
+/// otherwise the first finishes on the one idle connection while the second waits for a
+/// new one to open, and the two never overlap.
+///
+/// # Panics
+/// When the database does not answer.
+pub async fn open_two_connections(db: &Database) {
+    let (one, two) = tokio::join!(
+        db.execute_unprepared("SELECT 1"),
+        db.execute_unprepared("SELECT 1")
+    );
+    one.and(two).expect("opening two connections");
 }
 
 /// A pool on `url` sized for one test.

@@ -3,6 +3,9 @@
 //! Each key keeps the instants of its recent failures (a sliding window). State lives in
 //! this process only: with several replicas each counts on its own, which still bounds
 //! guessing per replica. A shared store (Redis) would be a second adapter of the port.
+//!
+//! Memory is bounded twice: each key keeps at most its limit of failures, and at most
+//! `MAX_KEYS` keys are kept, since client addresses and emails cost an attacker nothing.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -20,10 +23,16 @@ pub struct ThrottleConfig {
     pub window: Duration,
 }
 
+/// The most keys kept at once. A key with its failures takes a few hundred bytes, so
+/// this holds the throttle to a few tens of megabytes.
+const MAX_KEYS: usize = 100_000;
+
 /// The in-process `LoginThrottle`.
 #[derive(Debug)]
 pub struct InMemoryLoginThrottle {
     config: ThrottleConfig,
+    /// `MAX_KEYS`, but for tests.
+    max_keys: usize,
     state: Mutex<State>,
 }
 
@@ -40,6 +49,7 @@ impl InMemoryLoginThrottle {
     pub fn new(config: ThrottleConfig) -> Self {
         Self {
             config,
+            max_keys: MAX_KEYS,
             state: Mutex::new(State {
                 failures: HashMap::new(),
                 next_sweep: Instant::now() + config.window,
@@ -82,6 +92,23 @@ impl InMemoryLoginThrottle {
         });
         state.next_sweep = now + self.config.window;
     }
+
+    /// Makes room for one more key when `max_keys` are kept, by forgetting the key whose
+    /// latest failure is the oldest: the closest to being swept anyway (an expired key
+    /// goes first). This scans every key, but only a flood of new keys gets here.
+    fn make_room(&self, state: &mut State) {
+        if state.failures.len() < self.max_keys {
+            return;
+        }
+        let stalest = state
+            .failures
+            .iter()
+            .min_by_key(|(_, failures)| failures.back().copied())
+            .map(|(key, _)| key.clone());
+        if let Some(key) = stalest {
+            state.failures.remove(&key);
+        }
+    }
 }
 
 #[async_trait]
@@ -119,6 +146,9 @@ impl LoginThrottle for InMemoryLoginThrottle {
             let limit = self.limit(key);
             if limit == 0 {
                 continue;
+            }
+            if !state.failures.contains_key(key) {
+                self.make_room(&mut state);
             }
             let failures = state.failures.entry(key.clone()).or_default();
             self.forget_expired(failures, now);
@@ -233,6 +263,29 @@ mod tests {
         let state = throttle.state();
         assert_eq!(state.failures.len(), 1);
         assert!(state.failures.contains_key(&email("new@example.com")));
+    }
+
+    #[tokio::test]
+    async fn at_its_key_limit_it_forgets_the_key_that_failed_least_recently() {
+        let mut throttle = throttle(5, 5, Duration::from_mins(1));
+        throttle.max_keys = 2;
+        for address in ["first@example.com", "second@example.com"] {
+            throttle.record_failure(&[email(address)]).await.unwrap();
+            // Distinct instants, so "least recently" has one answer.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        throttle
+            .record_failure(&[email("first@example.com")])
+            .await
+            .unwrap();
+        throttle
+            .record_failure(&[email("third@example.com")])
+            .await
+            .unwrap();
+        let state = throttle.state();
+        assert_eq!(state.failures.len(), 2);
+        assert!(!state.failures.contains_key(&email("second@example.com")));
+        assert_eq!(state.failures[&email("first@example.com")].len(), 2);
     }
 
     #[tokio::test]

@@ -38,11 +38,6 @@ impl JwtKey {
             secret: secret.into(),
         }
     }
-
-    #[must_use]
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
 }
 
 impl std::fmt::Debug for JwtKey {

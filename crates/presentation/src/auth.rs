@@ -70,6 +70,16 @@ pub(crate) struct Tenant {
     created_at: DateTime<Utc>,
 }
 
+impl From<&domain::Tenant> for Tenant {
+    fn from(tenant: &domain::Tenant) -> Self {
+        Self {
+            id: tenant.id().as_uuid(),
+            name: tenant.name().as_str().to_owned(),
+            created_at: tenant.created_at(),
+        }
+    }
+}
+
 /// The tenant just created and its admin.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Registered {
@@ -140,11 +150,7 @@ pub(crate) async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, admin) = state.register_tenant.execute(body.into_command()?).await?;
     Ok(HttpResponse::Created().json(Registered {
-        tenant: Tenant {
-            id: tenant.id().as_uuid(),
-            name: tenant.name().as_str().to_owned(),
-            created_at: tenant.created_at(),
-        },
+        tenant: Tenant::from(&tenant),
         user: User::from(&admin),
     }))
 }
@@ -167,6 +173,9 @@ pub(crate) async fn login(
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     // The peer address, never X-Forwarded-For: a client could send any value there.
+    // Behind a reverse proxy every client shares the proxy's address, and one client's
+    // failures throttle them all: a fork deployed behind one must read the proxy's
+    // forwarded header, and only when the peer is that proxy.
     let client = request
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |peer| peer.ip().to_string());

@@ -124,7 +124,7 @@ pub(crate) enum ApiError {
     Application(Error),
     /// The body is not JSON (or could not be read completely).
     MalformedJson(String),
-    /// A JSON body sent without `Content-Type: application/json`.
+    /// A body not declared as JSON (`application/json` or `application/*+json`).
     UnsupportedMediaType,
     PayloadTooLarge,
     /// A path segment does not parse (a non-UUID id).
@@ -272,7 +272,9 @@ impl fmt::Display for ApiError {
         match self {
             Self::Application(error) => error.fmt(f),
             Self::MalformedJson(reason) => write!(f, "the body is not valid JSON: {reason}"),
-            Self::UnsupportedMediaType => f.write_str("the body must be sent as application/json"),
+            Self::UnsupportedMediaType => {
+                f.write_str("the body must be sent as application/json or another +json type")
+            }
             Self::PayloadTooLarge => write!(
                 f,
                 "the body is larger than {} KiB",
@@ -350,12 +352,13 @@ pub(crate) async fn route_not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// Turns actix's empty 405 (a path that exists, a method it lacks) into a problem,
-/// keeping the `Allow` header the router computed.
+/// keeping the `Allow` header the router computed. The error rides on the response so
+/// that the request span logs it like every other refusal.
 pub(crate) fn method_not_allowed<B: MessageBody>(
     response: ServiceResponse<B>,
 ) -> ErrorHandlerResponse<B> {
     let (request, response) = response.into_parts();
-    let mut problem = ApiError::MethodNotAllowed.error_response();
+    let mut problem = HttpResponse::from_error(ApiError::MethodNotAllowed);
     if let Some(allow) = response.headers().get(header::ALLOW) {
         problem.headers_mut().insert(header::ALLOW, allow.clone());
     }
@@ -533,5 +536,35 @@ mod tests {
         let body = body_of(ApiError::from(Error::EmailTaken).error_response()).await;
         assert_eq!(body["detail"], "the email address is already registered");
         assert!(body.get("errors").is_none());
+    }
+
+    #[test]
+    fn the_log_line_of_a_refused_request_names_fields_but_never_echoes_their_values() {
+        // serde's messages quote what was sent; they go back to the sender, not the log.
+        let error = ApiError::Validation(vec![FieldError::new(
+            "password",
+            r#"invalid type: string "hunter2", expected a number"#,
+        )]);
+        assert_eq!(error.to_string(), "invalid fields: password");
+    }
+
+    #[test]
+    fn a_405_keeps_its_allow_header_and_carries_the_error_for_the_request_log() {
+        let routed = actix_web::test::TestRequest::default()
+            .to_srv_request()
+            .into_response(
+                HttpResponse::MethodNotAllowed()
+                    .insert_header((header::ALLOW, "GET, POST"))
+                    .finish(),
+            );
+        let ErrorHandlerResponse::Response(answer) = method_not_allowed(routed) else {
+            panic!("the problem is built synchronously");
+        };
+        assert_eq!(answer.headers().get(header::ALLOW).unwrap(), "GET, POST");
+        let error = answer.response().error().expect("the error is attached");
+        assert!(matches!(
+            error.as_error::<ApiError>(),
+            Some(ApiError::MethodNotAllowed)
+        ));
     }
 }

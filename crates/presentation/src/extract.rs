@@ -28,9 +28,14 @@ use crate::error::{ApiError, FieldError};
 /// The largest request body accepted: 64 KiB is plenty for every request of this API.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A JSON body, checked and validated: `Content-Type` must be JSON (415), the body at
-/// most 64 KiB (413), syntactically JSON (400), shaped like `T` (422 with the field
-/// path) and valid by `T`'s garde rules (422 with every field).
+/// A JSON body, checked and validated: `Content-Type` must be `application/json` or
+/// another `application/*+json` type (415), the body at most 64 KiB whether or not it
+/// declares its length (413), syntactically JSON (400), shaped like `T` (422 with the
+/// field path) and valid by `T`'s garde rules (422 with every field).
+///
+/// Any `+json` type is accepted because the suffix promises JSON syntax (RFC 6839) and
+/// the DTO decides what the content means; a `charset` parameter is ignored because
+/// JSON is UTF-8 (RFC 8259), so a body in another encoding fails as malformed.
 #[derive(Debug)]
 pub(crate) struct ValidJson<T>(pub T);
 
@@ -187,13 +192,6 @@ pub(crate) fn path_config() -> web::PathConfig {
     })
 }
 
-/// Handlers should use [`ValidQuery`]; should one use `web::Query`, its errors are
-/// still 422 problems.
-pub(crate) fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|error, _| ApiError::Validation(vec![FieldError::new("", error)]).into())
-}
-
 /// The caller, proven by `Authorization: Bearer <token>`. Anything else is 401 with a
 /// `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, Copy)]
@@ -228,9 +226,11 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::error::PayloadError;
     use actix_web::http::StatusCode;
     use actix_web::test::{TestRequest, call_service, init_service, read_body};
     use actix_web::{App, HttpResponse};
+    use futures_util::Stream;
     use serde_json::json;
 
     use super::*;
@@ -298,6 +298,7 @@ mod tests {
         for content_type in [
             "application/json; charset=utf-8",
             "application/merge-patch+json",
+            "application/problem+json",
         ] {
             let (status, _) = post(Some(content_type), valid().to_string()).await;
             assert_eq!(status, StatusCode::OK, "{content_type}");
@@ -337,6 +338,37 @@ mod tests {
         let (status, problem) = post(Some("application/json"), body.to_string()).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(problem["code"], "payload_too_large");
+    }
+
+    /// Extracts a `Signup` from `body` as it arrives in chunks without `Content-Length`,
+    /// the way a chunked request streams it.
+    async fn extract_streamed(body: &Value) -> Result<Signup, ApiError> {
+        let (request, _) = TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .to_http_parts();
+        assert!(!request.headers().contains_key(header::CONTENT_LENGTH));
+        let chunks: Vec<Result<web::Bytes, PayloadError>> = body
+            .to_string()
+            .into_bytes()
+            .chunks(8 * 1024)
+            .map(|chunk| Ok(web::Bytes::copy_from_slice(chunk)))
+            .collect();
+        let stream: Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>> =
+            Box::pin(futures_util::stream::iter(chunks));
+        let mut payload = Payload::from(stream);
+        ValidJson::<Signup>::from_request(&request, &mut payload)
+            .await
+            .map(|ValidJson(signup)| signup)
+    }
+
+    #[actix_web::test]
+    async fn a_streamed_body_is_limited_to_64_kib_too() {
+        let small = extract_streamed(&valid()).await.unwrap();
+        assert_eq!(small.name, "ada");
+        let mut large = valid();
+        large["name"] = json!("x".repeat(MAX_BODY_BYTES));
+        let error = extract_streamed(&large).await.unwrap_err();
+        assert!(matches!(error, ApiError::PayloadTooLarge), "{error:?}");
     }
 
     #[actix_web::test]

@@ -1,13 +1,12 @@
 //! Liveness and readiness, for orchestrators and load balancers.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::fmt;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::rt::time::timeout;
 use actix_web::{HttpResponse, web};
-use application::ports::HealthProbe;
 use futures_util::future::join_all;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -73,7 +72,11 @@ pub(crate) async fn live() -> web::Json<Live> {
     ),
 )]
 pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    readiness(check_all(&state.probes).await)
+    let probes = state
+        .probes
+        .iter()
+        .map(|probe| (probe.component(), probe.check()));
+    readiness(check_all(probes, PROBE_TIMEOUT).await)
 }
 
 /// 200 when every check is ok, else a 503 problem naming the failing components.
@@ -105,12 +108,17 @@ fn readiness(checks: BTreeMap<String, Check>) -> HttpResponse {
     problem.into_response()
 }
 
-/// Runs every probe at once, each bounded by `PROBE_TIMEOUT`. A failure is logged here,
-/// with its cause chain, because the response names only the component.
-async fn check_all(probes: &[Arc<dyn HealthProbe>]) -> BTreeMap<String, Check> {
-    let checks = probes.iter().map(|probe| async move {
-        let component = probe.component();
-        let check = match timeout(PROBE_TIMEOUT, probe.check()).await {
+/// Runs every probe at once, each bounded by `limit`, so one hung dependency costs the
+/// orchestrator `limit`, not `limit` times the number of probes. A failure is logged
+/// here, with its cause chain (`{:#}` is anyhow's), because the response names only the
+/// component. It takes each probe's name and check rather than the probe, so its tests
+/// can drive it with plain futures.
+async fn check_all<E: fmt::Display>(
+    probes: impl IntoIterator<Item = (&'static str, impl Future<Output = Result<(), E>>)>,
+    limit: Duration,
+) -> BTreeMap<String, Check> {
+    let checks = probes.into_iter().map(|(component, check)| async move {
+        let check = match timeout(limit, check).await {
             Ok(Ok(())) => Check::Ok,
             Ok(Err(error)) => {
                 tracing::error!(
@@ -121,7 +129,7 @@ async fn check_all(probes: &[Arc<dyn HealthProbe>]) -> BTreeMap<String, Check> {
                 Check::Failed
             }
             Err(_elapsed) => {
-                tracing::error!(component, timeout = ?PROBE_TIMEOUT, "readiness probe timed out");
+                tracing::error!(component, timeout = ?limit, "readiness probe timed out");
                 Check::TimedOut
             }
         };
@@ -132,6 +140,9 @@ async fn check_all(probes: &[Arc<dyn HealthProbe>]) -> BTreeMap<String, Check> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use actix_web::body::to_bytes;
     use actix_web::http::header;
     use serde_json::{Value, json};
@@ -182,6 +193,78 @@ mod tests {
             body["checks"],
             json!({"database": "failed", "cache": "timed_out", "queue": "ok"})
         );
+    }
+
+    /// How a probe in these tests behaves. `Meet` answers only once all `Meet` probes
+    /// have started, which cannot happen unless the probes run at the same time.
+    #[derive(Clone)]
+    enum Behaviour {
+        Answer,
+        Fail,
+        Hang,
+        Meet(Arc<AtomicUsize>, usize),
+    }
+
+    async fn checks(
+        probes: Vec<(&'static str, Behaviour)>,
+        limit: Duration,
+    ) -> BTreeMap<String, Check> {
+        let probes = probes.into_iter().map(|(component, behaviour)| {
+            let check = async move {
+                match behaviour {
+                    Behaviour::Answer => Ok(()),
+                    Behaviour::Fail => Err("connection refused"),
+                    Behaviour::Hang => std::future::pending().await,
+                    Behaviour::Meet(started, all) => {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        while started.load(Ordering::SeqCst) < all {
+                            actix_web::rt::task::yield_now().await;
+                        }
+                        Ok(())
+                    }
+                }
+            };
+            (component, check)
+        });
+        check_all(probes, limit).await
+    }
+
+    #[actix_web::test]
+    async fn a_failing_or_hanging_probe_is_reported_and_cut_off_at_the_timeout() {
+        let probes = vec![
+            ("database", Behaviour::Answer),
+            ("cache", Behaviour::Fail),
+            ("queue", Behaviour::Hang),
+        ];
+        let checks = checks(probes, Duration::from_millis(50)).await;
+        let expected = [
+            ("cache".to_owned(), Check::Failed),
+            ("database".to_owned(), Check::Ok),
+            ("queue".to_owned(), Check::TimedOut),
+        ];
+        assert_eq!(checks, BTreeMap::from(expected));
+    }
+
+    #[actix_web::test]
+    async fn probes_run_at_the_same_time() {
+        let meet = Behaviour::Meet(Arc::new(AtomicUsize::new(0)), 3);
+        let probes = vec![("a", meet.clone()), ("b", meet.clone()), ("c", meet)];
+        let checks = checks(probes, Duration::from_secs(5)).await;
+        assert_eq!(checks.len(), 3);
+        assert!(
+            checks.values().all(|check| *check == Check::Ok),
+            "{checks:?}"
+        );
+    }
+
+    #[test]
+    fn the_documented_probe_timeout_is_the_enforced_one() {
+        let document = serde_json::to_value(crate::openapi()).unwrap();
+        let summary = document["paths"]["/health/ready"]["get"]["summary"]
+            .as_str()
+            .unwrap();
+        let seconds = format!("{} seconds", PROBE_TIMEOUT.as_secs());
+        assert!(summary.contains(&seconds), "{summary}");
     }
 
     #[actix_web::test]

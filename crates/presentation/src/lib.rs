@@ -87,7 +87,6 @@ fn around(
 > {
     App::new()
         .app_data(extract::path_config())
-        .app_data(extract::query_config())
         .configure(routes)
         .default_service(web::to(error::route_not_found))
         .wrap(

@@ -5,6 +5,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -93,9 +94,11 @@ impl Modify for BearerAuth {
 }
 
 /// Adds the answers whole families of operations share, unless an operation documents
-/// its own: 400, 413, 415 and 422 wherever a JSON body is read (`ValidJson`), 401
-/// wherever a bearer token is required (`Authenticated`), and 500 and 503 on every
-/// route that runs a use case (those under `/api/v1/`).
+/// its own: 400, 413, 415 and 422 wherever a JSON body is read (`ValidJson`), 400
+/// wherever a path parameter is parsed (`web::Path`), 401 wherever a bearer token is
+/// required (`Authenticated`), and 500 and 503 on every route that runs a use case
+/// (those under `/api/v1/`). Deriving them from the operation keeps a new route from
+/// forgetting them.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -111,8 +114,10 @@ impl Modify for CommonResponses {
             ];
             for operation in operations.into_iter().flatten() {
                 let mut common = Vec::new();
-                if operation.request_body.is_some() {
+                if operation.request_body.is_some() || has_path_parameter(operation) {
                     common.push(("400", reference::<BadRequest>()));
+                }
+                if operation.request_body.is_some() {
                     common.push(("413", reference::<PayloadTooLarge>()));
                     common.push(("415", reference::<UnsupportedMediaType>()));
                     common.push(("422", reference::<ValidationFailed>()));
@@ -134,6 +139,12 @@ impl Modify for CommonResponses {
             }
         }
     }
+}
+
+fn has_path_parameter(operation: &Operation) -> bool {
+    operation.parameters.iter().flatten().any(|parameter| {
+        matches!(parameter, RefOr::T(parameter) if parameter.parameter_in == ParameterIn::Path)
+    })
 }
 
 fn reference<'r, R: ToResponse<'r>>() -> RefOr<Response> {
@@ -179,8 +190,8 @@ problem_responses! {
         `cannot_deactivate_self`, `cannot_demote_self`, `cannot_delete_self`, \
         `last_active_admin`, `user_deleted` or `user_not_deleted`";
     PayloadTooLarge => "The body is larger than 64 KiB (`payload_too_large`)";
-    UnsupportedMediaType => "The body is not sent as `application/json` \
-        (`unsupported_media_type`)";
+    UnsupportedMediaType => "The body is not sent as `application/json` or another \
+        `+json` type (`unsupported_media_type`)";
     ValidationFailed => "Fields are missing, unknown, mistyped or invalid \
         (`validation_failed`); `errors` lists every one";
     TooManyRequests => "Too many failed sign-ins for this email or client \
@@ -322,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn body_and_bearer_operations_document_their_shared_errors() {
+    fn body_path_and_bearer_operations_document_their_shared_errors() {
         let document = document();
         for (name, operation) in operations(&document) {
             let responses = &operation["responses"];
@@ -333,6 +344,10 @@ mod tests {
             }
             if operation.get("security").is_some() {
                 assert!(!responses["401"].is_null(), "{name} lacks 401");
+            }
+            let parameters = operation["parameters"].as_array();
+            if parameters.is_some_and(|list| list.iter().any(|p| p["in"] == "path")) {
+                assert!(!responses["400"].is_null(), "{name} lacks 400");
             }
         }
         assert!(!document["components"]["securitySchemes"]["bearer"].is_null());

@@ -5,6 +5,7 @@
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use tracing::Span;
@@ -47,20 +48,31 @@ impl RequestId {
 
 /// Middleware: gives the request its id before the span is opened, and puts the id on
 /// the response. Handlers' and extractors' errors are responses by the time they get
-/// here, so every answer carries the id.
+/// here; a middleware further in may still fail instead of answering (actix-cors does),
+/// and the response actix makes of that error later carries the id too.
 pub(crate) async fn request_id(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = RequestId::from_header(request.headers().get(X_REQUEST_ID));
-    let header = HeaderValue::from_str(id.as_str());
+    // Sane and generated ids are visible ASCII, so this cannot fail.
+    let header = HeaderValue::from_str(id.as_str()).ok();
     request.extensions_mut().insert(id);
-    let mut response = next.call(request).await?;
-    // Always Ok: sane and generated ids are visible ASCII.
-    if let Ok(header) = header {
-        response.headers_mut().insert(X_REQUEST_ID, header);
+    let outcome = next.call(request).await;
+    let Some(header) = header else {
+        return outcome;
+    };
+    match outcome {
+        Ok(mut response) => {
+            response.headers_mut().insert(X_REQUEST_ID, header);
+            Ok(response)
+        }
+        Err(error) => {
+            let mut response = error.error_response();
+            response.headers_mut().insert(X_REQUEST_ID, header);
+            Err(InternalError::from_response(error, response).into())
+        }
     }
-    Ok(response)
 }
 
 /// The root span of every request, for `tracing_actix_web::TracingLogger`. Only the
@@ -92,22 +104,24 @@ impl RootSpanBuilder for RequestSpan {
             Err(error) => (error.as_response_error().status_code(), Some(error)),
         };
         span.record("status", status.as_u16());
-        match error.map(|error| (error, error.as_error::<ApiError>())) {
-            Some((_, Some(error))) => error.log(),
+        let Some(error) = error else {
+            return;
+        };
+        match error.as_error::<ApiError>() {
+            Some(error) => error.log(),
             // Actix's own errors (a handler with an unconfigured extractor, say).
-            Some((error, None)) if status.is_server_error() => {
+            None if status.is_server_error() => {
                 tracing::error!(status = status.as_u16(), error = %error, "request failed");
             }
-            Some((error, None)) => {
-                tracing::info!(status = status.as_u16(), "request refused: {error}");
-            }
-            None => {}
+            None => tracing::info!(status = status.as_u16(), "request refused: {error}"),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::dev::Service as _;
+    use actix_web::http::StatusCode;
     use actix_web::middleware::from_fn;
     use actix_web::test::{TestRequest, call_service, init_service, read_body};
     use actix_web::{App, HttpResponse, web};
@@ -152,6 +166,12 @@ mod tests {
         HttpResponse::Ok().body(id.unwrap_or_default())
     }
 
+    fn from_the_caller() -> TestRequest {
+        TestRequest::get()
+            .uri("/")
+            .insert_header((X_REQUEST_ID, "from-the-caller"))
+    }
+
     #[actix_web::test]
     async fn the_response_carries_the_id_the_handlers_saw() {
         let app = init_service(
@@ -160,11 +180,7 @@ mod tests {
                 .wrap(from_fn(request_id)),
         )
         .await;
-        let request = TestRequest::get()
-            .uri("/")
-            .insert_header((X_REQUEST_ID, "from-the-caller"))
-            .to_request();
-        let response = call_service(&app, request).await;
+        let response = call_service(&app, from_the_caller().to_request()).await;
         assert_eq!(
             response.headers().get(X_REQUEST_ID).unwrap(),
             "from-the-caller"
@@ -181,5 +197,26 @@ mod tests {
             .to_owned();
         assert!(is_generated(&generated));
         assert_eq!(read_body(response).await, generated);
+    }
+
+    #[actix_web::test]
+    async fn a_middleware_that_fails_instead_of_answering_still_gets_the_id() {
+        let app = init_service(
+            App::new()
+                .route("/", web::get().to(HttpResponse::Ok))
+                .wrap_fn(|_, _| async { Err::<ServiceResponse, _>(ApiError::RouteNotFound.into()) })
+                .wrap(from_fn(request_id)),
+        )
+        .await;
+        let Err(error) = app.call(from_the_caller().to_request()).await else {
+            panic!("the inner middleware fails");
+        };
+        // What actix's dispatcher sends for an error that reaches it.
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers().get(X_REQUEST_ID).unwrap(),
+            "from-the-caller"
+        );
     }
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{ApiError, FieldError, FieldErrors};
 use crate::extract::{Authenticated, ValidJson, ValidQuery, from_text};
-use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, ValidationFailed};
+use crate::openapi::{Conflict, Forbidden, NotFound, ValidationFailed};
 
 /// The largest page; the documented bounds of `limit` repeat it (a test checks).
 pub(crate) const MAX_PAGE_SIZE: u32 = 100;
@@ -206,7 +206,10 @@ fn user_id(id: &web::Path<Uuid>) -> UserId {
     get, operation_id = "get_current_user", path = "/api/v1/users/me", tag = "users",
     security(("bearer" = [])),
     summary = "The caller",
-    responses((status = 200, description = "The caller", body = User)),
+    responses(
+        (status = 200, description = "The caller", body = User),
+        (status = 404, response = NotFound),
+    ),
 )]
 pub(crate) async fn me(
     state: web::Data<AppState>,
@@ -278,7 +281,6 @@ pub(crate) async fn create(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = User),
-        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
     ),
 )]
@@ -325,7 +327,6 @@ pub(crate) async fn update(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The active user", body = User),
-        (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -350,7 +351,6 @@ pub(crate) async fn activate(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The inactive user", body = User),
-        (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -375,7 +375,6 @@ pub(crate) async fn deactivate(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -400,7 +399,6 @@ pub(crate) async fn delete(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The restored user", body = User),
-        (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),

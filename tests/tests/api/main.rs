@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod health;
 mod openapi;
+mod startup;
 mod tenant_isolation;
 mod tokens;
 mod users;

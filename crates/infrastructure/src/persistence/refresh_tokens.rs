@@ -4,7 +4,6 @@
 //! of the table grants nothing. Each token belongs to a session (one sign-in): rotation
 //! issues the successor in the same session, and reuse of a spent token ends it.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use application::ports::{RefreshOutcome, RefreshTokens, RepositoryError, SessionId};
@@ -14,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use domain::{TenantId, User, UserId};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -61,13 +60,7 @@ fn new_token() -> anyhow::Result<String> {
 
 /// What is stored instead of the token: its SHA-256, in lower-case hex.
 fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    format!("{:x}", Sha256::digest(token.as_bytes()))
 }
 
 #[async_trait]
@@ -101,7 +94,8 @@ impl RefreshTokens for SqlRefreshTokens {
     }
 
     /// One conditional UPDATE marks the token used only if it is still usable, so of two
-    /// concurrent uses exactly one succeeds. Then the row tells what happened.
+    /// concurrent uses exactly one succeeds, and returns the row it marked. Only a token
+    /// it did not mark costs a second query, to tell a replayed one from an unknown one.
     #[tracing::instrument(skip_all)]
     async fn consume(
         &self,
@@ -115,40 +109,43 @@ impl RefreshTokens for SqlRefreshTokens {
             .filter(Column::UsedAt.is_null())
             .filter(Column::RevokedAt.is_null())
             .filter(Column::ExpiresAt.gt(now))
-            .exec(&self.db)
+            .exec_with_returning(&self.db)
             .await
-            .map_err(|error| repository_error(error, "marking a refresh token used"))?
-            .rows_affected
-            == 1;
-        let row = refresh_tokens::Entity::find()
-            .filter(Column::TokenHash.eq(hash))
-            .one(&self.db)
-            .await
-            .map_err(|error| repository_error(error, "reading a refresh token"))?;
-        Ok(match row {
-            Some(row) if consumed => RefreshOutcome::Consumed {
+            .map_err(|error| repository_error(error, "marking a refresh token used"))?;
+        if let Some(row) = consumed.into_iter().next() {
+            return Ok(RefreshOutcome::Consumed {
                 user: UserId::from_uuid(row.user_id),
                 tenant: TenantId::from_uuid(row.tenant_id),
                 session: SessionId(row.session_id),
-            },
-            Some(row) if row.used_at.is_some() => RefreshOutcome::Reused {
-                session: SessionId(row.session_id),
-            },
-            _ => RefreshOutcome::Invalid,
-        })
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn revoke(&self, token: &str, now: DateTime<Utc>) -> Result<(), RepositoryError> {
-        let row = refresh_tokens::Entity::find()
-            .filter(Column::TokenHash.eq(token_hash(token)))
+            });
+        }
+        let spent = refresh_tokens::Entity::find()
+            .filter(Column::TokenHash.eq(hash))
+            .filter(Column::UsedAt.is_not_null())
             .one(&self.db)
             .await
-            .map_err(|error| repository_error(error, "reading a refresh token to revoke"))?;
-        match row {
-            Some(row) => self.revoke_session(SessionId(row.session_id), now).await,
-            None => Ok(()),
-        }
+            .map_err(|error| repository_error(error, "reading a refresh token"))?;
+        Ok(
+            spent.map_or(RefreshOutcome::Invalid, |row| RefreshOutcome::Reused {
+                session: SessionId(row.session_id),
+            }),
+        )
+    }
+
+    /// One statement: the session is found from the token's hash in a subquery.
+    #[tracing::instrument(skip_all)]
+    async fn revoke(&self, token: &str, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        let session = Query::select()
+            .column(Column::SessionId)
+            .from(refresh_tokens::Entity)
+            .and_where(Column::TokenHash.eq(token_hash(token)))
+            .to_owned();
+        self.revoke_where(
+            Column::SessionId.in_subquery(session),
+            now,
+            "revoking a refresh token's session",
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(session = %session.0))]
@@ -184,7 +181,7 @@ mod tests {
 
     use super::*;
     use crate::persistence::SqlUsers;
-    use crate::testing::on_every_backend;
+    use crate::testing::{on_every_backend, open_two_connections};
 
     const TTL: Duration = Duration::from_hours(1);
 
@@ -375,6 +372,7 @@ mod tests {
             let tokens = SqlRefreshTokens::new(db.clone(), TTL);
             let user = stored_user(&db, "a@example.com").await;
             let token = tokens.issue(&user, None, at(0)).await.unwrap();
+            open_two_connections(&db).await;
             let (first, second) =
                 tokio::join!(tokens.consume(&token, at(1)), tokens.consume(&token, at(1)));
             let outcomes = [first.unwrap(), second.unwrap()];

@@ -3,10 +3,10 @@
 use application::ports::{RepositoryError, TenantRepository, UserFilter, UserRepository};
 use async_trait::async_trait;
 use domain::{Email, Role, Tenant, TenantId, User, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, LockType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 use super::entity::{tenants, users};
@@ -26,11 +26,17 @@ impl SqlUsers {
     }
 }
 
-/// Translates an error of a statement that writes a user row. The only unique key of
-/// `users` besides the primary key (a `UUIDv7`, never reused) is the email.
+/// Translates an error of a statement that writes a user row: a clash on the unique
+/// index of emails is `EmailTaken`; any other (a reused id) is a bug and stays one.
 fn user_write_error(error: DbErr, doing: &'static str) -> RepositoryError {
     match error.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => RepositoryError::EmailTaken,
+        // PostgreSQL's message names the index (`idx_users_email`, from the migration),
+        // SQLite's names the column.
+        Some(SqlErr::UniqueConstraintViolation(message))
+            if message.contains("\"idx_users_email\"") || message.contains("users.email") =>
+        {
+            RepositoryError::EmailTaken
+        }
         _ => repository_error(error, doing),
     }
 }
@@ -49,6 +55,45 @@ async fn count_active_admins(db: &impl ConnectionTrait, tenant: TenantId) -> Res
         .await
 }
 
+/// Writes `user` over its row if the row still holds the version `user` was loaded with.
+async fn update_user(db: &impl ConnectionTrait, user: &User) -> Result<(), RepositoryError> {
+    let updated = users::Entity::update_many()
+        .set(user_changes(user.snapshot()))
+        .col_expr(
+            users::Column::Version,
+            Expr::col(users::Column::Version).add(1),
+        )
+        .filter(users::Column::Id.eq(user.id().as_uuid()))
+        .filter(users::Column::TenantId.eq(user.tenant_id().as_uuid()))
+        .filter(users::Column::Version.eq(user.version()))
+        .exec(db)
+        .await
+        .map_err(|error| user_write_error(error, "updating a user"))?;
+    if updated.rows_affected == 0 {
+        return Err(RepositoryError::Stale);
+    }
+    Ok(())
+}
+
+/// Holds the tenant's row lock until `transaction` ends, so saves that could remove the
+/// tenant's last active admin run one after the other. `FOR NO KEY UPDATE` still lets
+/// rows that reference the tenant be inserted meanwhile. `SQLite` has no row locks and
+/// needs none: `begin_write` already holds its one write lock.
+async fn lock_tenant(
+    transaction: &DatabaseTransaction,
+    tenant: TenantId,
+) -> Result<(), RepositoryError> {
+    if transaction.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    tenants::Entity::find_by_id(tenant.as_uuid())
+        .lock(LockType::NoKeyUpdate)
+        .one(transaction)
+        .await
+        .map_err(|error| repository_error(error, "locking the user's tenant"))?;
+    Ok(())
+}
+
 /// `raw` as a LIKE pattern matching it anywhere, with `\`, `%` and `_` taken literally.
 fn contains_pattern(raw: &str) -> LikeExpr {
     let mut pattern = String::with_capacity(raw.len() + 2);
@@ -60,6 +105,7 @@ fn contains_pattern(raw: &str) -> LikeExpr {
         pattern.push(c);
     }
     pattern.push('%');
+    // Explicit, because SQLite's LIKE has no escape character unless told one.
     LikeExpr::new(pattern).escape('\\')
 }
 
@@ -121,37 +167,21 @@ impl UserRepository for SqlUsers {
         Ok(())
     }
 
-    /// In one transaction: lock the tenant row, update the user if its version is still
-    /// the loaded one, then re-check that the tenant keeps an active admin. Locking the
-    /// tenant first (`PostgreSQL` row lock; `SQLite`'s write lock) serialises concurrent
-    /// saves within a tenant, so two admins demoting each other cannot both pass the
-    /// re-check.
+    /// A save can leave the tenant without an active admin only when the user ends up
+    /// not being one. Such a save runs in one transaction: lock the tenant, update the
+    /// user, re-count the active admins. The lock serialises those saves within a
+    /// tenant, so two admins demoting each other cannot both pass the re-count.
     #[tracing::instrument(skip_all, fields(tenant_id = %user.tenant_id(), user_id = %user.id()))]
     async fn save(&self, user: &User) -> Result<(), RepositoryError> {
-        let tenant = user.tenant_id().as_uuid();
+        if user.role() == Role::Admin && user.can_sign_in() {
+            // The user is an active admin once this commits: the rule holds whatever
+            // else happens in the tenant, so one statement is enough.
+            return update_user(&self.db, user).await;
+        }
         let transaction = begin_write(&self.db, "starting to save a user").await?;
         let outcome = async {
-            tenants::Entity::update_many()
-                .col_expr(tenants::Column::Name, Expr::col(tenants::Column::Name))
-                .filter(tenants::Column::Id.eq(tenant))
-                .exec(&transaction)
-                .await
-                .map_err(|error| repository_error(error, "locking the user's tenant"))?;
-            let updated = users::Entity::update_many()
-                .set(user_changes(user.snapshot()))
-                .col_expr(
-                    users::Column::Version,
-                    Expr::col(users::Column::Version).add(1),
-                )
-                .filter(users::Column::Id.eq(user.id().as_uuid()))
-                .filter(users::Column::TenantId.eq(tenant))
-                .filter(users::Column::Version.eq(user.version()))
-                .exec(&transaction)
-                .await
-                .map_err(|error| user_write_error(error, "updating a user"))?;
-            if updated.rows_affected == 0 {
-                return Err(RepositoryError::Stale);
-            }
+            lock_tenant(&transaction, user.tenant_id()).await?;
+            update_user(&transaction, user).await?;
             let admins = count_active_admins(&transaction, user.tenant_id())
                 .await
                 .map_err(|error| repository_error(error, "re-counting the tenant's admins"))?;
@@ -220,7 +250,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::testing::on_every_backend;
+    use crate::testing::{on_every_backend, open_two_connections};
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0).unwrap()
@@ -389,6 +419,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_clash_on_a_key_other_than_the_email_is_unexpected_not_a_taken_email() {
+        on_every_backend(|db| async move {
+            let users = SqlUsers::new(db);
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let same_id = altered(&admin, |user| user.email = email("other@example.com"));
+            let added = users.add(&same_id).await;
+            assert!(
+                matches!(added, Err(RepositoryError::Unexpected(_))),
+                "{added:?}"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn changing_an_email_to_one_already_taken_is_refused_on_save() {
         on_every_backend(|db| async move {
             let users = SqlUsers::new(db);
@@ -415,25 +460,28 @@ mod tests {
             let users = SqlUsers::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let member = member_of(&users, &admin, "member@example.com", "member").await;
-            let mut first = reload(&users, &member).await;
-            let mut second = reload(&users, &member).await;
+            // A member's save re-counts the admins, an active admin's does not.
+            for user in [member, admin] {
+                let mut first = reload(&users, &user).await;
+                let mut second = reload(&users, &user).await;
 
-            first
-                .rename(Username::parse("first").unwrap(), at(1))
-                .unwrap();
-            users.save(&first).await.unwrap();
-            let saved = reload(&users, &member).await;
-            assert_eq!(saved.version(), 1);
-            assert_eq!(saved.updated_at(), at(1));
+                first
+                    .rename(Username::parse("first").unwrap(), at(1))
+                    .unwrap();
+                users.save(&first).await.unwrap();
+                let saved = reload(&users, &user).await;
+                assert_eq!(saved.version(), 1);
+                assert_eq!(saved.updated_at(), at(1));
 
-            second
-                .rename(Username::parse("second").unwrap(), at(2))
-                .unwrap();
-            assert!(matches!(
-                users.save(&second).await,
-                Err(RepositoryError::Stale)
-            ));
-            assert_eq!(reload(&users, &member).await.username().as_str(), "first");
+                second
+                    .rename(Username::parse("second").unwrap(), at(2))
+                    .unwrap();
+                assert!(matches!(
+                    users.save(&second).await,
+                    Err(RepositoryError::Stale)
+                ));
+                assert_eq!(reload(&users, &user).await.username().as_str(), "first");
+            }
         })
         .await;
     }
@@ -444,6 +492,7 @@ mod tests {
             let users = SqlUsers::new(db);
             let ours = tenant_with_admin(&users, "a@example.com").await;
             let theirs = tenant_with_admin(&users, "b@example.com").await;
+            // Deactivated, then still an admin: the two ways a save can go.
             let hijacked = altered(&theirs, |user| {
                 user.tenant_id = ours.tenant_id();
                 user.is_active = false;
@@ -452,7 +501,15 @@ mod tests {
                 users.save(&hijacked).await,
                 Err(RepositoryError::Stale)
             ));
-            assert!(reload(&users, &theirs).await.is_active());
+            let renamed = altered(&theirs, |user| {
+                user.tenant_id = ours.tenant_id();
+                user.username = Username::parse("hijacked").unwrap();
+            });
+            assert!(matches!(
+                users.save(&renamed).await,
+                Err(RepositoryError::Stale)
+            ));
+            assert_eq!(reload(&users, &theirs).await, theirs);
         })
         .await;
     }
@@ -500,7 +557,7 @@ mod tests {
     #[tokio::test]
     async fn of_two_admins_demoting_each_other_at_once_only_one_succeeds() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = SqlUsers::new(db.clone());
             let first = tenant_with_admin(&users, "first@example.com").await;
             let second = new_user(
                 first.tenant_id(),
@@ -518,7 +575,7 @@ mod tests {
             second_demoted
                 .change_role(first.id(), Role::Member, domain::ActiveAdmins(2), at(1))
                 .unwrap();
-
+            open_two_connections(&db).await;
             let (one, other) =
                 tokio::join!(users.save(&first_demoted), users.save(&second_demoted));
             let refused = [&one, &other]
@@ -666,17 +723,20 @@ mod tests {
         on_every_backend(|db| async move {
             let users = SqlUsers::new(db.clone());
             let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let member = member_of(&users, &admin, "member@example.com", "member").await;
             db.close().await.unwrap();
             let read = users.get(admin.tenant_id(), admin.id()).await;
             assert!(
                 matches!(read, Err(RepositoryError::Unavailable(_))),
                 "{read:?}"
             );
-            let write = users.save(&admin).await;
-            assert!(
-                matches!(write, Err(RepositoryError::Unavailable(_))),
-                "{write:?}"
-            );
+            for user in [&admin, &member] {
+                let write = users.save(user).await;
+                assert!(
+                    matches!(write, Err(RepositoryError::Unavailable(_))),
+                    "{write:?}"
+                );
+            }
         })
         .await;
     }
