@@ -14,6 +14,10 @@ use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_tenants;
 mod m20261121_000002_create_users;
 mod m20261121_000003_create_refresh_tokens;
+mod m20261121_000004_create_tasks;
+mod m20261121_000005_index_tasks_for_listing;
+mod m20261121_000006_create_outbox;
+mod m20261121_000007_create_idempotency_keys;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +28,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_tenants::Migration),
             Box::new(m20261121_000002_create_users::Migration),
             Box::new(m20261121_000003_create_refresh_tokens::Migration),
+            Box::new(m20261121_000004_create_tasks::Migration),
+            Box::new(m20261121_000005_index_tasks_for_listing::Migration),
+            Box::new(m20261121_000006_create_outbox::Migration),
+            Box::new(m20261121_000007_create_idempotency_keys::Migration),
         ]
     }
 }

@@ -151,6 +151,53 @@ impl TestApp {
         read(request.send_body(body).await.expect("the server answers")).await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> TestResponse {
+        self.request("PATCH", path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
+        self.request("DELETE", path, Some(token), None).await
+    }
+
+    /// Sends a request with extra headers (`If-Match`, `Idempotency-Key`, ...).
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let response = match body {
+            Some(body) => request.send_json(body).await,
+            None => request.send().await,
+        };
+        read(response.expect("the server answers")).await
+    }
+
+    /// Creates a task and returns its JSON.
+    ///
+    /// # Panics
+    /// When the task is not created.
+    pub async fn create_task(&self, account: &Account, body: &Value) -> Value {
+        let response = self
+            .post("/api/v1/tasks", Some(&account.access_token), body)
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        response.body
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> TestResponse {
         self.request("GET", path, Some(token), None).await
     }

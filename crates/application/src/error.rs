@@ -4,7 +4,7 @@
 //! in all of them, and the HTTP layer turns this one type into problem+json in a single
 //! `match` (see docs/adr/0004-error-strategy.md).
 
-use domain::UserError;
+use domain::{TaskError, UserError};
 
 use crate::ports::RepositoryError;
 
@@ -12,12 +12,16 @@ use crate::ports::RepositoryError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
     User,
+    Task,
+    ChecklistItem,
 }
 
 impl std::fmt::Display for Resource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::User => "user",
+            Self::Task => "task",
+            Self::ChecklistItem => "checklist item",
         })
     }
 }
@@ -44,10 +48,34 @@ pub enum Error {
     Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Rule(#[from] UserError),
+    /// A task rule refused the change (`NotAllowed`, `Deleted` and a missing checklist
+    /// item arrive as `Forbidden` and `NotFound` instead).
+    #[error(transparent)]
+    Task(TaskError),
+    #[error("the assignee must be an active user of the tenant")]
+    AssigneeInvalid,
+    /// The client's `If-Match` names a version that is no longer current.
+    #[error("the resource is now at version {current_version}, not the one the client read")]
+    PreconditionFailed { current_version: i64 },
+    #[error("this idempotency key was already used for a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this idempotency key is still being processed")]
+    IdempotencyInProgress,
     #[error("a dependency is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
     Unexpected(anyhow::Error),
+}
+
+impl From<TaskError> for Error {
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::NotAllowed => Self::Forbidden,
+            TaskError::Deleted => Self::NotFound(Resource::Task),
+            TaskError::ChecklistItemNotFound => Self::NotFound(Resource::ChecklistItem),
+            rule => Self::Task(rule),
+        }
+    }
 }
 
 impl From<RepositoryError> for Error {

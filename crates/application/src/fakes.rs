@@ -1,148 +1,32 @@
 //! In-memory fakes of every port, and a `Fakes` bundle that builds use cases on them.
 //! They model the behaviour the use cases rely on (tenant scoping, unique emails,
-//! version checks, one-time refresh tokens) and nothing more.
+//! version checks, transactions, one-time refresh tokens) and nothing more.
+
+mod db;
+
+pub use db::FakeDb;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use domain::{
-    Email, Password, PasswordHash, Role, Tenant, TenantId, TenantName, User, UserId, Username,
-};
+use domain::{Email, Password, PasswordHash, Role, TenantId, TenantName, User, UserId, Username};
 use uuid::Uuid;
 
 use crate::Principal;
 use crate::auth::{Login, Logout, Refresh, RegisterTenant, RegisterTenantCommand};
 use crate::ports::{
     AccessToken, AccessTokens, Clock, IdGenerator, LoginThrottle, PasswordHasher, RefreshOutcome,
-    RefreshTokens, RepositoryError, SessionId, TenantRepository, ThrottleKey, TokenRejection,
-    UserFilter, UserRepository,
+    RefreshTokens, RepositoryError, SessionId, ThrottleKey, TokenRejection,
 };
+use crate::tasks::{ChangeTask, CreateTask, GetTask, ListTasks};
 use crate::users::{
     CreateUser, CreateUserCommand, GetUser, ListUsers, UpdateUser, UpdateUserCommand, UserLifecycle,
 };
-
-#[derive(Default)]
-pub struct FakeUsers {
-    users: Mutex<Vec<User>>,
-    tenants: Mutex<Vec<Tenant>>,
-    stale_next_save: AtomicBool,
-}
-
-impl FakeUsers {
-    pub fn all(&self) -> Vec<User> {
-        self.users.lock().unwrap().clone()
-    }
-
-    pub fn tenant_count(&self) -> usize {
-        self.tenants.lock().unwrap().len()
-    }
-
-    pub fn get_any(&self, id: UserId) -> User {
-        self.all().into_iter().find(|u| u.id() == id).unwrap()
-    }
-
-    pub fn fail_next_save_as_stale(&self) {
-        self.stale_next_save.store(true, Ordering::SeqCst);
-    }
-
-    fn insert(&self, user: &User) -> Result<(), RepositoryError> {
-        let mut users = self.users.lock().unwrap();
-        if users.iter().any(|u| u.email() == user.email()) {
-            return Err(RepositoryError::EmailTaken);
-        }
-        users.push(user.clone());
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl TenantRepository for FakeUsers {
-    async fn create_with_admin(
-        &self,
-        tenant: &Tenant,
-        admin: &User,
-    ) -> Result<(), RepositoryError> {
-        self.insert(admin)?;
-        self.tenants.lock().unwrap().push(tenant.clone());
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl UserRepository for FakeUsers {
-    async fn get(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError> {
-        Ok(self
-            .all()
-            .into_iter()
-            .find(|u| u.tenant_id() == tenant && u.id() == id))
-    }
-
-    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
-        Ok(self.all().into_iter().find(|u| u.email() == email))
-    }
-
-    async fn add(&self, user: &User) -> Result<(), RepositoryError> {
-        self.insert(user)
-    }
-
-    async fn save(&self, user: &User) -> Result<(), RepositoryError> {
-        if self.stale_next_save.swap(false, Ordering::SeqCst) {
-            return Err(RepositoryError::Stale);
-        }
-        let mut users = self.users.lock().unwrap();
-        if users
-            .iter()
-            .any(|u| u.id() != user.id() && u.email() == user.email())
-        {
-            return Err(RepositoryError::EmailTaken);
-        }
-        let stored = users.iter_mut().find(|u| u.id() == user.id()).unwrap();
-        if stored.version() != user.version() {
-            return Err(RepositoryError::Stale);
-        }
-        let mut snapshot = user.snapshot().clone();
-        snapshot.version += 1;
-        *stored = User::reconstitute(snapshot);
-        Ok(())
-    }
-
-    async fn count_active_admins(&self, tenant: TenantId) -> Result<u64, RepositoryError> {
-        Ok(self
-            .all()
-            .iter()
-            .filter(|u| u.tenant_id() == tenant && u.role() == Role::Admin && u.can_sign_in())
-            .count() as u64)
-    }
-
-    async fn list(
-        &self,
-        tenant: TenantId,
-        filter: &UserFilter,
-        after: Option<UserId>,
-        limit: u64,
-    ) -> Result<Vec<User>, RepositoryError> {
-        let mut users: Vec<User> = self
-            .all()
-            .into_iter()
-            .filter(|u| u.tenant_id() == tenant)
-            .filter(|u| filter.include_deleted || !u.is_deleted())
-            .filter(|u| {
-                filter
-                    .is_active
-                    .is_none_or(|active| u.is_active() == active)
-            })
-            .filter(|u| after.is_none_or(|after| u.id() > after))
-            .collect();
-        users.sort_by_key(User::id);
-        users.truncate(usize::try_from(limit).unwrap());
-        Ok(users)
-    }
-}
 
 /// "Hashes" by prefixing, and counts verifications so tests can see every path pays.
 #[derive(Default)]
@@ -328,7 +212,7 @@ impl IdGenerator for V7Ids {
 
 /// Every fake, shared by the use cases a test builds from it.
 pub struct Fakes {
-    pub users: Arc<FakeUsers>,
+    pub db: Arc<FakeDb>,
     pub hasher: Arc<FakeHasher>,
     pub refresh_tokens: Arc<FakeRefreshTokens>,
     pub throttle: Arc<FakeThrottle>,
@@ -338,7 +222,7 @@ pub struct Fakes {
 impl Fakes {
     pub fn new() -> Self {
         Self {
-            users: Arc::default(),
+            db: Arc::default(),
             hasher: Arc::default(),
             refresh_tokens: Arc::default(),
             throttle: Arc::default(),
@@ -358,7 +242,7 @@ impl Fakes {
 
     pub fn register_tenant(&self) -> RegisterTenant {
         RegisterTenant {
-            tenants: self.users.clone(),
+            uow: Arc::new(self.db.clone()),
             hasher: self.hasher.clone(),
             clock: self.clock.clone(),
             ids: Arc::new(V7Ids),
@@ -367,7 +251,7 @@ impl Fakes {
 
     pub fn login(&self) -> Login {
         Login {
-            users: self.users.clone(),
+            users: Arc::new(self.db.clone()),
             hasher: self.hasher.clone(),
             access_tokens: Arc::new(FakeAccessTokens),
             refresh_tokens: self.refresh_tokens.clone(),
@@ -378,7 +262,7 @@ impl Fakes {
 
     pub fn refresh(&self) -> Refresh {
         Refresh {
-            users: self.users.clone(),
+            users: Arc::new(self.db.clone()),
             access_tokens: Arc::new(FakeAccessTokens),
             refresh_tokens: self.refresh_tokens.clone(),
             clock: self.clock.clone(),
@@ -394,19 +278,20 @@ impl Fakes {
 
     pub fn get_user(&self) -> GetUser {
         GetUser {
-            users: self.users.clone(),
+            users: Arc::new(self.db.clone()),
         }
     }
 
     pub fn list_users(&self) -> ListUsers {
         ListUsers {
-            users: self.users.clone(),
+            users: Arc::new(self.db.clone()),
         }
     }
 
     pub fn create_user(&self) -> CreateUser {
         CreateUser {
-            users: self.users.clone(),
+            uow: Arc::new(self.db.clone()),
+            keys: Arc::new(self.db.clone()),
             hasher: self.hasher.clone(),
             clock: self.clock.clone(),
             ids: Arc::new(V7Ids),
@@ -415,7 +300,8 @@ impl Fakes {
 
     pub fn update_user(&self) -> UpdateUser {
         UpdateUser {
-            users: self.users.clone(),
+            users: Arc::new(self.db.clone()),
+            uow: Arc::new(self.db.clone()),
             refresh_tokens: self.refresh_tokens.clone(),
             clock: self.clock.clone(),
         }
@@ -423,9 +309,41 @@ impl Fakes {
 
     pub fn lifecycle(&self) -> UserLifecycle {
         UserLifecycle {
-            users: self.users.clone(),
+            users: Arc::new(self.db.clone()),
+            uow: Arc::new(self.db.clone()),
             refresh_tokens: self.refresh_tokens.clone(),
             clock: self.clock.clone(),
+        }
+    }
+
+    pub fn create_task(&self) -> CreateTask {
+        CreateTask {
+            uow: Arc::new(self.db.clone()),
+            users: Arc::new(self.db.clone()),
+            keys: Arc::new(self.db.clone()),
+            clock: self.clock.clone(),
+            ids: Arc::new(V7Ids),
+        }
+    }
+
+    pub fn change_task(&self) -> ChangeTask {
+        ChangeTask {
+            uow: Arc::new(self.db.clone()),
+            users: Arc::new(self.db.clone()),
+            clock: self.clock.clone(),
+            ids: Arc::new(V7Ids),
+        }
+    }
+
+    pub fn get_task(&self) -> GetTask {
+        GetTask {
+            queries: Arc::new(self.db.clone()),
+        }
+    }
+
+    pub fn list_tasks(&self) -> ListTasks {
+        ListTasks {
+            queries: Arc::new(self.db.clone()),
         }
     }
 
@@ -453,9 +371,10 @@ impl Fakes {
             role: Role::Member,
         };
         self.create_user()
-            .execute(&Self::principal(admin), command)
+            .execute(&Self::principal(admin), command, None)
             .await
             .unwrap()
+            .created()
     }
 
     pub async fn deactivate(&self, admin: &User, user: &User) {

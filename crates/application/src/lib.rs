@@ -10,8 +10,11 @@ pub mod auth;
 mod error;
 #[cfg(test)]
 mod fakes;
+mod idempotency;
 pub mod ports;
+pub mod tasks;
 pub mod users;
 
 pub use auth::Principal;
 pub use error::{Error, Resource};
+pub use idempotency::{Idempotent, Outcome};

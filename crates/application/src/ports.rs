@@ -13,6 +13,14 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 
+mod idempotency;
+mod tasks;
+mod unit_of_work;
+
+pub use idempotency::{Claim, IdempotencyKey, IdempotencyKeys, RecordedResponse};
+pub use tasks::{TaskCursor, TaskFilter, TaskOrder, TaskQueries, TaskSort, TaskStore};
+pub use unit_of_work::{Transaction, UnitOfWork};
+
 /// Why a repository call failed, in terms a use case can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
@@ -31,13 +39,6 @@ pub enum RepositoryError {
     Unexpected(#[from] anyhow::Error),
 }
 
-#[async_trait]
-pub trait TenantRepository: Send + Sync {
-    /// Stores a new tenant together with its first admin, both or neither.
-    async fn create_with_admin(&self, tenant: &Tenant, admin: &User)
-    -> Result<(), RepositoryError>;
-}
-
 /// Filters for listing the users of one tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
@@ -47,8 +48,9 @@ pub struct UserFilter {
     pub include_deleted: bool,
 }
 
-/// Every method takes the tenant from the caller's principal and filters by it: a user
-/// of another tenant is simply not there.
+/// Reads of users. Every method takes the tenant from the caller's principal and
+/// filters by it: a user of another tenant is simply not there. Writes go through a
+/// `UserStore` in a transaction.
 #[async_trait]
 pub trait UserRepository: Send + Sync {
     /// The user with this id in this tenant, deleted or not.
@@ -57,11 +59,6 @@ pub trait UserRepository: Send + Sync {
     /// The user with this email in any tenant: emails are unique across the service,
     /// and sign-in is the one place that does not know the tenant yet.
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError>;
-
-    async fn add(&self, user: &User) -> Result<(), RepositoryError>;
-
-    /// Saves a changed user if its stored version is still `user.version()`.
-    async fn save(&self, user: &User) -> Result<(), RepositoryError>;
 
     async fn count_active_admins(&self, tenant: TenantId) -> Result<u64, RepositoryError>;
 
@@ -73,6 +70,22 @@ pub trait UserRepository: Send + Sync {
         after: Option<UserId>,
         limit: u64,
     ) -> Result<Vec<User>, RepositoryError>;
+}
+
+/// Writes of tenants and users inside a transaction. Adding or saving a user also
+/// stores the events it recorded, in the same transaction, and leaves it holding none.
+#[async_trait]
+pub trait UserStore: Send {
+    /// A new tenant; its first admin follows with `add` in the same transaction.
+    async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError>;
+
+    /// `EmailTaken` when the email belongs to any user of any tenant.
+    async fn add(&mut self, user: &mut User) -> Result<(), RepositoryError>;
+
+    /// Saves a changed user if storage still holds `user.version()`; afterwards `user`
+    /// carries the new version. `Stale` when another write came first;
+    /// `NoActiveAdminLeft` when the tenant would be left without an active admin.
+    async fn save(&mut self, user: &mut User) -> Result<(), RepositoryError>;
 }
 
 #[async_trait]

@@ -12,6 +12,7 @@ pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use username::{Username, UsernameError};
 
+use crate::event::{DomainEvent, EventMeta};
 use crate::id::id_type;
 use crate::tenant::TenantId;
 
@@ -92,15 +93,23 @@ pub struct UserSnapshot {
 }
 
 /// The user aggregate. Fields are private; state changes only through the methods
-/// below, which enforce the rules. `version` is the one read from storage: saving
-/// succeeds only while storage still holds it (optimistic concurrency).
+/// below, which enforce the rules and record the events worth telling others about.
+/// `version` is the one read from storage: saving succeeds only while storage still
+/// holds it (optimistic concurrency).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User(UserSnapshot);
+pub struct User {
+    state: UserSnapshot,
+    events: Vec<DomainEvent>,
+}
 
 impl User {
-    /// A new, active user.
+    /// A new, active user, registered by `actor` (an admin, or the user itself when
+    /// signing up a tenant).
     #[must_use]
+    // Each argument is a distinct fact about the new user; a struct would only name them twice.
+    #[allow(clippy::too_many_arguments)]
     pub fn register(
+        actor: UserId,
         id: UserId,
         tenant_id: TenantId,
         email: Email,
@@ -109,70 +118,108 @@ impl User {
         role: Role,
         now: DateTime<Utc>,
     ) -> Self {
-        Self(UserSnapshot {
-            id,
-            tenant_id,
-            email,
-            username,
-            password_hash,
-            role,
-            is_active: true,
-            version: 0,
-            created_at: now,
-            updated_at: now,
-            deleted_at: None,
-        })
+        let mut user = Self {
+            state: UserSnapshot {
+                id,
+                tenant_id,
+                email,
+                username,
+                password_hash,
+                role,
+                is_active: true,
+                version: 0,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            },
+            events: Vec::new(),
+        };
+        user.record(actor, now, |meta, user| DomainEvent::UserRegistered {
+            meta,
+            user: user.id,
+            role: user.role,
+        });
+        user
     }
 
     /// Rebuilds a user from stored state; only persistence adapters call this.
     #[must_use]
     pub fn reconstitute(snapshot: UserSnapshot) -> Self {
-        Self(snapshot)
+        Self {
+            state: snapshot,
+            events: Vec::new(),
+        }
     }
 
     #[must_use]
     pub fn snapshot(&self) -> &UserSnapshot {
-        &self.0
+        &self.state
+    }
+
+    /// The events recorded since the user was loaded or registered, oldest first.
+    #[must_use]
+    pub fn events(&self) -> &[DomainEvent] {
+        &self.events
+    }
+
+    /// Hands the recorded events over for storing, leaving none behind.
+    pub fn take_events(&mut self) -> Vec<DomainEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn record(
+        &mut self,
+        actor: UserId,
+        now: DateTime<Utc>,
+        event: impl FnOnce(EventMeta, &UserSnapshot) -> DomainEvent,
+    ) {
+        let meta = EventMeta {
+            tenant_id: self.state.tenant_id,
+            actor,
+            occurred_at: now,
+        };
+        let event = event(meta, &self.state);
+        self.events.push(event);
     }
 
     #[must_use]
     pub fn id(&self) -> UserId {
-        self.0.id
+        self.state.id
     }
 
     #[must_use]
     pub fn tenant_id(&self) -> TenantId {
-        self.0.tenant_id
+        self.state.tenant_id
     }
 
     #[must_use]
     pub fn email(&self) -> &Email {
-        &self.0.email
+        &self.state.email
     }
 
     #[must_use]
     pub fn username(&self) -> &Username {
-        &self.0.username
+        &self.state.username
     }
 
     #[must_use]
     pub fn password_hash(&self) -> &PasswordHash {
-        &self.0.password_hash
+        &self.state.password_hash
     }
 
     #[must_use]
     pub fn role(&self) -> Role {
-        self.0.role
+        self.state.role
     }
 
     #[must_use]
     pub fn is_active(&self) -> bool {
-        self.0.is_active
+        self.state.is_active
     }
 
     #[must_use]
     pub fn is_deleted(&self) -> bool {
-        self.0.deleted_at.is_some()
+        self.state.deleted_at.is_some()
     }
 
     /// Whether this user may sign in and act: active and not deleted.
@@ -183,26 +230,26 @@ impl User {
 
     #[must_use]
     pub fn version(&self) -> i64 {
-        self.0.version
+        self.state.version
     }
 
     #[must_use]
     pub fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.state.created_at
     }
 
     #[must_use]
     pub fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.state.updated_at
     }
 
     #[must_use]
     pub fn deleted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.deleted_at
+        self.state.deleted_at
     }
 
     fn is_active_admin(&self) -> bool {
-        self.0.role == Role::Admin && self.can_sign_in()
+        self.state.role == Role::Admin && self.can_sign_in()
     }
 
     fn ensure_not_deleted(&self) -> Result<(), UserError> {
@@ -221,15 +268,15 @@ impl User {
     }
 
     fn touch(&mut self, now: DateTime<Utc>) {
-        self.0.updated_at = now;
+        self.state.updated_at = now;
     }
 
     /// # Errors
     /// `Deleted` when the user is deleted.
     pub fn rename(&mut self, username: Username, now: DateTime<Utc>) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
-        if self.0.username != username {
-            self.0.username = username;
+        if self.state.username != username {
+            self.state.username = username;
             self.touch(now);
         }
         Ok(())
@@ -239,8 +286,8 @@ impl User {
     /// `Deleted` when the user is deleted.
     pub fn change_email(&mut self, email: Email, now: DateTime<Utc>) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
-        if self.0.email != email {
-            self.0.email = email;
+        if self.state.email != email {
+            self.state.email = email;
             self.touch(now);
         }
         Ok(())
@@ -257,7 +304,7 @@ impl User {
         now: DateTime<Utc>,
     ) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
-        if self.0.role == role {
+        if self.state.role == role {
             return Ok(());
         }
         if actor == self.id() {
@@ -266,7 +313,7 @@ impl User {
         if role == Role::Member {
             self.ensure_not_last_active_admin(admins)?;
         }
-        self.0.role = role;
+        self.state.role = role;
         self.touch(now);
         Ok(())
     }
@@ -275,8 +322,8 @@ impl User {
     /// `Deleted` when the user is deleted.
     pub fn activate(&mut self, now: DateTime<Utc>) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
-        if !self.0.is_active {
-            self.0.is_active = true;
+        if !self.state.is_active {
+            self.state.is_active = true;
             self.touch(now);
         }
         Ok(())
@@ -294,12 +341,16 @@ impl User {
         if actor == self.id() {
             return Err(UserError::CannotDeactivateSelf);
         }
-        if !self.0.is_active {
+        if !self.state.is_active {
             return Ok(());
         }
         self.ensure_not_last_active_admin(admins)?;
-        self.0.is_active = false;
+        self.state.is_active = false;
         self.touch(now);
+        self.record(actor, now, |meta, user| DomainEvent::UserDeactivated {
+            meta,
+            user: user.id,
+        });
         Ok(())
     }
 
@@ -318,7 +369,7 @@ impl User {
             return Err(UserError::CannotDeleteSelf);
         }
         self.ensure_not_last_active_admin(admins)?;
-        self.0.deleted_at = Some(now);
+        self.state.deleted_at = Some(now);
         self.touch(now);
         Ok(())
     }
@@ -329,7 +380,7 @@ impl User {
         if !self.is_deleted() {
             return Err(UserError::NotDeleted);
         }
-        self.0.deleted_at = None;
+        self.state.deleted_at = None;
         self.touch(now);
         Ok(())
     }
@@ -346,8 +397,10 @@ mod tests {
     }
 
     fn user(role: Role) -> User {
+        let id = UserId::from_uuid(uuid::Uuid::now_v7());
         User::register(
-            UserId::from_uuid(uuid::Uuid::now_v7()),
+            id,
+            id,
             TenantId::from_uuid(uuid::Uuid::now_v7()),
             Email::parse("someone@example.com").unwrap(),
             Username::parse("someone").unwrap(),
@@ -362,9 +415,16 @@ mod tests {
     }
 
     #[test]
-    fn a_registered_user_is_active_and_not_deleted() {
+    fn a_registered_user_is_active_not_deleted_and_announced() {
         let user = user(Role::Member);
         assert!(user.can_sign_in());
+        assert!(matches!(
+            user.events(),
+            [DomainEvent::UserRegistered {
+                role: Role::Member,
+                ..
+            }]
+        ));
         assert_eq!(user.created_at(), user.updated_at());
         assert_eq!(user.version(), 0);
     }
@@ -447,7 +507,13 @@ mod tests {
     #[test]
     fn deactivating_and_activating_a_member_toggles_sign_in() {
         let mut member = user(Role::Member);
-        member.deactivate(other(), ActiveAdmins(1), at(1)).unwrap();
+        member.take_events();
+        let admin = other();
+        member.deactivate(admin, ActiveAdmins(1), at(1)).unwrap();
+        assert!(matches!(
+            member.take_events().as_slice(),
+            [DomainEvent::UserDeactivated { meta, .. }] if meta.actor == admin
+        ));
         assert!(!member.can_sign_in());
         member.activate(at(2)).unwrap();
         assert!(member.can_sign_in());

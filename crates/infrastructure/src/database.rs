@@ -265,7 +265,17 @@ mod tests {
             assert_eq!(names(&status), all_migrations());
             assert!(status.iter().all(|migration| migration.applied));
             assert!(pending_migrations(&db).await.unwrap().is_empty());
-            assert!(has_table(&db, "refresh_tokens").await);
+            for table in [
+                "tenants",
+                "users",
+                "refresh_tokens",
+                "tasks",
+                "task_checklist_items",
+                "outbox",
+                "idempotency_keys",
+            ] {
+                assert!(has_table(&db, table).await, "{table}");
+            }
         }
     }
 
@@ -275,11 +285,11 @@ mod tests {
             migrate_down(&db, 1).await.unwrap();
             let last = all_migrations().pop().unwrap();
             assert_eq!(pending_migrations(&db).await.unwrap(), vec![last]);
-            assert!(!has_table(&db, "refresh_tokens").await);
-            assert!(has_table(&db, "users").await);
+            assert!(!has_table(&db, "idempotency_keys").await);
+            assert!(has_table(&db, "outbox").await);
             migrate_up(&db).await.unwrap();
             assert!(pending_migrations(&db).await.unwrap().is_empty());
-            assert!(has_table(&db, "refresh_tokens").await);
+            assert!(has_table(&db, "idempotency_keys").await);
         })
         .await;
     }

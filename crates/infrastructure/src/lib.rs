@@ -1,9 +1,10 @@
 //! Keystone's adapters: the real implementations of the application's ports.
 //!
 //! This is the only crate that knows sea-orm and SQL, Argon2, JWT and the system clock.
-//! It owns the mapping between database rows and domain types, the translation of
-//! driver errors into `RepositoryError`, and the database lifecycle (connecting,
-//! migrating, health). It does not know HTTP, actix or configuration files: the server
+//! It owns the mapping between database rows and domain types (and of domain events to
+//! the JSON the outbox stores), the unit of work that makes a use case's writes one
+//! transaction, the translation of driver errors into `RepositoryError`, and the
+//! database lifecycle (connecting, migrating, health). It does not know HTTP, actix or configuration files: the server
 //! reads settings and hands plain config structs in.
 
 pub mod database;
@@ -16,7 +17,9 @@ mod throttle;
 mod tokens;
 
 pub use password::{Argon2Hasher, Argon2Params};
-pub use persistence::{SqlRefreshTokens, SqlUsers};
+pub use persistence::{
+    SqlIdempotencyKeys, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork, SqlUsers,
+};
 pub use system::{SystemClock, UuidV7Ids};
 pub use throttle::{InMemoryLoginThrottle, ThrottleConfig};
 pub use tokens::{JwtAccessTokens, JwtConfig, JwtKey};

@@ -1,22 +1,30 @@
 //! The SQL adapters of the repository ports, on sea-orm (`SQLite` and `PostgreSQL`).
 //!
 //! Every query of tenant-owned rows filters by the tenant the caller passes in; the one
-//! cross-tenant lookup is `find_by_email`, for sign-in. Errors leave this module as
-//! `RepositoryError`: connection failures as `Unavailable`, known constraint violations
-//! as their business meaning, everything else `Unexpected` with what was being done.
+//! cross-tenant lookup is `find_by_email`, for sign-in. Reads run on the pool; writes
+//! run in a `SqlTransaction`, which also stores the events the aggregates recorded
+//! (the outbox) and the responses of idempotent requests, so all of them commit or
+//! none does. Errors leave this module as `RepositoryError`: connection failures as
+//! `Unavailable`, known constraint violations as their business meaning, everything
+//! else `Unexpected` with what was being done.
 
 mod entity;
+mod idempotency;
 mod mapping;
+mod outbox;
 mod refresh_tokens;
+mod tasks;
+mod unit_of_work;
 mod users;
 
 use application::ports::RepositoryError;
-use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait, sqlx,
-};
+use sea_orm::sea_query::LikeExpr;
+use sea_orm::{DbErr, RuntimeErr, sqlx};
 
+pub use idempotency::SqlIdempotencyKeys;
 pub use refresh_tokens::SqlRefreshTokens;
+pub use tasks::SqlTaskQueries;
+pub use unit_of_work::{SqlTransaction, SqlUnitOfWork};
 pub use users::SqlUsers;
 
 /// Translates a database error, with `doing` ("saving a user") as its context.
@@ -61,43 +69,19 @@ fn is_lost_connection(sqlstate: &str) -> bool {
     sqlstate.starts_with("08") || sqlstate.starts_with("57P")
 }
 
-/// Starts a transaction that will write. On `SQLite` it takes the write lock at once
-/// (`BEGIN IMMEDIATE`), so concurrent writers queue on the busy timeout instead of one
-/// failing when it upgrades a read lock; `PostgreSQL` ignores the mode.
-async fn begin_write(
-    db: &DatabaseConnection,
-    doing: &'static str,
-) -> Result<DatabaseTransaction, RepositoryError> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
-    .map_err(|error| repository_error(error, doing))
-}
-
-/// Commits `transaction` if `outcome` is a success, rolls it back otherwise.
-async fn finish<T>(
-    transaction: DatabaseTransaction,
-    outcome: Result<T, RepositoryError>,
-    doing: &'static str,
-) -> Result<T, RepositoryError> {
-    match outcome {
-        Ok(value) => {
-            transaction
-                .commit()
-                .await
-                .map_err(|error| repository_error(error, doing))?;
-            Ok(value)
+/// `raw` as a LIKE pattern matching it anywhere, with `\`, `%` and `_` taken literally.
+fn contains_pattern(raw: &str) -> LikeExpr {
+    let mut pattern = String::with_capacity(raw.len() + 2);
+    pattern.push('%');
+    for c in raw.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
         }
-        Err(error) => {
-            // The original error matters more; a failed rollback ends with the connection.
-            if let Err(rollback) = transaction.rollback().await {
-                tracing::warn!(error = %rollback, "rolling back failed");
-            }
-            Err(error)
-        }
+        pattern.push(c);
     }
+    pattern.push('%');
+    // Explicit, because SQLite's LIKE has no escape character unless told one.
+    LikeExpr::new(pattern).escape('\\')
 }
 
 #[cfg(test)]

@@ -220,8 +220,10 @@ mod tests {
     }
 
     fn user_with(role: Role) -> User {
+        let id = UserId::from_uuid(Uuid::now_v7());
         User::register(
-            UserId::from_uuid(Uuid::now_v7()),
+            id,
+            id,
             TenantId::from_uuid(Uuid::now_v7()),
             Email::parse("someone@example.com").unwrap(),
             Username::parse("someone").unwrap(),

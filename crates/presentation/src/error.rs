@@ -11,7 +11,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use application::Error;
 use application::ports::TokenRejection;
-use domain::UserError;
+use domain::{TaskError, UserError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -88,7 +88,7 @@ pub(crate) struct Problem {
     pub detail: String,
     /// A stable code in `snake_case`, for clients to match on.
     pub code: String,
-    /// Every rejected field (`validation_failed` only).
+    /// Every rejected field (`validation_failed` and `assignee_invalid` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// The state of each dependency (readiness only).
@@ -143,12 +143,19 @@ impl From<Error> for ApiError {
 
 impl ApiError {
     /// Status, stable code and title of each error: the whole HTTP error vocabulary.
+    // One match on purpose (docs/adr/0004): it grows with every error a client can see.
+    #[allow(clippy::too_many_lines)]
     fn kind(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            Self::Application(Error::NotFound(_)) | Self::RouteNotFound => {
-                (S::NOT_FOUND, "not_found", "Not found")
-            }
+            // `From<TaskError>` turns the task's `Deleted` and `ChecklistItemNotFound` into
+            // `NotFound` and `NotAllowed` into `Forbidden`; should one arrive as a task
+            // rule anyway, it means the same.
+            Self::Application(
+                Error::NotFound(_)
+                | Error::Task(TaskError::Deleted | TaskError::ChecklistItemNotFound),
+            )
+            | Self::RouteNotFound => (S::NOT_FOUND, "not_found", "Not found"),
             Self::Application(Error::EmailTaken) => (
                 S::CONFLICT,
                 "email_taken",
@@ -159,7 +166,9 @@ impl ApiError {
                 "concurrent_modification",
                 "Concurrent modification",
             ),
-            Self::Application(Error::Forbidden) => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::Application(Error::Forbidden | Error::Task(TaskError::NotAllowed)) => {
+                (S::FORBIDDEN, "forbidden", "Forbidden")
+            }
             Self::Application(Error::InvalidCredentials) => (
                 S::UNAUTHORIZED,
                 "invalid_credentials",
@@ -202,6 +211,43 @@ impl ApiError {
             Self::Application(Error::Rule(UserError::NotDeleted)) => {
                 (S::CONFLICT, "user_not_deleted", "User is not deleted")
             }
+            Self::Application(Error::Task(TaskError::InvalidTransition { .. })) => (
+                S::CONFLICT,
+                "invalid_transition",
+                "Invalid status transition",
+            ),
+            Self::Application(Error::Task(TaskError::ChecklistIncomplete)) => {
+                (S::CONFLICT, "checklist_incomplete", "Checklist incomplete")
+            }
+            Self::Application(Error::Task(TaskError::DoneIsReadOnly)) => {
+                (S::CONFLICT, "task_done_is_read_only", "Task is done")
+            }
+            Self::Application(Error::Task(TaskError::ChecklistFull)) => {
+                (S::CONFLICT, "checklist_full", "Checklist full")
+            }
+            Self::Application(Error::Task(TaskError::NotDeleted)) => {
+                (S::CONFLICT, "task_not_deleted", "Task is not deleted")
+            }
+            Self::Application(Error::AssigneeInvalid) => (
+                S::UNPROCESSABLE_ENTITY,
+                "assignee_invalid",
+                "Invalid assignee",
+            ),
+            Self::Application(Error::PreconditionFailed { .. }) => (
+                S::PRECONDITION_FAILED,
+                "precondition_failed",
+                "Precondition failed",
+            ),
+            Self::Application(Error::IdempotencyKeyReused) => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+            ),
+            Self::Application(Error::IdempotencyInProgress) => (
+                S::CONFLICT,
+                "idempotency_request_in_progress",
+                "Request in progress",
+            ),
             Self::Application(Error::Unavailable(_)) => (
                 S::SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -248,8 +294,12 @@ impl ApiError {
             _ => self.to_string(),
         };
         let mut problem = Problem::new(status, code, title, detail);
-        if let Self::Validation(errors) = self {
-            problem.errors.clone_from(errors);
+        match self {
+            Self::Validation(errors) => problem.errors.clone_from(errors),
+            Self::Application(error @ Error::AssigneeInvalid) => {
+                problem.errors = vec![FieldError::new("assignee_id", error)];
+            }
+            _ => {}
         }
         problem
     }
@@ -316,6 +366,10 @@ impl ResponseError for ApiError {
             Self::Application(Error::Throttled { retry_after_secs }) => {
                 headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
             }
+            // The client learns the version to reload, or to retry against.
+            Self::Application(Error::PreconditionFailed { current_version }) => {
+                headers.insert(header::ETAG, crate::conditional::etag(*current_version));
+            }
             _ => {}
         }
         response
@@ -369,6 +423,7 @@ pub(crate) fn method_not_allowed<B: MessageBody>(
 mod tests {
     use actix_web::body::to_bytes;
     use application::Resource;
+    use domain::TaskStatus;
     use serde_json::Value;
 
     use super::*;
@@ -435,6 +490,40 @@ mod tests {
                 "service_unavailable",
             ),
             (unexpected("boom"), 500, "internal_error"),
+            (Error::NotFound(Resource::Task), 404, "not_found"),
+            (Error::NotFound(Resource::ChecklistItem), 404, "not_found"),
+            (
+                Error::Task(TaskError::InvalidTransition {
+                    from: TaskStatus::Todo,
+                    to: TaskStatus::Done,
+                }),
+                409,
+                "invalid_transition",
+            ),
+            (
+                Error::Task(TaskError::ChecklistIncomplete),
+                409,
+                "checklist_incomplete",
+            ),
+            (
+                Error::Task(TaskError::DoneIsReadOnly),
+                409,
+                "task_done_is_read_only",
+            ),
+            (Error::Task(TaskError::ChecklistFull), 409, "checklist_full"),
+            (Error::Task(TaskError::NotDeleted), 409, "task_not_deleted"),
+            (Error::AssigneeInvalid, 422, "assignee_invalid"),
+            (
+                Error::PreconditionFailed { current_version: 4 },
+                412,
+                "precondition_failed",
+            ),
+            (Error::IdempotencyKeyReused, 422, "idempotency_key_reused"),
+            (
+                Error::IdempotencyInProgress,
+                409,
+                "idempotency_request_in_progress",
+            ),
         ];
         for (error, status, code) in cases {
             let response = ApiError::from(error).error_response();
@@ -453,6 +542,35 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn task_rules_that_use_cases_translate_keep_their_meaning_if_they_arrive_untranslated() {
+        for rule in [
+            TaskError::NotAllowed,
+            TaskError::Deleted,
+            TaskError::ChecklistItemNotFound,
+        ] {
+            let translated = ApiError::from(Error::from(rule.clone())).kind();
+            assert_eq!(ApiError::from(Error::Task(rule)).kind(), translated);
+        }
+    }
+
+    #[test]
+    fn a_failed_precondition_names_the_current_version_as_etag() {
+        let response =
+            ApiError::from(Error::PreconditionFailed { current_version: 7 }).error_response();
+        assert_eq!(response.headers().get(header::ETAG).unwrap(), "\"7\"");
+    }
+
+    #[actix_web::test]
+    async fn an_invalid_assignee_is_reported_on_the_assignee_id_field() {
+        let body = body_of(ApiError::from(Error::AssigneeInvalid).error_response()).await;
+        assert_eq!(body["errors"][0]["field"], "assignee_id");
+        assert_eq!(
+            body["errors"][0]["message"],
+            "the assignee must be an active user of the tenant"
+        );
     }
 
     #[actix_web::test]

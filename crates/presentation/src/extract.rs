@@ -48,24 +48,40 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let headers_ok = check_json_headers(req);
-        let payload = payload.take();
-        Box::pin(async move {
-            headers_ok?;
-            let bytes = match to_bytes_limited(BodyStream::new(payload), MAX_BODY_BYTES).await {
-                Err(_limit_exceeded) => return Err(ApiError::PayloadTooLarge),
-                Ok(Err(error)) => {
-                    return Err(ApiError::MalformedJson(format!(
-                        "the body could not be read: {error}"
-                    )));
-                }
-                Ok(Ok(bytes)) => bytes,
-            };
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
-            decode(value).map(Self)
-        })
+        let body = json_body(req, payload);
+        Box::pin(async move { parse_json(&body.await?).map(Self) })
     }
+}
+
+/// The raw bytes of a JSON body, refused as `ValidJson` describes (415, 413) before
+/// they are parsed.
+pub(crate) fn json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<web::Bytes, ApiError>> + 'static {
+    let headers_ok = check_json_headers(req);
+    let payload = payload.take();
+    async move {
+        headers_ok?;
+        match to_bytes_limited(BodyStream::new(payload), MAX_BODY_BYTES).await {
+            Err(_limit_exceeded) => Err(ApiError::PayloadTooLarge),
+            Ok(Err(error)) => Err(ApiError::MalformedJson(format!(
+                "the body could not be read: {error}"
+            ))),
+            Ok(Ok(bytes)) => Ok(bytes),
+        }
+    }
+}
+
+/// A body read by `json_body`, parsed (400), shaped like `T` and validated (422).
+pub(crate) fn parse_json<T>(bytes: &[u8]) -> Result<T, ApiError>
+where
+    T: DeserializeOwned + Validate,
+    T::Context: Default,
+{
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    decode(value)
 }
 
 /// Refuses what can be refused before reading a byte: a body that is not declared as
@@ -88,6 +104,11 @@ fn check_json_headers(req: &HttpRequest) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The largest page of any list; the documented bounds of `limit` repeat it (a test
+/// checks).
+pub(crate) const MAX_PAGE_SIZE: u32 = 100;
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 20;
 
 /// A query string, decoded like a JSON body whose values are all strings: unknown,
 /// repeated, mistyped and invalid parameters are all 422 with the parameter's name.

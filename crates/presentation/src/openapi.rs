@@ -5,7 +5,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 use utoipa_scalar::Scalar;
 
 use crate::error::{FieldError, PROBLEM_JSON, Problem};
-use crate::{AppState, auth, health, users};
+use crate::{AppState, auth, health, tasks, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +42,19 @@ use crate::{AppState, auth, health, users};
         users::activate,
         users::deactivate,
         users::restore,
+        tasks::list,
+        tasks::create,
+        tasks::get,
+        tasks::update,
+        tasks::delete,
+        tasks::start,
+        tasks::complete,
+        tasks::reopen,
+        tasks::restore,
+        tasks::assign,
+        tasks::checklist::add_item,
+        tasks::checklist::update_item,
+        tasks::checklist::remove_item,
     ),
     components(
         schemas(Problem, FieldError),
@@ -51,6 +64,9 @@ use crate::{AppState, auth, health, users};
             Forbidden,
             NotFound,
             Conflict,
+            TaskConflict,
+            PreconditionFailed,
+            tasks::TaskWithETag,
             PayloadTooLarge,
             UnsupportedMediaType,
             ValidationFailed,
@@ -63,6 +79,8 @@ use crate::{AppState, auth, health, users};
     tags(
         (name = "auth", description = "Signing up, signing in and out, refreshing tokens"),
         (name = "users", description = "The users of the caller's tenant"),
+        (name = "tasks", description = "The tasks of the caller's tenant; their `ETag` is \
+            their version"),
         (name = "health", description = "Probes for orchestrators and load balancers"),
         (name = "meta", description = "The API describing itself"),
     ),
@@ -96,10 +114,13 @@ impl Modify for BearerAuth {
 /// Adds the answers whole families of operations share, unless an operation documents
 /// its own: 400, 413, 415 and 422 wherever a JSON body is read (`ValidJson`), 400
 /// wherever a path parameter is parsed (`web::Path`), 401 wherever a bearer token is
-/// required (`Authenticated`), and 500 and 503 on every route that runs a use case
-/// (those under `/api/v1/`). Deriving them from the operation keeps a new route from
-/// forgetting them.
+/// required (`Authenticated`), 412 wherever `If-Match` is taken (`IfMatch`), and 500
+/// and 503 on every route that runs a use case (those under `/api/v1/`). Deriving them
+/// from the operation keeps a new route from forgetting them.
 struct CommonResponses;
+
+/// The header `conditional::IfMatch` documents itself as.
+const IF_MATCH: &str = "If-Match";
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -125,6 +146,9 @@ impl Modify for CommonResponses {
                 if operation.security.is_some() {
                     common.push(("401", reference::<Unauthorized>()));
                 }
+                if has_header_parameter(operation, IF_MATCH) {
+                    common.push(("412", reference::<PreconditionFailed>()));
+                }
                 if runs_use_case {
                     common.push(("500", reference::<InternalError>()));
                     common.push(("503", reference::<ServiceUnavailable>()));
@@ -142,9 +166,23 @@ impl Modify for CommonResponses {
 }
 
 fn has_path_parameter(operation: &Operation) -> bool {
-    operation.parameters.iter().flatten().any(|parameter| {
-        matches!(parameter, RefOr::T(parameter) if parameter.parameter_in == ParameterIn::Path)
-    })
+    parameters(operation).any(|parameter| parameter.parameter_in == ParameterIn::Path)
+}
+
+fn has_header_parameter(operation: &Operation, name: &str) -> bool {
+    parameters(operation)
+        .any(|parameter| parameter.parameter_in == ParameterIn::Header && parameter.name == name)
+}
+
+fn parameters(operation: &Operation) -> impl Iterator<Item = &Parameter> {
+    operation
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|parameter| match parameter {
+            RefOr::T(parameter) => Some(parameter),
+            RefOr::Ref(_) => None,
+        })
 }
 
 fn reference<'r, R: ToResponse<'r>>() -> RefOr<Response> {
@@ -185,10 +223,16 @@ problem_responses! {
         header "WWW-Authenticate": "`Bearer`, plus `error=\"invalid_token\"` and an \
             `error_description` when a token was sent";
     Forbidden => "The caller may not do this (`forbidden`)";
-    NotFound => "No such user in the caller's tenant (`not_found`)";
+    NotFound => "No such resource in the caller's tenant, or it is deleted (`not_found`)";
     Conflict => "The request breaks a rule: `email_taken`, `concurrent_modification`, \
         `cannot_deactivate_self`, `cannot_demote_self`, `cannot_delete_self`, \
         `last_active_admin`, `user_deleted` or `user_not_deleted`";
+    TaskConflict => "The change breaks a rule of the task: `invalid_transition`, \
+        `checklist_incomplete`, `task_done_is_read_only`, `checklist_full` or \
+        `task_not_deleted`; or another change came first (`concurrent_modification`)";
+    PreconditionFailed => "The task is no longer at the version `If-Match` names, or \
+        `If-Match` does not parse (`precondition_failed`)",
+        header "ETag": "The task's current version, as `\"<version>\"`";
     PayloadTooLarge => "The body is larger than 64 KiB (`payload_too_large`)";
     UnsupportedMediaType => "The body is not sent as `application/json` or another \
         `+json` type (`unsupported_media_type`)";
@@ -250,6 +294,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::extract;
 
     fn document() -> Value {
         serde_json::to_value(openapi()).unwrap()
@@ -297,13 +342,108 @@ mod tests {
             "post /api/v1/users/{id}/activate",
             "post /api/v1/users/{id}/deactivate",
             "post /api/v1/users/{id}/restore",
+            "get /api/v1/tasks",
+            "post /api/v1/tasks",
+            "get /api/v1/tasks/{id}",
+            "patch /api/v1/tasks/{id}",
+            "delete /api/v1/tasks/{id}",
+            "post /api/v1/tasks/{id}/start",
+            "post /api/v1/tasks/{id}/complete",
+            "post /api/v1/tasks/{id}/reopen",
+            "post /api/v1/tasks/{id}/restore",
+            "put /api/v1/tasks/{id}/assignee",
+            "post /api/v1/tasks/{id}/checklist",
+            "patch /api/v1/tasks/{id}/checklist/{item_id}",
+            "delete /api/v1/tasks/{id}/checklist/{item_id}",
         ] {
             assert!(
                 documented.iter().any(|name| name == route),
                 "{route} is not documented"
             );
         }
-        assert_eq!(documented.len(), 18, "{documented:#?}");
+        assert_eq!(documented.len(), 31, "{documented:#?}");
+    }
+
+    fn header_parameters(operation: &Value) -> Vec<&str> {
+        operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|parameter| parameter["in"] == "header")
+            .map(|parameter| parameter["name"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_change_of_a_task_takes_if_match_and_documents_412_and_the_new_etag() {
+        let document = document();
+        let changes: Vec<(String, &Value)> = operations(&document)
+            .filter(|(name, _)| name.contains("/api/v1/tasks/{id}") && !name.starts_with("get"))
+            .collect();
+        assert_eq!(changes.len(), 10);
+        for (name, operation) in changes {
+            assert_eq!(header_parameters(operation), [IF_MATCH], "{name}");
+            let responses = &operation["responses"];
+            assert_eq!(
+                responses["412"]["$ref"], "#/components/responses/PreconditionFailed",
+                "{name}"
+            );
+            let success = responses
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(status, _)| status.starts_with('2'))
+                .unwrap()
+                .1;
+            let etag = if success.get("$ref").is_some() {
+                &document["components"]["responses"]["TaskWithETag"]["headers"]["ETag"]
+            } else {
+                &success["headers"]["ETag"]
+            };
+            assert!(!etag.is_null(), "{name} does not document its ETag");
+        }
+        let precondition_failed = &document["components"]["responses"]["PreconditionFailed"];
+        assert!(!precondition_failed["headers"]["ETag"].is_null());
+    }
+
+    #[test]
+    fn reading_a_task_documents_if_none_match_and_304() {
+        let document = document();
+        let get = &document["paths"]["/api/v1/tasks/{id}"]["get"];
+        assert_eq!(header_parameters(get), ["If-None-Match"]);
+        assert!(!get["responses"]["304"]["headers"]["ETag"].is_null());
+    }
+
+    #[test]
+    fn creates_document_the_idempotency_key_and_its_errors() {
+        let document = document();
+        for path in ["/api/v1/users", "/api/v1/tasks"] {
+            let create = &document["paths"][path]["post"];
+            assert_eq!(header_parameters(create), ["Idempotency-Key"], "{path}");
+            let responses = &create["responses"];
+            let description = |status: &str| responses[status]["description"].to_string();
+            assert!(description("409").contains("idempotency_request_in_progress"));
+            assert!(description("422").contains("idempotency_key_reused"));
+            assert!(
+                !responses["201"]["headers"]["Idempotent-Replayed"].is_null(),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_task_schema_lists_the_statuses_and_priorities_the_domain_knows() {
+        let document = document();
+        let task = &document["components"]["schemas"]["Task"]["properties"];
+        let names = |schema: &Value| schema["enum"].clone();
+        assert_eq!(
+            names(&task["status"]),
+            serde_json::json!(domain::TaskStatus::ALL.map(domain::TaskStatus::as_str))
+        );
+        assert_eq!(
+            names(&task["priority"]),
+            serde_json::json!(domain::Priority::ALL.map(domain::Priority::as_str))
+        );
     }
 
     #[test]
@@ -353,8 +493,8 @@ mod tests {
         assert!(!document["components"]["securitySchemes"]["bearer"].is_null());
     }
 
-    fn list_parameter(document: &Value, name: &str) -> Value {
-        document["paths"]["/api/v1/users"]["get"]["parameters"]
+    fn list_parameter(document: &Value, path: &str, name: &str) -> Value {
+        document["paths"][path]["get"]["parameters"]
             .as_array()
             .unwrap()
             .iter()
@@ -366,13 +506,22 @@ mod tests {
     #[test]
     fn the_documented_query_bounds_are_the_enforced_ones() {
         let document = document();
-        let limit = list_parameter(&document, "limit");
-        assert_eq!(limit["minimum"], 1);
-        assert_eq!(limit["maximum"], u64::from(users::MAX_PAGE_SIZE));
-        assert_eq!(limit["default"], u64::from(users::DEFAULT_PAGE_SIZE));
+        for path in ["/api/v1/users", "/api/v1/tasks"] {
+            let limit = list_parameter(&document, path, "limit");
+            assert_eq!(limit["minimum"], 1);
+            assert_eq!(limit["maximum"], u64::from(extract::MAX_PAGE_SIZE));
+            assert_eq!(limit["default"], u64::from(extract::DEFAULT_PAGE_SIZE));
+        }
         assert_eq!(
-            list_parameter(&document, "q")["maxLength"],
+            list_parameter(&document, "/api/v1/users", "q")["maxLength"],
             domain::Email::MAX_LEN
         );
+        assert_eq!(
+            list_parameter(&document, "/api/v1/tasks", "q")["maxLength"],
+            domain::TaskTitle::MAX_CHARS
+        );
+        let sort = list_parameter(&document, "/api/v1/tasks", "sort");
+        assert_eq!(sort["default"], "-created_at");
+        assert_eq!(sort["enum"].as_array().unwrap().len(), 6);
     }
 }

@@ -1,6 +1,5 @@
 //! `/api/v1/users`: the users of the caller's tenant.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use application::ports::UserFilter;
 use application::users::{CreateUserCommand, ListUsersQuery, UpdateUserCommand};
@@ -12,13 +11,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::error::{ApiError, FieldError, FieldErrors};
-use crate::extract::{Authenticated, ValidJson, ValidQuery, from_text};
+use crate::error::{ApiError, FieldError, FieldErrors, Problem};
+use crate::extract::{
+    Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidJson, ValidQuery, from_text,
+};
+use crate::idempotency::{IdempotentJson, RequestKey, created, respond};
 use crate::openapi::{Conflict, Forbidden, NotFound, ValidationFailed};
-
-/// The largest page; the documented bounds of `limit` repeat it (a test checks).
-pub(crate) const MAX_PAGE_SIZE: u32 = 100;
-pub(crate) const DEFAULT_PAGE_SIZE: u32 = 20;
 
 /// A user as clients see it. The password hash never leaves the server.
 #[derive(Debug, Serialize, ToSchema)]
@@ -252,26 +250,41 @@ pub(crate) async fn list(
     post, operation_id = "create_user", path = "/api/v1/users", tag = "users",
     security(("bearer" = [])),
     summary = "Add a user to the caller's tenant (admins only)",
+    params(RequestKey),
     request_body = NewUser,
     responses(
-        (status = 201, description = "Created", body = User,
-            headers(("Location" = String, description = "The new user's URL"))),
+        (status = 201, description = "Created; a replay when `Idempotent-Replayed` is \
+            `true`", body = User,
+            headers(
+                ("Location" = String, description = "The new user's URL"),
+                ("Idempotent-Replayed" = String,
+                    description = "`true` when this is the answer to an earlier request"),
+            )),
         (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
+        (status = 409, description = "The email address is taken (`email_taken`), or a \
+            request with this `Idempotency-Key` is still running \
+            (`idempotency_request_in_progress`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields are missing, unknown, mistyped or invalid \
+            (`validation_failed`), or the `Idempotency-Key` was used for another request \
+            (`idempotency_key_reused`)",
+            body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub(crate) async fn create(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    ValidJson(body): ValidJson<NewUser>,
+    IdempotentJson { body, key }: IdempotentJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state
+    let command = body.into_command()?;
+    let render =
+        |user: &domain::User| created(format!("/api/v1/users/{}", user.id()), &User::from(user));
+    let idempotent = key.map(|key| key.ignoring("password").scoped(&principal, &render));
+    let outcome = state
         .create_user
-        .execute(&principal, body.into_command()?)
+        .execute(&principal, command, idempotent.as_ref())
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id())))
-        .json(User::from(&user)))
+    Ok(respond(&outcome, render))
 }
 
 #[utoipa::path(
@@ -497,8 +510,10 @@ mod tests {
 
     #[test]
     fn the_user_json_has_the_documented_fields_and_no_hash() {
+        let id = UserId::from_uuid(Uuid::now_v7());
         let user = domain::User::register(
-            UserId::from_uuid(Uuid::now_v7()),
+            id,
+            id,
             domain::TenantId::from_uuid(Uuid::now_v7()),
             Email::parse("grace@example.com").unwrap(),
             Username::parse("grace").unwrap(),

@@ -5,8 +5,11 @@
 mod auth;
 mod bad_input;
 mod health;
+mod idempotency;
 mod openapi;
 mod startup;
+mod task_lists;
+mod tasks;
 mod tenant_isolation;
 mod tokens;
 mod users;

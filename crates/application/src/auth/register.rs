@@ -3,7 +3,7 @@ use std::sync::Arc;
 use domain::{Email, Password, Role, Tenant, TenantId, TenantName, User, UserId, Username};
 
 use crate::Error;
-use crate::ports::{Clock, IdGenerator, PasswordHasher, TenantRepository};
+use crate::ports::{Clock, IdGenerator, PasswordHasher, UnitOfWork};
 
 pub struct RegisterTenantCommand {
     pub tenant_name: TenantName,
@@ -14,7 +14,7 @@ pub struct RegisterTenantCommand {
 
 /// Signs up: a new tenant whose first user is its admin.
 pub struct RegisterTenant {
-    pub tenants: Arc<dyn TenantRepository>,
+    pub uow: Arc<dyn UnitOfWork>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
@@ -36,8 +36,10 @@ impl RegisterTenant {
             command.tenant_name,
             now,
         );
-        let admin = User::register(
-            UserId::from_uuid(self.ids.new_id()),
+        let admin_id = UserId::from_uuid(self.ids.new_id());
+        let mut admin = User::register(
+            admin_id,
+            admin_id,
             tenant.id(),
             command.email,
             command.username,
@@ -45,7 +47,10 @@ impl RegisterTenant {
             Role::Admin,
             now,
         );
-        self.tenants.create_with_admin(&tenant, &admin).await?;
+        let mut tx = self.uow.begin().await?;
+        tx.users().add_tenant(&tenant).await?;
+        tx.users().add(&mut admin).await?;
+        tx.commit().await?;
         tracing::info!(tenant_id = %tenant.id(), user_id = %admin.id(), "tenant registered");
         Ok((tenant, admin))
     }
@@ -77,7 +82,8 @@ mod tests {
         assert_eq!(admin.role(), Role::Admin);
         assert!(admin.can_sign_in());
         assert_eq!(admin.password_hash().as_str(), "hashed:long enough secret");
-        assert_eq!(fakes.users.all().len(), 1);
+        assert_eq!(fakes.db.users().len(), 1);
+        assert_eq!(fakes.db.outbox_names(), ["user.registered"]);
     }
 
     #[tokio::test]
@@ -94,7 +100,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, Error::EmailTaken));
-        assert_eq!(fakes.users.all().len(), 1);
-        assert_eq!(fakes.users.tenant_count(), 1);
+        assert_eq!(fakes.db.users().len(), 1);
+        assert_eq!(fakes.db.tenant_count(), 1, "the tenant was rolled back too");
     }
 }

@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use domain::{Email, Password, Role, User, UserId, Username};
 
-use crate::ports::{Clock, IdGenerator, PasswordHasher, UserRepository};
+use crate::idempotency::{Idempotent, Outcome, run_once};
+use crate::ports::{Clock, IdGenerator, IdempotencyKeys, PasswordHasher, UnitOfWork};
 use crate::{Error, Principal};
 
 pub struct CreateUserCommand {
@@ -12,9 +13,10 @@ pub struct CreateUserCommand {
     pub role: Role,
 }
 
-/// An admin adds a user to their tenant.
+/// An admin adds a user to their tenant, at most once per idempotency key.
 pub struct CreateUser {
-    pub users: Arc<dyn UserRepository>,
+    pub uow: Arc<dyn UnitOfWork>,
+    pub keys: Arc<dyn IdempotencyKeys>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
@@ -22,31 +24,50 @@ pub struct CreateUser {
 
 impl CreateUser {
     /// # Errors
-    /// `Forbidden` for members; `EmailTaken` when the email is in use anywhere.
+    /// `Forbidden` for members; `EmailTaken` when the email is in use anywhere;
+    /// `IdempotencyInProgress` / `IdempotencyKeyReused`.
     #[tracing::instrument(skip_all)]
     pub async fn execute(
         &self,
         principal: &Principal,
         command: CreateUserCommand,
-    ) -> Result<User, Error> {
+        idempotent: Option<&Idempotent<'_, User>>,
+    ) -> Result<Outcome<User>, Error> {
         principal.require_admin()?;
-        let hash = self
-            .hasher
-            .hash(&command.password)
-            .await
-            .map_err(Error::Unexpected)?;
-        let user = User::register(
-            UserId::from_uuid(self.ids.new_id()),
-            principal.tenant_id,
-            command.email,
-            command.username,
-            hash,
-            command.role,
-            self.clock.now(),
-        );
-        self.users.add(&user).await?;
-        tracing::info!(user_id = %user.id(), "user created");
-        Ok(user)
+        let now = self.clock.now();
+        run_once(
+            self.keys.as_ref(),
+            idempotent,
+            now,
+            |completion| async move {
+                let hash = self
+                    .hasher
+                    .hash(&command.password)
+                    .await
+                    .map_err(Error::Unexpected)?;
+                let mut user = User::register(
+                    principal.user_id,
+                    UserId::from_uuid(self.ids.new_id()),
+                    principal.tenant_id,
+                    command.email,
+                    command.username,
+                    hash,
+                    command.role,
+                    now,
+                );
+                let mut tx = self.uow.begin().await?;
+                tx.users().add(&mut user).await?;
+                if let Some(completion) = completion {
+                    let response = (completion.respond)(&user);
+                    tx.complete_idempotent_request(completion.key, &response, now)
+                        .await?;
+                }
+                tx.commit().await?;
+                tracing::info!(user_id = %user.id(), "user created");
+                Ok(user)
+            },
+        )
+        .await
     }
 }
 
@@ -70,9 +91,10 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let user = fakes
             .create_user()
-            .execute(&Fakes::principal(&admin), command("new@example.com"))
+            .execute(&Fakes::principal(&admin), command("new@example.com"), None)
             .await
-            .unwrap();
+            .unwrap()
+            .created();
         assert_eq!(user.tenant_id(), admin.tenant_id());
         assert_eq!(user.role(), Role::Member);
     }
@@ -84,11 +106,11 @@ mod tests {
         let member = fakes.seed_member(&admin, "m@example.com").await;
         let error = fakes
             .create_user()
-            .execute(&Fakes::principal(&member), command("new@example.com"))
+            .execute(&Fakes::principal(&member), command("new@example.com"), None)
             .await
             .unwrap_err();
         assert!(matches!(error, Error::Forbidden));
-        assert_eq!(fakes.users.all().len(), 2);
+        assert_eq!(fakes.db.users().len(), 2);
     }
 
     #[tokio::test]
@@ -98,7 +120,7 @@ mod tests {
         fakes.seed_admin("b@example.com").await;
         let error = fakes
             .create_user()
-            .execute(&Fakes::principal(&admin), command("b@example.com"))
+            .execute(&Fakes::principal(&admin), command("b@example.com"), None)
             .await
             .unwrap_err();
         assert!(matches!(error, Error::EmailTaken));

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::{ActiveAdmins, User, UserError, UserId};
 
-use crate::ports::{Clock, RefreshTokens, UserRepository};
+use crate::ports::{Clock, RefreshTokens, UnitOfWork, UserRepository};
 use crate::{Error, Principal};
 
 /// An admin activates, deactivates, deletes (softly) or restores a user of their tenant.
@@ -12,6 +12,7 @@ use crate::{Error, Principal};
 /// load, apply one domain transition, save) and differ only in the transition.
 pub struct UserLifecycle {
     pub users: Arc<dyn UserRepository>,
+    pub uow: Arc<dyn UnitOfWork>,
     pub refresh_tokens: Arc<dyn RefreshTokens>,
     pub clock: Arc<dyn Clock>,
 }
@@ -81,7 +82,9 @@ impl UserLifecycle {
         let before = user.clone();
         transition(&mut user, admins, self.clock.now())?;
         if user != before {
-            self.users.save(&user).await?;
+            let mut tx = self.uow.begin().await?;
+            tx.users().save(&mut user).await?;
+            tx.commit().await?;
         }
         Ok(user)
     }
@@ -121,7 +124,7 @@ mod tests {
             .await
             .unwrap();
         assert!(!user.is_active());
-        assert!(!fakes.users.get_any(member.id()).is_active());
+        assert!(!fakes.db.user(member.id()).is_active());
         assert!(fakes.refresh().execute(&token).await.is_err());
     }
 
@@ -147,10 +150,7 @@ mod tests {
         fakes.deactivate(&admin, &second).await;
         let error = fakes
             .lifecycle()
-            .deactivate(
-                &Fakes::principal(&fakes.users.get_any(second.id())),
-                admin.id(),
-            )
+            .deactivate(&Fakes::principal(&fakes.db.user(second.id())), admin.id())
             .await
             .unwrap_err();
         assert!(matches!(error, Error::Rule(UserError::LastActiveAdmin)));
@@ -167,7 +167,7 @@ mod tests {
             .delete(&principal, member.id())
             .await
             .unwrap();
-        assert!(fakes.users.get_any(member.id()).is_deleted());
+        assert!(fakes.db.user(member.id()).is_deleted());
         let restored = fakes
             .lifecycle()
             .restore(&principal, member.id())
@@ -181,7 +181,7 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         let member = fakes.seed_member(&admin, "m@example.com").await;
-        fakes.users.fail_next_save_as_stale();
+        fakes.db.write_concurrently_before_next_save();
         let error = fakes
             .lifecycle()
             .deactivate(&Fakes::principal(&admin), member.id())

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use domain::{ActiveAdmins, Email, Role, User, UserId, Username};
 
-use crate::ports::{Clock, RefreshTokens, UserRepository};
+use crate::ports::{Clock, RefreshTokens, UnitOfWork, UserRepository};
 use crate::{Error, Principal};
 
 /// A partial change; `None` leaves a field as it is.
@@ -17,6 +17,7 @@ pub struct UpdateUserCommand {
 /// email; everything else is for admins.
 pub struct UpdateUser {
     pub users: Arc<dyn UserRepository>,
+    pub uow: Arc<dyn UnitOfWork>,
     pub refresh_tokens: Arc<dyn RefreshTokens>,
     pub clock: Arc<dyn Clock>,
 }
@@ -51,7 +52,9 @@ impl UpdateUser {
         if user == before {
             return Ok(user);
         }
-        self.users.save(&user).await?;
+        let mut tx = self.uow.begin().await?;
+        tx.users().save(&mut user).await?;
+        tx.commit().await?;
         if user.role() != before.role() {
             // Access tokens carry the role: make the user sign in again soon.
             self.refresh_tokens.revoke_user(id, now).await?;
@@ -83,10 +86,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(user.username().as_str(), "renamed");
-        assert_eq!(
-            fakes.users.get_any(member.id()).username().as_str(),
-            "renamed"
-        );
+        assert_eq!(fakes.db.user(member.id()).username().as_str(), "renamed");
     }
 
     #[tokio::test]
@@ -109,7 +109,7 @@ mod tests {
             .execute(&principal, member.id(), promote)
             .await;
         assert!(matches!(own_role, Err(Error::Forbidden)));
-        assert_eq!(fakes.users.get_any(member.id()).role(), Role::Member);
+        assert_eq!(fakes.db.user(member.id()).role(), Role::Member);
     }
 
     #[tokio::test]
@@ -123,7 +123,7 @@ mod tests {
             .await
             .unwrap();
         fakes.promote(&admin, &member).await;
-        assert_eq!(fakes.users.get_any(member.id()).role(), Role::Admin);
+        assert_eq!(fakes.db.user(member.id()).role(), Role::Admin);
         assert!(fakes.refresh().execute(&token).await.is_err());
     }
 

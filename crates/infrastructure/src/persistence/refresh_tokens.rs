@@ -175,12 +175,12 @@ impl RefreshTokens for SqlRefreshTokens {
 
 #[cfg(test)]
 mod tests {
-    use application::ports::TenantRepository;
+    use application::ports::UnitOfWork;
     use chrono::TimeZone;
     use domain::{Email, PasswordHash, Role, Tenant, TenantName, Username};
 
     use super::*;
-    use crate::persistence::SqlUsers;
+    use crate::persistence::SqlUnitOfWork;
     use crate::testing::{on_every_backend, open_two_connections};
 
     const TTL: Duration = Duration::from_hours(1);
@@ -196,8 +196,10 @@ mod tests {
             TenantName::parse("Acme").unwrap(),
             at(0),
         );
-        let user = User::register(
-            UserId::from_uuid(Uuid::now_v7()),
+        let id = UserId::from_uuid(Uuid::now_v7());
+        let mut user = User::register(
+            id,
+            id,
             tenant.id(),
             Email::parse(email).unwrap(),
             Username::parse("someone").unwrap(),
@@ -205,10 +207,10 @@ mod tests {
             Role::Admin,
             at(0),
         );
-        SqlUsers::new(db.clone())
-            .create_with_admin(&tenant, &user)
-            .await
-            .unwrap();
+        let mut tx = SqlUnitOfWork::new(db.clone()).begin().await.unwrap();
+        tx.users().add_tenant(&tenant).await.unwrap();
+        tx.users().add(&mut user).await.unwrap();
+        tx.commit().await.unwrap();
         user
     }
 

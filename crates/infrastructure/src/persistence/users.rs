@@ -1,9 +1,9 @@
-//! `SqlUsers`: the user and tenant repositories on SQL.
+//! Users on SQL: `SqlUsers` for reads, and the `UserStore` writes of a `SqlTransaction`.
 
-use application::ports::{RepositoryError, TenantRepository, UserFilter, UserRepository};
+use application::ports::{RepositoryError, UserFilter, UserRepository, UserStore};
 use async_trait::async_trait;
 use domain::{Email, Role, Tenant, TenantId, User, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
@@ -11,9 +11,10 @@ use sea_orm::{
 
 use super::entity::{tenants, users};
 use super::mapping::{tenant_row, user_changes, user_from_row, user_row};
-use super::{begin_write, finish, repository_error};
+use super::unit_of_work::SqlTransaction;
+use super::{contains_pattern, outbox, repository_error};
 
-/// Users and tenants, stored in the `users` and `tenants` tables.
+/// Reads of the `users` table, on the pool.
 #[derive(Debug, Clone)]
 pub struct SqlUsers {
     db: DatabaseConnection,
@@ -56,7 +57,10 @@ async fn count_active_admins(db: &impl ConnectionTrait, tenant: TenantId) -> Res
 }
 
 /// Writes `user` over its row if the row still holds the version `user` was loaded with.
-async fn update_user(db: &impl ConnectionTrait, user: &User) -> Result<(), RepositoryError> {
+async fn update_user(
+    transaction: &DatabaseTransaction,
+    user: &User,
+) -> Result<(), RepositoryError> {
     let updated = users::Entity::update_many()
         .set(user_changes(user.snapshot()))
         .col_expr(
@@ -66,7 +70,7 @@ async fn update_user(db: &impl ConnectionTrait, user: &User) -> Result<(), Repos
         .filter(users::Column::Id.eq(user.id().as_uuid()))
         .filter(users::Column::TenantId.eq(user.tenant_id().as_uuid()))
         .filter(users::Column::Version.eq(user.version()))
-        .exec(db)
+        .exec(transaction)
         .await
         .map_err(|error| user_write_error(error, "updating a user"))?;
     if updated.rows_affected == 0 {
@@ -78,7 +82,7 @@ async fn update_user(db: &impl ConnectionTrait, user: &User) -> Result<(), Repos
 /// Holds the tenant's row lock until `transaction` ends, so saves that could remove the
 /// tenant's last active admin run one after the other. `FOR NO KEY UPDATE` still lets
 /// rows that reference the tenant be inserted meanwhile. `SQLite` has no row locks and
-/// needs none: `begin_write` already holds its one write lock.
+/// needs none: the transaction holds its one write lock from the start.
 async fn lock_tenant(
     transaction: &DatabaseTransaction,
     tenant: TenantId,
@@ -94,43 +98,59 @@ async fn lock_tenant(
     Ok(())
 }
 
-/// `raw` as a LIKE pattern matching it anywhere, with `\`, `%` and `_` taken literally.
-fn contains_pattern(raw: &str) -> LikeExpr {
-    let mut pattern = String::with_capacity(raw.len() + 2);
-    pattern.push('%');
-    for c in raw.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    // Explicit, because SQLite's LIKE has no escape character unless told one.
-    LikeExpr::new(pattern).escape('\\')
-}
-
 #[async_trait]
-impl TenantRepository for SqlUsers {
-    #[tracing::instrument(skip_all, fields(tenant_id = %tenant.id(), user_id = %admin.id()))]
-    async fn create_with_admin(
-        &self,
-        tenant: &Tenant,
-        admin: &User,
-    ) -> Result<(), RepositoryError> {
-        let transaction = begin_write(&self.db, "starting to create a tenant").await?;
-        let outcome = async {
-            tenants::Entity::insert(tenant_row(tenant))
-                .exec_without_returning(&transaction)
-                .await
-                .map_err(|error| repository_error(error, "inserting a tenant"))?;
-            users::Entity::insert(user_row(admin))
-                .exec_without_returning(&transaction)
-                .await
-                .map_err(|error| user_write_error(error, "inserting a tenant's first admin"))?;
-            Ok(())
+impl UserStore for SqlTransaction {
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant.id()))]
+    async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError> {
+        tenants::Entity::insert(tenant_row(tenant))
+            .exec_without_returning(&self.transaction)
+            .await
+            .map_err(|error| repository_error(error, "inserting a tenant"))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %user.tenant_id(), user_id = %user.id()))]
+    async fn add(&mut self, user: &mut User) -> Result<(), RepositoryError> {
+        users::Entity::insert(user_row(user))
+            .exec_without_returning(&self.transaction)
+            .await
+            .map_err(|error| user_write_error(error, "inserting a user"))?;
+        outbox::append(&self.transaction, user.events()).await?;
+        user.take_events();
+        Ok(())
+    }
+
+    /// A save can leave the tenant without an active admin only when the user ends up
+    /// not being one. Such a save locks the tenant before it updates the user, then
+    /// re-counts the active admins. The lock serialises those saves within a tenant,
+    /// so two admins demoting each other cannot both pass the re-count. A user who is
+    /// an active admin once this commits keeps the rule true whatever else happens, so
+    /// that save needs neither.
+    ///
+    /// `user` is replaced by its saved state (new version, no events) only once every
+    /// statement has succeeded; on an error it is left as it was.
+    #[tracing::instrument(skip_all, fields(tenant_id = %user.tenant_id(), user_id = %user.id()))]
+    async fn save(&mut self, user: &mut User) -> Result<(), RepositoryError> {
+        let transaction = &self.transaction;
+        let tenant = user.tenant_id();
+        let stays_active_admin = user.role() == Role::Admin && user.can_sign_in();
+        if !stays_active_admin {
+            lock_tenant(transaction, tenant).await?;
         }
-        .await;
-        finish(transaction, outcome, "committing a new tenant").await
+        update_user(transaction, user).await?;
+        if !stays_active_admin {
+            let admins = count_active_admins(transaction, tenant)
+                .await
+                .map_err(|error| repository_error(error, "re-counting the tenant's admins"))?;
+            if admins == 0 {
+                return Err(RepositoryError::NoActiveAdminLeft);
+            }
+        }
+        outbox::append(transaction, user.events()).await?;
+        let mut saved = user.snapshot().clone();
+        saved.version += 1;
+        *user = User::reconstitute(saved);
+        Ok(())
     }
 }
 
@@ -156,42 +176,6 @@ impl UserRepository for SqlUsers {
             .map_err(|error| repository_error(error, "looking a user up by email"))?
             .map(into_user)
             .transpose()
-    }
-
-    #[tracing::instrument(skip_all, fields(tenant_id = %user.tenant_id(), user_id = %user.id()))]
-    async fn add(&self, user: &User) -> Result<(), RepositoryError> {
-        users::Entity::insert(user_row(user))
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(|error| user_write_error(error, "inserting a user"))?;
-        Ok(())
-    }
-
-    /// A save can leave the tenant without an active admin only when the user ends up
-    /// not being one. Such a save runs in one transaction: lock the tenant, update the
-    /// user, re-count the active admins. The lock serialises those saves within a
-    /// tenant, so two admins demoting each other cannot both pass the re-count.
-    #[tracing::instrument(skip_all, fields(tenant_id = %user.tenant_id(), user_id = %user.id()))]
-    async fn save(&self, user: &User) -> Result<(), RepositoryError> {
-        if user.role() == Role::Admin && user.can_sign_in() {
-            // The user is an active admin once this commits: the rule holds whatever
-            // else happens in the tenant, so one statement is enough.
-            return update_user(&self.db, user).await;
-        }
-        let transaction = begin_write(&self.db, "starting to save a user").await?;
-        let outcome = async {
-            lock_tenant(&transaction, user.tenant_id()).await?;
-            update_user(&transaction, user).await?;
-            let admins = count_active_admins(&transaction, user.tenant_id())
-                .await
-                .map_err(|error| repository_error(error, "re-counting the tenant's admins"))?;
-            if admins == 0 {
-                return Err(RepositoryError::NoActiveAdminLeft);
-            }
-            Ok(())
-        }
-        .await;
-        finish(transaction, outcome, "committing a saved user").await
     }
 
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
@@ -250,6 +234,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use application::ports::UnitOfWork;
+
+    use crate::persistence::SqlUnitOfWork;
     use crate::testing::{on_every_backend, open_two_connections};
 
     fn at(minute: u32) -> DateTime<Utc> {
@@ -261,8 +248,10 @@ mod tests {
     }
 
     fn new_user(tenant: TenantId, address: &str, username: &str, role: Role) -> User {
+        let id = UserId::from_uuid(Uuid::now_v7());
         User::register(
-            UserId::from_uuid(Uuid::now_v7()),
+            id,
+            id,
             tenant,
             email(address),
             Username::parse(username).unwrap(),
@@ -279,24 +268,70 @@ mod tests {
         User::reconstitute(snapshot)
     }
 
-    /// A new tenant and its admin, stored.
-    async fn tenant_with_admin(users: &SqlUsers, address: &str) -> User {
-        let tenant = Tenant::create(
+    /// The user adapters of one database: reads on the pool, each write in a
+    /// transaction of its own, as a use case makes them.
+    struct Users {
+        read: SqlUsers,
+        uow: SqlUnitOfWork,
+    }
+
+    impl Users {
+        fn new(db: DatabaseConnection) -> Self {
+            Self {
+                read: SqlUsers::new(db.clone()),
+                uow: SqlUnitOfWork::new(db),
+            }
+        }
+
+        /// Stores `tenant` and its first admin; the admin as stored.
+        async fn register(&self, tenant: &Tenant, admin: &User) -> Result<User, RepositoryError> {
+            let mut admin = admin.clone();
+            let mut tx = self.uow.begin().await?;
+            tx.users().add_tenant(tenant).await?;
+            tx.users().add(&mut admin).await?;
+            tx.commit().await?;
+            Ok(admin)
+        }
+
+        /// The user as stored.
+        async fn add(&self, user: &User) -> Result<User, RepositoryError> {
+            let mut user = user.clone();
+            let mut tx = self.uow.begin().await?;
+            tx.users().add(&mut user).await?;
+            tx.commit().await?;
+            Ok(user)
+        }
+
+        /// The user as saved.
+        async fn save(&self, user: &User) -> Result<User, RepositoryError> {
+            let mut user = user.clone();
+            let mut tx = self.uow.begin().await?;
+            tx.users().save(&mut user).await?;
+            tx.commit().await?;
+            Ok(user)
+        }
+    }
+
+    fn acme() -> Tenant {
+        Tenant::create(
             TenantId::from_uuid(Uuid::now_v7()),
             TenantName::parse("Acme").unwrap(),
             at(0),
-        );
+        )
+    }
+
+    /// A new tenant and its admin, stored.
+    async fn tenant_with_admin(users: &Users, address: &str) -> User {
+        let tenant = acme();
         let admin = new_user(tenant.id(), address, "admin", Role::Admin);
-        users.create_with_admin(&tenant, &admin).await.unwrap();
-        admin
+        users.register(&tenant, &admin).await.unwrap()
     }
 
-    async fn add(users: &SqlUsers, user: User) -> User {
-        users.add(&user).await.unwrap();
-        user
+    async fn add(users: &Users, user: User) -> User {
+        users.add(&user).await.unwrap()
     }
 
-    async fn member_of(users: &SqlUsers, admin: &User, address: &str, username: &str) -> User {
+    async fn member_of(users: &Users, admin: &User, address: &str, username: &str) -> User {
         add(
             users,
             new_user(admin.tenant_id(), address, username, Role::Member),
@@ -304,16 +339,17 @@ mod tests {
         .await
     }
 
-    async fn reload(users: &SqlUsers, user: &User) -> User {
+    async fn reload(users: &Users, user: &User) -> User {
         users
+            .read
             .get(user.tenant_id(), user.id())
             .await
             .unwrap()
             .unwrap()
     }
 
-    async fn ids(users: &SqlUsers, tenant: TenantId, filter: UserFilter) -> Vec<UserId> {
-        let listed = users.list(tenant, &filter, None, 100).await.unwrap();
+    async fn ids(users: &Users, tenant: TenantId, filter: UserFilter) -> Vec<UserId> {
+        let listed = users.read.list(tenant, &filter, None, 100).await.unwrap();
         listed.iter().map(User::id).collect()
     }
 
@@ -327,17 +363,23 @@ mod tests {
     #[tokio::test]
     async fn a_stored_user_reads_back_unchanged_by_id_and_by_email() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let member = member_of(&users, &admin, "member@example.com", "member").await;
-            let by_id = users.get(member.tenant_id(), member.id()).await.unwrap();
+            let by_id = users
+                .read
+                .get(member.tenant_id(), member.id())
+                .await
+                .unwrap();
             assert_eq!(by_id.as_ref(), Some(&member));
             let by_email = users
+                .read
                 .find_by_email(&email("member@example.com"))
                 .await
                 .unwrap();
             assert_eq!(by_email, Some(member));
             let nobody = users
+                .read
                 .find_by_email(&email("nobody@example.com"))
                 .await
                 .unwrap();
@@ -349,15 +391,16 @@ mod tests {
     #[tokio::test]
     async fn a_user_of_another_tenant_is_not_found_by_id() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let ours = tenant_with_admin(&users, "a@example.com").await;
             let theirs = tenant_with_admin(&users, "b@example.com").await;
             assert_eq!(
-                users.get(ours.tenant_id(), theirs.id()).await.unwrap(),
+                users.read.get(ours.tenant_id(), theirs.id()).await.unwrap(),
                 None
             );
             assert!(
                 users
+                    .read
                     .get(theirs.tenant_id(), theirs.id())
                     .await
                     .unwrap()
@@ -370,7 +413,7 @@ mod tests {
     #[tokio::test]
     async fn a_listing_never_shows_another_tenants_users() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let ours = tenant_with_admin(&users, "a@example.com").await;
             let colleague = member_of(&users, &ours, "colleague@example.com", "colleague").await;
             let theirs = tenant_with_admin(&users, "b@example.com").await;
@@ -384,7 +427,11 @@ mod tests {
                 vec![ours.id(), colleague.id()]
             );
             assert_eq!(
-                users.count_active_admins(ours.tenant_id()).await.unwrap(),
+                users
+                    .read
+                    .count_active_admins(ours.tenant_id())
+                    .await
+                    .unwrap(),
                 1
             );
         })
@@ -394,7 +441,7 @@ mod tests {
     #[tokio::test]
     async fn an_email_in_use_in_any_tenant_is_taken_when_adding_or_registering() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db.clone());
+            let users = Users::new(db.clone());
             let first = tenant_with_admin(&users, "a@example.com").await;
             let second = tenant_with_admin(&users, "b@example.com").await;
             let duplicate = new_user(second.tenant_id(), "a@example.com", "copycat", Role::Member);
@@ -409,7 +456,7 @@ mod tests {
                 at(1),
             );
             let admin = new_user(tenant.id(), "b@example.com", "late", Role::Admin);
-            let registered = users.create_with_admin(&tenant, &admin).await;
+            let registered = users.register(&tenant, &admin).await;
             assert!(matches!(registered, Err(RepositoryError::EmailTaken)));
             // The tenant row went with the refused admin.
             assert_eq!(tenants::Entity::find().count(&db).await.unwrap(), 2);
@@ -421,7 +468,7 @@ mod tests {
     #[tokio::test]
     async fn a_clash_on_a_key_other_than_the_email_is_unexpected_not_a_taken_email() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let same_id = altered(&admin, |user| user.email = email("other@example.com"));
             let added = users.add(&same_id).await;
@@ -436,7 +483,7 @@ mod tests {
     #[tokio::test]
     async fn changing_an_email_to_one_already_taken_is_refused_on_save() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let mut member = member_of(&users, &admin, "member@example.com", "member").await;
             member
@@ -457,7 +504,7 @@ mod tests {
     #[tokio::test]
     async fn a_save_bumps_the_version_and_a_save_from_an_older_read_is_stale() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let member = member_of(&users, &admin, "member@example.com", "member").await;
             // A member's save re-counts the admins, an active admin's does not.
@@ -489,7 +536,7 @@ mod tests {
     #[tokio::test]
     async fn saving_a_user_with_another_tenant_is_stale_and_changes_nothing() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let ours = tenant_with_admin(&users, "a@example.com").await;
             let theirs = tenant_with_admin(&users, "b@example.com").await;
             // Deactivated, then still an admin: the two ways a save can go.
@@ -517,7 +564,7 @@ mod tests {
     #[tokio::test]
     async fn saving_a_demoted_copy_of_the_only_admin_is_refused_and_changes_nothing() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             // Bypasses the domain rule, as a concurrent demotion would slip past it.
             let demoted = altered(&admin, |user| user.role = Role::Member);
@@ -536,7 +583,7 @@ mod tests {
     #[tokio::test]
     async fn an_admin_can_be_demoted_while_another_active_admin_remains() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let other = new_user(admin.tenant_id(), "other@example.com", "other", Role::Admin);
             let other = add(&users, other).await;
@@ -547,7 +594,11 @@ mod tests {
             users.save(&demoted).await.unwrap();
             assert_eq!(reload(&users, &admin).await.role(), Role::Member);
             assert_eq!(
-                users.count_active_admins(admin.tenant_id()).await.unwrap(),
+                users
+                    .read
+                    .count_active_admins(admin.tenant_id())
+                    .await
+                    .unwrap(),
                 1
             );
         })
@@ -557,7 +608,7 @@ mod tests {
     #[tokio::test]
     async fn of_two_admins_demoting_each_other_at_once_only_one_succeeds() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db.clone());
+            let users = Users::new(db.clone());
             let first = tenant_with_admin(&users, "first@example.com").await;
             let second = new_user(
                 first.tenant_id(),
@@ -585,7 +636,11 @@ mod tests {
             assert!(one.is_ok() || other.is_ok(), "{one:?} {other:?}");
             assert_eq!(refused, 1, "{one:?} {other:?}");
             assert_eq!(
-                users.count_active_admins(first.tenant_id()).await.unwrap(),
+                users
+                    .read
+                    .count_active_admins(first.tenant_id())
+                    .await
+                    .unwrap(),
                 1
             );
         })
@@ -595,7 +650,7 @@ mod tests {
     #[tokio::test]
     async fn only_active_undeleted_admins_of_the_tenant_count_as_active_admins() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let tenant = admin.tenant_id();
             let inactive = new_user(tenant, "inactive@example.com", "inactive", Role::Admin);
@@ -608,7 +663,7 @@ mod tests {
             .await;
             member_of(&users, &admin, "member@example.com", "member").await;
             tenant_with_admin(&users, "elsewhere@example.com").await;
-            assert_eq!(users.count_active_admins(tenant).await.unwrap(), 1);
+            assert_eq!(users.read.count_active_admins(tenant).await.unwrap(), 1);
         })
         .await;
     }
@@ -616,7 +671,7 @@ mod tests {
     #[tokio::test]
     async fn pages_follow_each_other_in_id_order_without_gaps_or_repeats() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let mut expected = vec![admin.id()];
             for n in 0..4 {
@@ -629,6 +684,7 @@ mod tests {
             let mut after = None;
             loop {
                 let page = users
+                    .read
                     .list(admin.tenant_id(), &filter, after, 2)
                     .await
                     .unwrap();
@@ -645,7 +701,7 @@ mod tests {
     #[tokio::test]
     async fn the_search_matches_part_of_the_email_or_the_username_in_any_case() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let tenant = admin.tenant_id();
             let grace = member_of(&users, &admin, "grace@hopper.org", "grace_h").await;
@@ -666,7 +722,7 @@ mod tests {
     #[tokio::test]
     async fn like_wildcards_in_the_search_are_taken_literally() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let tenant = admin.tenant_id();
             let grace = member_of(&users, &admin, "grace@hopper.org", "grace_h").await;
@@ -682,7 +738,7 @@ mod tests {
     #[tokio::test]
     async fn deleted_users_are_listed_only_when_asked_for_and_activity_filters_apply() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db);
+            let users = Users::new(db);
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let tenant = admin.tenant_id();
             let active = member_of(&users, &admin, "active@example.com", "active").await;
@@ -719,13 +775,108 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_tenant_and_its_first_admin_commit_together_with_the_registration_event() {
+        on_every_backend(|db| async move {
+            let users = Users::new(db.clone());
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            assert!(admin.events().is_empty(), "the events were handed over");
+            assert_eq!(admin.version(), 0);
+            assert_eq!(reload(&users, &admin).await, admin);
+            assert_eq!(tenants::Entity::find().count(&db).await.unwrap(), 1);
+            let events = outbox::stored(&db).await;
+            assert_eq!(events.len(), 1);
+            let registered = &events[0];
+            assert_eq!(registered.event_type, "user.registered");
+            assert_eq!(registered.aggregate_type, "user");
+            assert_eq!(registered.aggregate_id, admin.id().as_uuid());
+            assert_eq!(registered.tenant_id, admin.tenant_id().as_uuid());
+            assert_eq!(registered.occurred_at, at(0));
+            assert_eq!(registered.published_at, None);
+            let payload: serde_json::Value = serde_json::from_str(&registered.payload).unwrap();
+            assert_eq!(payload["role"], "admin");
+            assert_eq!(payload["user_id"], admin.id().to_string());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_without_commit_stores_nothing_and_frees_the_database() {
+        on_every_backend(|db| async move {
+            let users = Users::new(db.clone());
+            let tenant = acme();
+            let mut admin = new_user(tenant.id(), "admin@example.com", "admin", Role::Admin);
+            let mut tx = users.uow.begin().await.unwrap();
+            tx.users().add_tenant(&tenant).await.unwrap();
+            tx.users().add(&mut admin).await.unwrap();
+            drop(tx);
+            assert_eq!(tenants::Entity::find().count(&db).await.unwrap(), 0);
+            assert_eq!(users.read.find_by_email(admin.email()).await.unwrap(), None);
+            assert!(outbox::stored(&db).await.is_empty());
+            // SQLite's write lock and PostgreSQL's connection were given back.
+            tenant_with_admin(&users, "admin@example.com").await;
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_saved_user_carries_the_new_version_and_its_deactivation_reaches_the_outbox() {
+        on_every_backend(|db| async move {
+            let users = Users::new(db.clone());
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let mut member = member_of(&users, &admin, "member@example.com", "member").await;
+            member
+                .deactivate(admin.id(), domain::ActiveAdmins(1), at(1))
+                .unwrap();
+            let saved = users.save(&member).await.unwrap();
+            assert_eq!(saved.version(), 1);
+            assert!(saved.events().is_empty());
+            assert_eq!(reload(&users, &member).await, saved);
+            let events = outbox::stored(&db).await;
+            let names: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+            assert_eq!(
+                names,
+                ["user.registered", "user.registered", "user.deactivated"]
+            );
+            let deactivated = &events[2];
+            assert_eq!(deactivated.aggregate_id, member.id().as_uuid());
+            assert_eq!(deactivated.occurred_at, at(1));
+            let payload: serde_json::Value = serde_json::from_str(&deactivated.payload).unwrap();
+            assert_eq!(payload["actor_id"], admin.id().to_string());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_save_leaves_the_user_and_its_events_as_they_were() {
+        on_every_backend(|db| async move {
+            let users = Users::new(db.clone());
+            let admin = tenant_with_admin(&users, "admin@example.com").await;
+            let member = member_of(&users, &admin, "member@example.com", "member").await;
+            let mut stale = member.clone();
+            users.save(&altered(&member, |_| ())).await.unwrap();
+            stale
+                .deactivate(admin.id(), domain::ActiveAdmins(1), at(1))
+                .unwrap();
+            let before = stale.clone();
+            let mut tx = users.uow.begin().await.unwrap();
+            let saved = tx.users().save(&mut stale).await;
+            assert!(matches!(saved, Err(RepositoryError::Stale)), "{saved:?}");
+            assert_eq!(stale, before);
+            assert_eq!(stale.events().len(), 1);
+            drop(tx);
+            assert_eq!(outbox::stored(&db).await.len(), 2, "two registrations only");
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn every_call_on_a_closed_pool_is_unavailable() {
         on_every_backend(|db| async move {
-            let users = SqlUsers::new(db.clone());
+            let users = Users::new(db.clone());
             let admin = tenant_with_admin(&users, "admin@example.com").await;
             let member = member_of(&users, &admin, "member@example.com", "member").await;
             db.close().await.unwrap();
-            let read = users.get(admin.tenant_id(), admin.id()).await;
+            let read = users.read.get(admin.tenant_id(), admin.id()).await;
             assert!(
                 matches!(read, Err(RepositoryError::Unavailable(_))),
                 "{read:?}"

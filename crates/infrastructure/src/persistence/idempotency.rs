@@ -1,0 +1,497 @@
+//! `SqlIdempotencyKeys`: claims on idempotency keys, and the responses they recorded.
+//!
+//! A key's row goes through two states. `in_progress` is a claim: the request holding
+//! it is running, and is presumed alive until `locked_until`; after that a retry may
+//! take the claim over. `completed` holds the response, written in the transaction
+//! that created the resource, and is replayed until `expires_at`. A claim is made
+//! outside any transaction, in single statements, so a concurrent retry sees it at once;
+//! every step that depends on what was read is a conditional statement, so two
+//! requests racing for a key cannot both win it.
+
+use anyhow::anyhow;
+use application::ports::{
+    Claim, IdempotencyKey, IdempotencyKeys, RecordedResponse, RepositoryError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter};
+
+use super::entity::idempotency_keys::{self, Column};
+use super::repository_error;
+
+/// How long a claim holds without its request finishing. Longer than any request
+/// should take; a crashed request's key is free again after it.
+const CLAIM_LEASE: TimeDelta = TimeDelta::seconds(60);
+
+/// How long a key is remembered, claimed or completed.
+const RETENTION: TimeDelta = TimeDelta::hours(24);
+
+const IN_PROGRESS: &str = "in_progress";
+const COMPLETED: &str = "completed";
+
+/// How many times `claim` looks again after another request changed the key between
+/// two of its statements. Each change settles the key for a while (claimed, completed
+/// or gone), so a second look nearly always decides.
+const CLAIM_ATTEMPTS: usize = 3;
+
+/// Idempotency keys in the `idempotency_keys` table.
+#[derive(Debug, Clone)]
+pub struct SqlIdempotencyKeys {
+    db: DatabaseConnection,
+}
+
+impl SqlIdempotencyKeys {
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Inserts a new claim unless the key has a row; whether it did.
+    async fn insert_claim(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+            tenant_id: Set(key.tenant.as_uuid()),
+            key: Set(key.key.clone()),
+            fingerprint: Set(key.fingerprint.clone()),
+            state: Set(IN_PROGRESS.to_owned()),
+            response_status: Set(None),
+            response_location: Set(None),
+            response_body: Set(None),
+            locked_until: Set(now + CLAIM_LEASE),
+            expires_at: Set(now + RETENTION),
+            created_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([Column::TenantId, Column::Key])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(|error| repository_error(error, "claiming an idempotency key"))?;
+        Ok(inserted == 1)
+    }
+
+    async fn find(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<idempotency_keys::Model>, RepositoryError> {
+        idempotency_keys::Entity::find_by_id((key.tenant.as_uuid(), key.key.clone()))
+            .one(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "reading an idempotency key"))
+    }
+
+    /// Deletes the expired row that was read, and nothing another request wrote since.
+    async fn delete_expired(&self, row: &idempotency_keys::Model) -> Result<(), RepositoryError> {
+        idempotency_keys::Entity::delete_many()
+            .filter(Column::TenantId.eq(row.tenant_id))
+            .filter(Column::Key.eq(&row.key))
+            .filter(Column::ExpiresAt.eq(row.expires_at))
+            .exec(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "deleting an expired idempotency key"))?;
+        Ok(())
+    }
+
+    /// Takes over the lapsed claim that was read, if no one else did first: the lease
+    /// read is the version the UPDATE checks.
+    async fn take_over(
+        &self,
+        row: &idempotency_keys::Model,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let updated = idempotency_keys::Entity::update_many()
+            .col_expr(Column::LockedUntil, Expr::value(now + CLAIM_LEASE))
+            .filter(Column::TenantId.eq(row.tenant_id))
+            .filter(Column::Key.eq(&row.key))
+            .filter(Column::State.eq(IN_PROGRESS))
+            .filter(Column::LockedUntil.eq(row.locked_until))
+            .exec(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "taking over a lapsed idempotency key"))?;
+        Ok(updated.rows_affected == 1)
+    }
+}
+
+/// The response a completed row recorded.
+fn recorded(row: idempotency_keys::Model) -> Result<RecordedResponse, RepositoryError> {
+    let status = row
+        .response_status
+        .and_then(|status| u16::try_from(status).ok());
+    match (status, row.response_body) {
+        (Some(status), Some(body)) => Ok(RecordedResponse {
+            status,
+            location: row.response_location,
+            body,
+        }),
+        _ => Err(RepositoryError::Unexpected(anyhow!(
+            "a completed idempotency key has no valid recorded response"
+        ))),
+    }
+}
+
+#[async_trait]
+impl IdempotencyKeys for SqlIdempotencyKeys {
+    #[tracing::instrument(skip_all, fields(tenant_id = %key.tenant))]
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, RepositoryError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            if self.insert_claim(key, now).await? {
+                return Ok(Claim::Claimed);
+            }
+            let Some(row) = self.find(key).await? else {
+                // Released or expired between our two statements.
+                continue;
+            };
+            if row.expires_at <= now {
+                self.delete_expired(&row).await?;
+                continue;
+            }
+            if row.fingerprint != key.fingerprint {
+                return Ok(Claim::KeyReused);
+            }
+            if row.state == COMPLETED {
+                return recorded(row).map(Claim::Replay);
+            }
+            if row.locked_until > now {
+                return Ok(Claim::InProgress);
+            }
+            // The request holding the claim is presumed dead.
+            if self.take_over(&row, now).await? {
+                return Ok(Claim::Claimed);
+            }
+        }
+        Err(RepositoryError::Unexpected(anyhow!(
+            "an idempotency key kept changing while it was being claimed"
+        )))
+    }
+
+    /// Only an unfinished claim made with the same request is given up: a completed
+    /// response stays, and so does a claim on the key for another request.
+    #[tracing::instrument(skip_all, fields(tenant_id = %key.tenant))]
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), RepositoryError> {
+        idempotency_keys::Entity::delete_many()
+            .filter(Column::TenantId.eq(key.tenant.as_uuid()))
+            .filter(Column::Key.eq(&key.key))
+            .filter(Column::Fingerprint.eq(&key.fingerprint))
+            .filter(Column::State.eq(IN_PROGRESS))
+            .exec(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "releasing an idempotency key"))?;
+        Ok(())
+    }
+}
+
+/// Turns the claim on `key` into its recorded response, in `transaction`: the response
+/// exists exactly when the resource it describes does.
+///
+/// # Errors
+/// `Unexpected` unless exactly one claim was completed: the key was not claimed for this
+/// request, or another request that took the claim over has completed it already, in
+/// which case rolling back is what keeps the resource from being created twice.
+pub(super) async fn complete(
+    transaction: &DatabaseTransaction,
+    key: &IdempotencyKey,
+    response: &RecordedResponse,
+    now: DateTime<Utc>,
+) -> Result<(), RepositoryError> {
+    let updated = idempotency_keys::Entity::update_many()
+        .col_expr(Column::State, Expr::value(COMPLETED))
+        .col_expr(
+            Column::ResponseStatus,
+            Expr::value(i32::from(response.status)),
+        )
+        .col_expr(
+            Column::ResponseLocation,
+            Expr::value(response.location.clone()),
+        )
+        .col_expr(Column::ResponseBody, Expr::value(response.body.clone()))
+        .col_expr(Column::ExpiresAt, Expr::value(now + RETENTION))
+        .filter(Column::TenantId.eq(key.tenant.as_uuid()))
+        .filter(Column::Key.eq(&key.key))
+        .filter(Column::Fingerprint.eq(&key.fingerprint))
+        .filter(Column::State.eq(IN_PROGRESS))
+        .exec(transaction)
+        .await
+        .map_err(|error| repository_error(error, "recording an idempotent response"))?;
+    if updated.rows_affected != 1 {
+        return Err(RepositoryError::Unexpected(anyhow!(
+            "the idempotency key is not claimed by this request, so its response cannot be recorded"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use application::ports::UnitOfWork;
+    use chrono::TimeZone;
+    use domain::TenantId;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::persistence::SqlUnitOfWork;
+    use crate::testing::{on_every_backend, open_two_connections};
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + TimeDelta::seconds(seconds)
+    }
+
+    fn key(tenant: TenantId, fingerprint: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            tenant,
+            key: "create-7f3a".to_owned(),
+            fingerprint: fingerprint.repeat(64 / fingerprint.len()),
+        }
+    }
+
+    fn tenant() -> TenantId {
+        TenantId::from_uuid(Uuid::now_v7())
+    }
+
+    fn response() -> RecordedResponse {
+        RecordedResponse {
+            status: 201,
+            location: Some("/api/v1/tasks/0193".to_owned()),
+            // Not UTF-8: the body is bytes, replayed as they were.
+            body: vec![b'{', 0xff, 0x00, b'}'],
+        }
+    }
+
+    async fn complete_in_transaction(
+        uow: &SqlUnitOfWork,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let mut tx = uow.begin().await?;
+        tx.complete_idempotent_request(key, &response(), now)
+            .await?;
+        tx.commit().await
+    }
+
+    #[tokio::test]
+    async fn a_new_key_is_claimed_once_and_then_in_progress() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db);
+            let key = key(tenant(), "a");
+            assert_eq!(keys.claim(&key, at(0)).await.unwrap(), Claim::Claimed);
+            assert_eq!(keys.claim(&key, at(1)).await.unwrap(), Claim::InProgress);
+            assert_eq!(keys.claim(&key, at(59)).await.unwrap(), Claim::InProgress);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn of_two_claims_of_a_new_key_at_once_exactly_one_wins() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let key = key(tenant(), "a");
+            open_two_connections(&db).await;
+            let (one, other) = tokio::join!(keys.claim(&key, at(0)), keys.claim(&key, at(0)));
+            let mut claims = [one.unwrap(), other.unwrap()];
+            claims.sort_by_key(|claim| claim == &Claim::InProgress);
+            assert_eq!(claims, [Claim::Claimed, Claim::InProgress]);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_key_is_scoped_to_its_tenant() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db);
+            assert_eq!(
+                keys.claim(&key(tenant(), "a"), at(0)).await.unwrap(),
+                Claim::Claimed
+            );
+            assert_eq!(
+                keys.claim(&key(tenant(), "a"), at(0)).await.unwrap(),
+                Claim::Claimed
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_completed_key_replays_its_response_byte_for_byte_to_the_same_request_only() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let uow = SqlUnitOfWork::new(db);
+            let key = key(tenant(), "a");
+            keys.claim(&key, at(0)).await.unwrap();
+            complete_in_transaction(&uow, &key, at(1)).await.unwrap();
+            assert_eq!(
+                keys.claim(&key, at(2)).await.unwrap(),
+                Claim::Replay(response())
+            );
+            let other_request = IdempotencyKey {
+                fingerprint: "b".repeat(64),
+                ..key.clone()
+            };
+            assert_eq!(
+                keys.claim(&other_request, at(2)).await.unwrap(),
+                Claim::KeyReused
+            );
+            // A completed response is not a claim to give up.
+            keys.release(&key).await.unwrap();
+            assert_eq!(
+                keys.claim(&key, at(3)).await.unwrap(),
+                Claim::Replay(response())
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_empty_response_body_is_replayed_empty_not_lost() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let key = key(tenant(), "a");
+            keys.claim(&key, at(0)).await.unwrap();
+            let empty = RecordedResponse {
+                status: 204,
+                location: None,
+                body: Vec::new(),
+            };
+            let mut tx = SqlUnitOfWork::new(db).begin().await.unwrap();
+            tx.complete_idempotent_request(&key, &empty, at(1))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(keys.claim(&key, at(2)).await.unwrap(), Claim::Replay(empty));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_key_in_progress_for_another_request_is_reused_and_keeps_its_claim() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db);
+            let first = key(tenant(), "a");
+            let second = IdempotencyKey {
+                fingerprint: "b".repeat(64),
+                ..first.clone()
+            };
+            keys.claim(&first, at(0)).await.unwrap();
+            assert_eq!(keys.claim(&second, at(1)).await.unwrap(), Claim::KeyReused);
+            keys.release(&second).await.unwrap();
+            assert_eq!(keys.claim(&first, at(2)).await.unwrap(), Claim::InProgress);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_claim_is_taken_over_by_one_retry_only() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let key = key(tenant(), "a");
+            keys.claim(&key, at(0)).await.unwrap();
+            // The first request crashed; its lease ran out at 60 s.
+            open_two_connections(&db).await;
+            let (one, other) = tokio::join!(keys.claim(&key, at(61)), keys.claim(&key, at(61)));
+            let mut claims = [one.unwrap(), other.unwrap()];
+            claims.sort_by_key(|claim| claim == &Claim::InProgress);
+            assert_eq!(claims, [Claim::Claimed, Claim::InProgress]);
+            // The new lease runs from the takeover.
+            assert_eq!(keys.claim(&key, at(120)).await.unwrap(), Claim::InProgress);
+            assert_eq!(keys.claim(&key, at(122)).await.unwrap(), Claim::Claimed);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_expired_key_is_free_for_any_request() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let uow = SqlUnitOfWork::new(db);
+            let key = key(tenant(), "a");
+            keys.claim(&key, at(0)).await.unwrap();
+            complete_in_transaction(&uow, &key, at(10)).await.unwrap();
+            // Kept for 24 hours from completion.
+            let day = 24 * 60 * 60;
+            assert!(matches!(
+                keys.claim(&key, at(day + 9)).await.unwrap(),
+                Claim::Replay(_)
+            ));
+            let other_request = IdempotencyKey {
+                fingerprint: "b".repeat(64),
+                ..key
+            };
+            assert_eq!(
+                keys.claim(&other_request, at(day + 10)).await.unwrap(),
+                Claim::Claimed
+            );
+            assert_eq!(
+                keys.claim(&other_request, at(day + 11)).await.unwrap(),
+                Claim::InProgress
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_released_claim_can_be_claimed_again() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db);
+            let key = key(tenant(), "a");
+            keys.claim(&key, at(0)).await.unwrap();
+            keys.release(&key).await.unwrap();
+            assert_eq!(keys.claim(&key, at(1)).await.unwrap(), Claim::Claimed);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_response_recorded_in_a_rolled_back_transaction_is_not_kept() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let uow = SqlUnitOfWork::new(db);
+            let key = key(tenant(), "a");
+            keys.claim(&key, at(0)).await.unwrap();
+            let mut tx = uow.begin().await.unwrap();
+            tx.complete_idempotent_request(&key, &response(), at(1))
+                .await
+                .unwrap();
+            drop(tx);
+            assert_eq!(keys.claim(&key, at(2)).await.unwrap(), Claim::InProgress);
+            keys.release(&key).await.unwrap();
+            assert_eq!(keys.claim(&key, at(3)).await.unwrap(), Claim::Claimed);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn recording_a_response_without_this_requests_claim_is_unexpected() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let uow = SqlUnitOfWork::new(db);
+            let key = key(tenant(), "a");
+            let unclaimed = complete_in_transaction(&uow, &key, at(0)).await;
+            assert!(
+                matches!(unclaimed, Err(RepositoryError::Unexpected(_))),
+                "{unclaimed:?}"
+            );
+            keys.claim(&key, at(0)).await.unwrap();
+            complete_in_transaction(&uow, &key, at(1)).await.unwrap();
+            // A second request that took the claim over must not record a second answer.
+            let twice = complete_in_transaction(&uow, &key, at(2)).await;
+            assert!(
+                matches!(twice, Err(RepositoryError::Unexpected(_))),
+                "{twice:?}"
+            );
+            assert_eq!(
+                keys.claim(&key, at(3)).await.unwrap(),
+                Claim::Replay(response())
+            );
+        })
+        .await;
+    }
+}

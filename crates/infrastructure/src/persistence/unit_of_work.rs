@@ -1,0 +1,90 @@
+//! The unit of work on SQL: one database transaction that the task and user stores
+//! write through, so an aggregate's rows, its events and an idempotent response commit
+//! together or not at all.
+
+use application::ports::{
+    IdempotencyKey, RecordedResponse, RepositoryError, TaskStore, Transaction, UnitOfWork,
+    UserStore,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
+
+use super::{idempotency, repository_error};
+
+/// Starts transactions on a connection pool.
+#[derive(Debug, Clone)]
+pub struct SqlUnitOfWork {
+    db: DatabaseConnection,
+}
+
+impl SqlUnitOfWork {
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for SqlUnitOfWork {
+    /// On `SQLite` the transaction takes the database's one write lock at once
+    /// (`BEGIN IMMEDIATE`). A deferred transaction would read first and fail with
+    /// `SQLITE_BUSY` when it later tried to write after another writer committed, and
+    /// the re-checks made inside the transaction (the tenant's active admins) would
+    /// read a snapshot that may be stale by the time they write. Holding the lock from
+    /// the start makes writers queue on the busy timeout and each see the last commit.
+    /// `PostgreSQL` ignores the mode: row locks and conditional UPDATEs do that work.
+    async fn begin(&self) -> Result<Box<dyn Transaction>, RepositoryError> {
+        let transaction = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(|error| repository_error(error, "starting a transaction"))?;
+        Ok(Box::new(SqlTransaction { transaction }))
+    }
+}
+
+/// An open transaction. It is its own task store and user store: `tasks()` and
+/// `users()` hand out `self` seen through one trait or the other, so every write
+/// shares the one connection without the stores borrowing from each other, and the
+/// borrow checker forbids using a store after `commit` has consumed the transaction.
+///
+/// Dropping it without `commit` rolls back: sea-orm's `DatabaseTransaction` queues a
+/// ROLLBACK when dropped, which runs before its connection is reused. So an early
+/// return with `?` anywhere in a use case undoes every write made so far.
+pub struct SqlTransaction {
+    pub(super) transaction: DatabaseTransaction,
+}
+
+#[async_trait]
+impl Transaction for SqlTransaction {
+    fn tasks(&mut self) -> &mut dyn TaskStore {
+        self
+    }
+
+    fn users(&mut self) -> &mut dyn UserStore {
+        self
+    }
+
+    async fn complete_idempotent_request(
+        &mut self,
+        key: &IdempotencyKey,
+        response: &RecordedResponse,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        idempotency::complete(&self.transaction, key, response, now).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {
+        self.transaction
+            .commit()
+            .await
+            .map_err(|error| repository_error(error, "committing a transaction"))
+    }
+}

@@ -1,0 +1,701 @@
+//! `/api/v1/tasks`: the tasks of the caller's tenant, their status, assignee and
+//! checklist.
+//!
+//! Every answer that carries a task carries its version as `ETag`, and every change
+//! takes `If-Match`, so that two clients cannot overwrite each other unknowingly (see
+//! `conditional`). Every change goes through the one `ChangeTask` use case.
+
+pub(crate) mod checklist;
+mod cursor;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use application::ports::TaskFilter;
+use application::tasks::{CreateTaskCommand, ListTasksQuery, TaskChange};
+use application::{Outcome, Principal};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::{
+    ChecklistText, Priority, TaskDescription, TaskEdit, TaskId, TaskStatus, TaskTitle, UserId,
+};
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
+use utoipa::{IntoParams, ToResponse, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::conditional::{IfMatch, IfNoneMatch, etag};
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::{
+    Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidJson, ValidQuery, from_text,
+};
+use crate::idempotency::{IdempotentJson, RequestKey, created, respond};
+use crate::openapi::{Forbidden, NotFound, TaskConflict, ValidationFailed};
+use crate::patch::{Patch, required_nullable};
+
+/// A task as clients see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Task {
+    id: Uuid,
+    tenant_id: Uuid,
+    title: String,
+    /// May be empty.
+    description: String,
+    #[schema(schema_with = status_schema)]
+    status: &'static str,
+    #[schema(schema_with = priority_schema)]
+    priority: &'static str,
+    /// `null` when the task has no due date.
+    #[schema(required = true)]
+    due_date: Option<NaiveDate>,
+    /// `null` when nobody is assigned.
+    #[schema(required = true)]
+    assignee_id: Option<Uuid>,
+    creator_id: Uuid,
+    /// In the order the items were added.
+    checklist: Vec<ChecklistItem>,
+    /// Grows with every change; the `ETag` is this number in quotes.
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// When the task was last completed; `null` unless it is done.
+    #[schema(required = true)]
+    completed_at: Option<DateTime<Utc>>,
+    /// When the task was (softly) deleted; `null` otherwise.
+    #[schema(required = true)]
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<&domain::Task> for Task {
+    fn from(task: &domain::Task) -> Self {
+        let state = task.snapshot();
+        Self {
+            id: state.id.as_uuid(),
+            tenant_id: state.tenant_id.as_uuid(),
+            title: state.title.as_str().to_owned(),
+            description: state.description.as_str().to_owned(),
+            status: state.status.as_str(),
+            priority: state.priority.as_str(),
+            due_date: state.due_date,
+            assignee_id: state.assignee.map(UserId::as_uuid),
+            creator_id: state.creator.as_uuid(),
+            checklist: state.checklist.iter().map(ChecklistItem::from).collect(),
+            version: state.version,
+            created_at: state.created_at,
+            updated_at: state.updated_at,
+            completed_at: state.completed_at,
+            deleted_at: state.deleted_at,
+        }
+    }
+}
+
+/// One line of a task's checklist.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChecklistItem {
+    id: Uuid,
+    text: String,
+    done: bool,
+}
+
+impl From<&domain::ChecklistItem> for ChecklistItem {
+    fn from(item: &domain::ChecklistItem) -> Self {
+        Self {
+            id: item.id().as_uuid(),
+            text: item.text().as_str().to_owned(),
+            done: item.is_done(),
+        }
+    }
+}
+
+/// One page of tasks.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TaskPage {
+    items: Vec<Task>,
+    /// Pass as `cursor`, with the same `sort`, to get the next page; `null` on the last.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+/// A string that is one of `names`, for the schema of a field the domain parses.
+fn one_of(names: impl IntoIterator<Item = &'static str>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names))
+}
+
+// `schema_with` drops the field's doc comment, so these carry their own descriptions.
+
+fn status_schema() -> Object {
+    one_of(TaskStatus::ALL.map(TaskStatus::as_str)).build()
+}
+
+fn priority_schema() -> Object {
+    one_of(Priority::ALL.map(Priority::as_str)).build()
+}
+
+fn new_priority_schema() -> Object {
+    one_of(Priority::ALL.map(Priority::as_str))
+        .default(Some(Priority::default().as_str().into()))
+        .build()
+}
+
+fn status_filter_schema() -> Object {
+    one_of(TaskStatus::ALL.map(TaskStatus::as_str))
+        .description(Some("Only tasks with this status."))
+        .build()
+}
+
+fn priority_filter_schema() -> Object {
+    one_of(Priority::ALL.map(Priority::as_str))
+        .description(Some("Only tasks of this priority."))
+        .build()
+}
+
+fn sort_schema() -> Object {
+    one_of(cursor::SORTS.map(|(name, _)| name))
+        .default(Some(cursor::DEFAULT_SORT.into()))
+        .description(Some(
+            "The order, `-` for descending. Ties are broken by id; tasks without a due \
+             date come last in `due_date` and first in `-due_date`.",
+        ))
+        .build()
+}
+
+/// A day as `YYYY-MM-DD`, exactly.
+fn parse_date(raw: &str) -> Result<NaiveDate, &'static str> {
+    let shaped = raw.len() == 10
+        && raw.bytes().enumerate().all(|(at, b)| match at {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or("must be a date as YYYY-MM-DD")
+}
+
+/// Filters, order and paging for `GET /api/v1/tasks`.
+#[derive(Debug, Default, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    #[garde(skip)]
+    #[param(schema_with = status_filter_schema)]
+    status: Option<String>,
+    /// Only tasks assigned to this user.
+    #[serde(default, deserialize_with = "from_text")]
+    #[garde(skip)]
+    assignee_id: Option<Uuid>,
+    #[garde(skip)]
+    #[param(schema_with = priority_filter_schema)]
+    priority: Option<String>,
+    /// Only tasks due before this day (`YYYY-MM-DD`); tasks without a due date never are.
+    #[garde(skip)]
+    #[param(format = Date)]
+    due_before: Option<String>,
+    /// Part of the title, case-insensitive.
+    #[garde(length(chars, max = TaskTitle::MAX_CHARS))]
+    #[param(max_length = 200)]
+    q: Option<String>,
+    #[garde(skip)]
+    #[param(schema_with = sort_schema)]
+    sort: Option<String>,
+    /// Tasks per page.
+    #[serde(default, deserialize_with = "from_text")]
+    #[garde(range(min = 1, max = MAX_PAGE_SIZE))]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page, which must have had the same `sort`.
+    /// Opaque.
+    #[garde(skip)]
+    cursor: Option<String>,
+    /// Admins only: include deleted tasks.
+    #[serde(default, deserialize_with = "from_text")]
+    #[garde(skip)]
+    include_deleted: Option<bool>,
+}
+
+impl ListParams {
+    fn into_query(self) -> Result<ListTasksQuery, ApiError> {
+        let mut errors = FieldErrors::default();
+        let status = self
+            .status
+            .map(|raw| errors.check("status", TaskStatus::parse(&raw)));
+        let priority = self
+            .priority
+            .map(|raw| errors.check("priority", Priority::parse(&raw)));
+        let due_before = self
+            .due_before
+            .map(|raw| errors.check("due_before", parse_date(&raw)));
+        let sort = self.sort.as_deref().unwrap_or(cursor::DEFAULT_SORT);
+        let Some(sort) = errors.check("sort", cursor::parse_sort(sort)) else {
+            return Err(errors.into());
+        };
+        let after = self
+            .cursor
+            .map(|raw| errors.check("cursor", cursor::decode(sort, &raw)));
+        errors.finish()?;
+        Ok(ListTasksQuery {
+            filter: TaskFilter {
+                status: status.flatten(),
+                assignee: self.assignee_id.map(UserId::from_uuid),
+                priority: priority.flatten(),
+                due_before: due_before.flatten(),
+                q: self.q.filter(|q| !q.is_empty()),
+                include_deleted: self.include_deleted.unwrap_or(false),
+            },
+            sort,
+            after: after.flatten(),
+            limit: u64::from(self.limit.unwrap_or(DEFAULT_PAGE_SIZE)),
+        })
+    }
+}
+
+/// A new task of the caller's tenant.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+// Every other field is parsed by its domain value object; garde has nothing to add.
+#[garde(allow_unvalidated)]
+pub(crate) struct NewTask {
+    /// 1 to 200 characters.
+    #[schema(examples("Write the release notes"))]
+    title: String,
+    /// Up to 10,000 characters; empty when left out.
+    description: Option<String>,
+    #[schema(schema_with = new_priority_schema, required = false)]
+    priority: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[schema(format = Date, examples("2025-06-30"))]
+    due_date: Option<String>,
+    /// An active user of the tenant.
+    assignee_id: Option<Uuid>,
+    /// The texts of the checklist's items, 1 to 200 characters each; at most 50.
+    #[serde(default)]
+    #[garde(length(max = domain::Task::MAX_CHECKLIST_ITEMS))]
+    #[schema(max_items = 50)]
+    checklist: Vec<String>,
+}
+
+impl NewTask {
+    fn into_command(self) -> Result<CreateTaskCommand, ApiError> {
+        let mut errors = FieldErrors::default();
+        let title = errors.check("title", TaskTitle::parse(&self.title));
+        let description = self.description.unwrap_or_default();
+        let description = errors.check("description", TaskDescription::parse(&description));
+        let priority = self
+            .priority
+            .as_deref()
+            .map_or(Ok(Priority::default()), Priority::parse);
+        let priority = errors.check("priority", priority);
+        let due_date = self.due_date.as_deref().map(parse_date).transpose();
+        let due_date = errors.check("due_date", due_date);
+        let checklist: Vec<Option<ChecklistText>> = self
+            .checklist
+            .iter()
+            .enumerate()
+            .map(|(at, text)| errors.check(&format!("checklist[{at}]"), ChecklistText::parse(text)))
+            .collect();
+        let checklist: Option<Vec<ChecklistText>> = checklist.into_iter().collect();
+        let (Some(title), Some(description), Some(priority), Some(due_date), Some(checklist)) =
+            (title, description, priority, due_date, checklist)
+        else {
+            return Err(errors.into());
+        };
+        Ok(CreateTaskCommand {
+            title,
+            description,
+            priority,
+            due_date,
+            assignee: self.assignee_id.map(UserId::from_uuid),
+            checklist,
+        })
+    }
+}
+
+/// The fields to change: absent ones stay as they are, `null` clears the ones that may
+/// be empty.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+// Every field is parsed by its domain value object; garde has nothing to add.
+#[garde(allow_unvalidated)]
+pub(crate) struct TaskChanges {
+    /// 1 to 200 characters; cannot be `null`.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    title: Patch<String>,
+    /// Up to 10,000 characters; `null` empties it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    description: Patch<String>,
+    #[serde(default)]
+    #[schema(schema_with = priority_schema, required = false)]
+    priority: Patch<String>,
+    /// `YYYY-MM-DD`; `null` removes the due date.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    due_date: Patch<String>,
+}
+
+impl TaskChanges {
+    fn into_edit(self) -> Result<TaskEdit, ApiError> {
+        let mut errors = FieldErrors::default();
+        let edit = TaskEdit {
+            title: self
+                .title
+                .parse_required("title", &mut errors, |raw| TaskTitle::parse(&raw)),
+            description: self
+                .description
+                .parse_nullable("description", &mut errors, |raw| {
+                    TaskDescription::parse(&raw)
+                })
+                .map(Option::unwrap_or_default),
+            priority: self
+                .priority
+                .parse_required("priority", &mut errors, |raw| Priority::parse(&raw)),
+            due_date: self
+                .due_date
+                .parse_nullable("due_date", &mut errors, |raw| parse_date(&raw)),
+        };
+        errors.finish()?;
+        Ok(edit)
+    }
+}
+
+/// Who the task is assigned to.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Assignment {
+    /// An active user of the tenant, or `null` to unassign the task.
+    #[serde(deserialize_with = "required_nullable")]
+    #[garde(skip)]
+    #[schema(required = true)]
+    assignee_id: Option<Uuid>,
+}
+
+/// The answer of the routes that return a task: the task, and its version as `ETag`.
+pub(crate) enum TaskWithETag {}
+
+impl<'r> ToResponse<'r> for TaskWithETag {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = ResponseBuilder::new()
+            .description("The task as it is now")
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("Task"))),
+            )
+            .header("ETag", etag_header("The task's version"));
+        ("TaskWithETag", response.build().into())
+    }
+}
+
+/// The documentation of an `ETag` response header.
+fn etag_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(Some(Object::with_type(Type::String)))
+        .description(Some(format!(
+            "{description}, as `\"<version>\"`: send it back in `If-Match` or `If-None-Match`"
+        )))
+        .build()
+}
+
+fn location(task: TaskId) -> String {
+    format!("/api/v1/tasks/{task}")
+}
+
+/// A response with the task's version as its `ETag`.
+fn tagged(status: StatusCode, task: &domain::Task) -> HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::ETAG, etag(task.version())));
+    response
+}
+
+/// 200 with the task and its `ETag`.
+fn task_response(task: &domain::Task) -> HttpResponse {
+    tagged(StatusCode::OK, task).json(Task::from(task))
+}
+
+/// Applies one change to the task `id`, at the version `If-Match` expects.
+async fn change(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    if_match: IfMatch,
+    change: TaskChange,
+) -> Result<domain::Task, ApiError> {
+    let id = TaskId::from_uuid(id);
+    Ok(state
+        .change_task
+        .execute(principal, id, if_match.check(), change)
+        .await?)
+}
+
+#[utoipa::path(
+    get, operation_id = "list_tasks", path = "/api/v1/tasks", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "List the tasks of the caller's tenant, a page at a time",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of tasks", body = TaskPage),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    ValidQuery(params): ValidQuery<ListParams>,
+) -> Result<web::Json<TaskPage>, ApiError> {
+    let query = params.into_query()?;
+    let sort = query.sort;
+    let page = state.list_tasks.execute(&principal, query).await?;
+    Ok(web::Json(TaskPage {
+        items: page.items.iter().map(Task::from).collect(),
+        next_cursor: page.next.map(|last| cursor::encode(sort, last)),
+    }))
+}
+
+#[utoipa::path(
+    post, operation_id = "create_task", path = "/api/v1/tasks", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Create a task in the caller's tenant",
+    params(RequestKey),
+    request_body = NewTask,
+    responses(
+        (status = 201, description = "Created; a replay when `Idempotent-Replayed` is \
+            `true` (without `ETag`)", body = Task,
+            headers(
+                ("Location" = String, description = "The new task's URL"),
+                ("ETag" = String, description = "The task's version, as `\"<version>\"`"),
+                ("Idempotent-Replayed" = String,
+                    description = "`true` when this is the answer to an earlier request"),
+            )),
+        (status = 409, description = "A request with this `Idempotency-Key` is still \
+            running (`idempotency_request_in_progress`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields are missing, unknown, mistyped or invalid \
+            (`validation_failed`), the assignee is not an active user of the tenant \
+            (`assignee_invalid`), or the `Idempotency-Key` was used for another request \
+            (`idempotency_key_reused`)",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    IdempotentJson { body, key }: IdempotentJson<NewTask>,
+) -> Result<HttpResponse, ApiError> {
+    let command = body.into_command()?;
+    let render = |task: &domain::Task| created(location(task.id()), &Task::from(task));
+    let idempotent = key.map(|key| key.scoped(&principal, &render));
+    let outcome = state
+        .create_task
+        .execute(&principal, command, idempotent.as_ref())
+        .await?;
+    let mut response = respond(&outcome, render);
+    if let Outcome::Created(task) = &outcome {
+        response
+            .headers_mut()
+            .insert(header::ETAG, etag(task.version()));
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    get, operation_id = "get_task", path = "/api/v1/tasks/{id}", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "One task of the caller's tenant",
+    params(("id" = Uuid, Path, description = "The task's id"), IfNoneMatch),
+    responses(
+        (status = 200, response = TaskWithETag),
+        (status = 304, description = "The task is still at the version `If-None-Match` \
+            names; no body",
+            headers(("ETag" = String, description = "The task's version"))),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    if_none_match: IfNoneMatch,
+) -> Result<HttpResponse, ApiError> {
+    let task = state
+        .get_task
+        .execute(&principal, TaskId::from_uuid(*id))
+        .await?;
+    if if_none_match.matches(task.version()) {
+        return Ok(tagged(StatusCode::NOT_MODIFIED, &task).finish());
+    }
+    Ok(task_response(&task))
+}
+
+#[utoipa::path(
+    patch, operation_id = "update_task", path = "/api/v1/tasks/{id}", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Change a task's title, description, priority or due date",
+    params(("id" = Uuid, Path, description = "The task's id"), IfMatch),
+    request_body = TaskChanges,
+    responses(
+        (status = 200, response = TaskWithETag),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = TaskConflict),
+    ),
+)]
+pub(crate) async fn update(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    ValidJson(body): ValidJson<TaskChanges>,
+) -> Result<HttpResponse, ApiError> {
+    let edit = TaskChange::Edit(body.into_edit()?);
+    let task = change(&state, &principal, *id, if_match, edit).await?;
+    Ok(task_response(&task))
+}
+
+#[utoipa::path(
+    post, operation_id = "start_task", path = "/api/v1/tasks/{id}/start", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Start a task: todo to in progress",
+    params(("id" = Uuid, Path, description = "The task's id"), IfMatch),
+    responses(
+        (status = 200, response = TaskWithETag),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = TaskConflict),
+    ),
+)]
+pub(crate) async fn start(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let task = change(&state, &principal, *id, if_match, TaskChange::Start).await?;
+    Ok(task_response(&task))
+}
+
+#[utoipa::path(
+    post, operation_id = "complete_task", path = "/api/v1/tasks/{id}/complete", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Complete a task: in progress to done, once every checklist item is done",
+    params(("id" = Uuid, Path, description = "The task's id"), IfMatch),
+    responses(
+        (status = 200, response = TaskWithETag),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = TaskConflict),
+    ),
+)]
+pub(crate) async fn complete(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let task = change(&state, &principal, *id, if_match, TaskChange::Complete).await?;
+    Ok(task_response(&task))
+}
+
+#[utoipa::path(
+    post, operation_id = "reopen_task", path = "/api/v1/tasks/{id}/reopen", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Reopen a task: done to todo",
+    params(("id" = Uuid, Path, description = "The task's id"), IfMatch),
+    responses(
+        (status = 200, response = TaskWithETag),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = TaskConflict),
+    ),
+)]
+pub(crate) async fn reopen(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let task = change(&state, &principal, *id, if_match, TaskChange::Reopen).await?;
+    Ok(task_response(&task))
+}
+
+#[utoipa::path(
+    put, operation_id = "assign_task", path = "/api/v1/tasks/{id}/assignee", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Assign a task to a user of the tenant, or unassign it",
+    params(("id" = Uuid, Path, description = "The task's id"), IfMatch),
+    request_body = Assignment,
+    responses(
+        (status = 200, response = TaskWithETag),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = TaskConflict),
+        (status = 422, description = "Fields are missing, unknown or mistyped \
+            (`validation_failed`), or the assignee is not an active user of the tenant \
+            (`assignee_invalid`)",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn assign(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    ValidJson(body): ValidJson<Assignment>,
+) -> Result<HttpResponse, ApiError> {
+    let assign = TaskChange::Assign(body.assignee_id.map(UserId::from_uuid));
+    let task = change(&state, &principal, *id, if_match, assign).await?;
+    Ok(task_response(&task))
+}
+
+#[utoipa::path(
+    delete, operation_id = "delete_task", path = "/api/v1/tasks/{id}", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Delete a task softly; admins can restore it",
+    params(("id" = Uuid, Path, description = "The task's id"), IfMatch),
+    responses(
+        (status = 204, description = "Deleted",
+            headers(("ETag" = String, description = "The task's new version"))),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = TaskConflict),
+    ),
+)]
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let task = change(&state, &principal, *id, if_match, TaskChange::Delete).await?;
+    Ok(tagged(StatusCode::NO_CONTENT, &task).finish())
+}
+
+#[utoipa::path(
+    post, operation_id = "restore_task", path = "/api/v1/tasks/{id}/restore", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Bring a deleted task back (admins only)",
+    params(("id" = Uuid, Path, description = "The task's id"), IfMatch),
+    responses(
+        (status = 200, response = TaskWithETag),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = TaskConflict),
+    ),
+)]
+pub(crate) async fn restore(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let task = change(&state, &principal, *id, if_match, TaskChange::Restore).await?;
+    Ok(task_response(&task))
+}
+
+#[cfg(test)]
+mod tests;
