@@ -55,3 +55,27 @@ openapi:
 # What CI runs.
 ci:
     bash .ci/run
+
+# Build the production image (Dockerfile) as keystone:dev, the tag compose runs.
+docker-build tag="keystone:dev":
+    docker build -t {{tag}} .
+
+# PostgreSQL, Redis, the migrations and the API in containers (deploy/compose.yaml).
+compose-up:
+    APP_AUTH__JWT_SECRET="${APP_AUTH__JWT_SECRET:-$(openssl rand -base64 48)}" docker compose -f deploy/compose.yaml up --build
+
+# Lint the Dockerfile with hadolint (pinned in deploy/requirements.txt).
+lint-docker:
+    deploy/check dockerfile
+
+# Validate deploy/compose.yaml against the Compose Specification's schema.
+compose-validate:
+    deploy/check compose
+
+# Render the Kubernetes base and overlays, validate them, and run checkov on them.
+k8s-validate:
+    deploy/check k8s
+
+# Every check of the container and deployment files, as CI runs them.
+lint-deploy:
+    deploy/check
