@@ -18,6 +18,11 @@ COPY --from=planner /src/recipe.json recipe.json
 # Dependencies build into their own layer, cached until the recipe changes.
 RUN cargo chef cook --release --locked --bin server --recipe-path recipe.json
 COPY . .
+# Shown as keystone_build_info{git_sha} on /metrics: `docker build --build-arg
+# KEYSTONE_GIT_SHA=$(git rev-parse HEAD) .` Declared after the cook, so it does not
+# invalidate the dependency layer.
+ARG KEYSTONE_GIT_SHA=unknown
+ENV KEYSTONE_GIT_SHA=${KEYSTONE_GIT_SHA}
 # The very command of .ci/run's "Release build" step, so CI proves this line compiles.
 RUN cargo build --release --locked --bin server
 

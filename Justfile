@@ -58,7 +58,7 @@ ci:
 
 # Build the production image (Dockerfile) as keystone:dev, the tag compose runs.
 docker-build tag="keystone:dev":
-    docker build -t {{tag}} .
+    docker build --build-arg KEYSTONE_GIT_SHA="$(git rev-parse HEAD)" -t {{tag}} .
 
 # PostgreSQL, Redis, the migrations and the API in containers (deploy/compose.yaml).
 compose-up:
@@ -79,3 +79,7 @@ k8s-validate:
 # Every check of the container and deployment files, as CI runs them.
 lint-deploy:
     deploy/check
+
+# API throughput over raw PostgreSQL (pgbench -S), measured in one run (release build).
+bench:
+    bench/run

@@ -12,6 +12,8 @@ use server::startup::Application;
 /// A running application and a client pointed at it.
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is served when `metrics.port` is set.
+    pub metrics_address: Option<String>,
     pub client: Client,
     pub settings: Settings,
 }
@@ -77,10 +79,14 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         .await
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     actix_web::rt::spawn(app.run());
     let client = Client::builder().timeout(Duration::from_secs(30)).finish();
     TestApp {
         address,
+        metrics_address,
         client,
         settings,
     }

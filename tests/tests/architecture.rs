@@ -317,6 +317,24 @@ fn presentation_depending_on_figment_is_reported() {
     assert_eq!(found, [sentence]);
 }
 
+#[test]
+fn presentation_depending_on_an_exporter_is_reported() {
+    let found = Workspace::real()
+        .depend("keystone-presentation", "metrics-exporter-prometheus")
+        .violations();
+    let sentence = "keystone-presentation depends on metrics-exporter-prometheus (telemetry-export); only server may depend on it";
+    assert_eq!(found, [sentence]);
+}
+
+#[test]
+fn infrastructure_depending_on_the_tracing_api_is_reported() {
+    let found = Workspace::real()
+        .depend("keystone-infrastructure", "tracing-opentelemetry")
+        .violations();
+    let sentence = "keystone-infrastructure depends on tracing-opentelemetry (telemetry-api); only presentation, server may depend on it";
+    assert_eq!(found, [sentence]);
+}
+
 // ---- Reserved crates, transitive -------------------------------------------------
 
 #[test]
@@ -356,6 +374,14 @@ fn presentation_reaching_figment_through_another_crate_is_reported() {
     let ws = Workspace::real().depend("keystone-presentation", "innocent-helper");
     let found = ws.depend("innocent-helper", "figment").violations();
     let sentence = "keystone-presentation reaches figment (config) through keystone-presentation -> innocent-helper -> figment; only server may depend on it";
+    assert_eq!(found, [sentence]);
+}
+
+#[test]
+fn infrastructure_reaching_an_http_client_through_another_crate_is_reported() {
+    let ws = Workspace::real().depend("keystone-infrastructure", "innocent-helper");
+    let found = ws.depend("innocent-helper", "reqwest").violations();
+    let sentence = "keystone-infrastructure reaches reqwest (telemetry-export) through keystone-infrastructure -> innocent-helper -> reqwest; only server may depend on it";
     assert_eq!(found, [sentence]);
 }
 

@@ -319,7 +319,6 @@ impl Fakes {
     pub fn create_task(&self) -> CreateTask {
         CreateTask {
             uow: Arc::new(self.db.clone()),
-            users: Arc::new(self.db.clone()),
             keys: Arc::new(self.db.clone()),
             clock: self.clock.clone(),
             ids: Arc::new(V7Ids),
@@ -329,7 +328,6 @@ impl Fakes {
     pub fn change_task(&self) -> ChangeTask {
         ChangeTask {
             uow: Arc::new(self.db.clone()),
-            users: Arc::new(self.db.clone()),
             clock: self.clock.clone(),
             ids: Arc::new(V7Ids),
         }

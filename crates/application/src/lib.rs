@@ -18,3 +18,6 @@ pub mod users;
 pub use auth::Principal;
 pub use error::{Error, Resource};
 pub use idempotency::{Idempotent, Outcome};
+
+/// The largest page a list use case returns, whatever the caller asks for.
+pub const MAX_PAGE_SIZE: u64 = 100;

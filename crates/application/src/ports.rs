@@ -76,6 +76,10 @@ pub trait UserRepository: Send + Sync {
 /// stores the events it recorded, in the same transaction, and leaves it holding none.
 #[async_trait]
 pub trait UserStore: Send {
+    /// The user with this id in this tenant, read in the transaction so that what the
+    /// caller decides from it (an assignee is active) still holds at commit.
+    async fn get(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError>;
+
     /// A new tenant; its first admin follows with `add` in the same transaction.
     async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError>;
 

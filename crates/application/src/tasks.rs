@@ -29,13 +29,14 @@ fn visible(task: Option<Task>, include_deleted: bool) -> Result<Task, Error> {
         .ok_or(Error::NotFound(Resource::Task))
 }
 
-/// The assignee must be an active, not deleted user of the caller's tenant.
+/// The assignee must be an active, not deleted user of the caller's tenant. Read in
+/// the transaction, so a concurrent deactivation cannot slip in before the commit.
 async fn ensure_assignable(
-    users: &dyn crate::ports::UserRepository,
+    tx: &mut dyn crate::ports::Transaction,
     principal: &Principal,
     assignee: domain::UserId,
 ) -> Result<(), Error> {
-    let user = users.get(principal.tenant_id, assignee).await?;
+    let user = tx.users().get(principal.tenant_id, assignee).await?;
     if user.is_some_and(|user| user.can_sign_in()) {
         Ok(())
     } else {

@@ -31,10 +31,12 @@ pub enum DomainEvent {
         priority: Priority,
         due_date: Option<NaiveDate>,
     },
-    /// Title, description, priority or due date changed.
+    /// Title, description, priority or due date changed; carries the new values a
+    /// consumer may show or act on.
     TaskEdited {
         meta: EventMeta,
         task: TaskId,
+        title: String,
         priority: Priority,
         due_date: Option<NaiveDate>,
     },

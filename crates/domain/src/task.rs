@@ -137,7 +137,8 @@ pub struct Task {
 impl Task {
     pub const MAX_CHECKLIST_ITEMS: usize = 50;
 
-    /// Any user of the tenant may create a task.
+    /// Any user of the tenant may create a task. `TaskCreated` carries the first
+    /// assignee; `TaskAssigned` records later changes of it.
     ///
     /// # Errors
     /// `ChecklistFull` for more than 50 checklist items.
@@ -334,6 +335,7 @@ impl Task {
             self.record(actor, now, |meta, task| DomainEvent::TaskEdited {
                 meta,
                 task: task.id,
+                title: task.title.as_str().to_owned(),
                 priority: task.priority,
                 due_date: task.due_date,
             });

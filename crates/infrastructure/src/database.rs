@@ -42,6 +42,12 @@ impl std::fmt::Debug for DatabaseConfig {
 
 /// Opens a pool and checks that the database answers.
 ///
+/// The pool outlives a database that goes away: every connection is pinged before it is
+/// handed out, so one that broke while the database was gone is dropped and replaced
+/// instead of failing a request, and a request that finds no live connection within
+/// `acquire_timeout` fails (as `RepositoryError::Unavailable`, a 503) rather than wait.
+/// Once the database is back, new connections open on demand: no restart is needed.
+///
 /// `SQLite` files are created if missing, with their folder; they use write-ahead logging
 /// (readers never wait for the writer), enforce foreign keys, and wait for a busy lock
 /// rather than fail. Statement logging is off: requests are traced by the adapters.
@@ -60,6 +66,8 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
         .min_connections(1)
         .connect_timeout(config.acquire_timeout)
         .acquire_timeout(config.acquire_timeout)
+        // sea-orm's default today, stated because recovery depends on it.
+        .test_before_acquire(true)
         .sqlx_logging(false);
     if config.url.starts_with("sqlite:") {
         create_sqlite_folder(&config.url)?;
@@ -190,6 +198,37 @@ pub async fn pending_migrations(db: &Database) -> anyhow::Result<Vec<String>> {
         .filter(|migration| !migration.applied)
         .map(|migration| migration.name)
         .collect())
+}
+
+/// How full the connection pool is, for metrics. sqlx does not expose how many callers
+/// wait for a connection, so neither does this; `idle == 0` with `size == max` is the
+/// sign that callers are waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections, in use or idle.
+    pub size: u32,
+    /// Open connections nobody is using.
+    pub idle: u32,
+    /// The most connections the pool opens (`max_connections`).
+    pub max: u32,
+}
+
+/// The pool's current state; `None` for a backend this build does not pool.
+#[must_use]
+pub fn pool_status(db: &Database) -> Option<PoolStatus> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => Some(status_of(db.get_postgres_connection_pool())),
+        DbBackend::Sqlite => Some(status_of(db.get_sqlite_connection_pool())),
+        _ => None,
+    }
+}
+
+fn status_of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStatus {
+    PoolStatus {
+        size: pool.size(),
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        max: pool.options().get_max_connections(),
+    }
 }
 
 /// Readiness: the database answers `SELECT 1`.
@@ -334,6 +373,29 @@ mod tests {
             probe.check().await.unwrap();
             db.close().await.unwrap();
             assert!(probe.check().await.is_err());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_pool_status_counts_open_idle_and_most_connections() {
+        testing::on_every_backend(|db| async move {
+            let transaction = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+            let busy = pool_status(&db).unwrap();
+            assert_eq!(busy.max, 5);
+            assert!((1..=5).contains(&busy.size), "{busy:?}");
+            assert!(busy.size - busy.idle >= 1, "{busy:?}");
+            transaction.rollback().await.unwrap();
+            // A connection goes back to the pool on a task of its own, so not at once.
+            let mut idle = pool_status(&db).unwrap();
+            for _ in 0..100 {
+                if idle.idle == idle.size {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                idle = pool_status(&db).unwrap();
+            }
+            assert_eq!(idle.idle, idle.size, "{idle:?}");
         })
         .await;
     }

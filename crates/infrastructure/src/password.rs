@@ -1,11 +1,15 @@
 //! Password hashing with Argon2id.
 
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
 use anyhow::{Context, anyhow};
 use application::ports::PasswordHasher;
 use argon2::password_hash::{self, SaltString};
 use argon2::{Algorithm, Argon2, PasswordHasher as _, PasswordVerifier as _, Version};
 use async_trait::async_trait;
 use domain::{Password, PasswordHash};
+use tokio::sync::Semaphore;
 
 use crate::system::random_bytes;
 
@@ -22,10 +26,16 @@ pub struct Argon2Params {
 /// with the parameters they carry, so raising the cost does not lock anyone out.
 ///
 /// Hashing is deliberately slow CPU work, so it runs on tokio's blocking pool instead of
-/// stalling the async workers.
+/// stalling the async workers. Each hash also holds `memory_kib` of memory while it runs,
+/// and the blocking pool would start hundreds at once, so at most one per CPU runs at a
+/// time and the rest wait their turn: a burst of sign-ins costs latency, not the memory
+/// limit of the container.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     argon2: Argon2<'static>,
+    /// One permit per hash allowed to run at once; `at_once` of them.
+    running: Arc<Semaphore>,
+    at_once: usize,
     /// Verified against when there is no user, so an unknown email costs as much time as
     /// a wrong password.
     dummy_hash: String,
@@ -35,15 +45,28 @@ impl std::fmt::Debug for Argon2Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Argon2Hasher")
             .field("params", self.argon2.params())
+            .field("at_once", &self.at_once())
             .finish_non_exhaustive()
     }
 }
 
 impl Argon2Hasher {
+    /// A hasher that runs as many hashes at once as the process may use CPUs (which, in a
+    /// container, is what its CPU limit allows).
+    ///
     /// # Errors
     /// When the parameters are outside what Argon2 accepts, or the system has no
     /// randomness for the dummy hash.
     pub fn new(params: Argon2Params) -> anyhow::Result<Self> {
+        let cpus = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        Self::with_limit(params, cpus)
+    }
+
+    /// A hasher that runs at most `at_once` hashes at the same time.
+    ///
+    /// # Errors
+    /// As [`Argon2Hasher::new`].
+    fn with_limit(params: Argon2Params, at_once: NonZeroUsize) -> anyhow::Result<Self> {
         let params = argon2::Params::new(
             params.memory_kib,
             params.iterations,
@@ -54,8 +77,38 @@ impl Argon2Hasher {
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let password: [u8; 32] = random_bytes().context("drawing a dummy password")?;
         let dummy_hash = hash_with(&argon2, &password).context("making the dummy hash")?;
-        Ok(Self { argon2, dummy_hash })
+        Ok(Self {
+            argon2,
+            running: Arc::new(Semaphore::new(at_once.get())),
+            at_once: at_once.get(),
+            dummy_hash,
+        })
     }
+
+    /// How many hashes may run at the same time.
+    #[must_use]
+    pub fn at_once(&self) -> usize {
+        self.at_once
+    }
+}
+
+/// Runs `work` on the blocking pool once `running` grants a permit, and holds the permit
+/// until `work` is done (even if the caller stops waiting, the thread keeps computing).
+async fn limited<T: Send + 'static>(
+    running: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let permit = Arc::clone(running)
+        .acquire_owned()
+        .await
+        .context("the hashing limiter is closed")?;
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+    .context("the hashing task failed")
 }
 
 /// A PHC string for `password` with a fresh random salt.
@@ -85,9 +138,10 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
         let argon2 = self.argon2.clone();
         let password = password.expose().to_owned();
-        let phc = tokio::task::spawn_blocking(move || hash_with(&argon2, password.as_bytes()))
-            .await
-            .context("the hashing task failed")??;
+        let phc = limited(&self.running, move || {
+            hash_with(&argon2, password.as_bytes())
+        })
+        .await??;
         Ok(PasswordHash::new(phc))
     }
 
@@ -98,10 +152,10 @@ impl PasswordHasher for Argon2Hasher {
             Some(hash) => (hash.as_str().to_owned(), true),
             None => (self.dummy_hash.clone(), false),
         };
-        let matches =
-            tokio::task::spawn_blocking(move || verify_with(&argon2, password.as_bytes(), &phc))
-                .await
-                .context("the verification task failed")??;
+        let matches = limited(&self.running, move || {
+            verify_with(&argon2, password.as_bytes(), &phc)
+        })
+        .await??;
         Ok(known && matches)
     }
 }
@@ -196,6 +250,66 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!format!("{error:#}").contains("secretvalue"), "{error:#}");
+    }
+
+    #[tokio::test]
+    async fn no_more_hashes_run_at_once_than_the_limit_allows() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+
+        let running = Arc::new(Semaphore::new(2));
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs: Vec<_> = (0..8)
+            .map(|_| {
+                let (now, most) = (now.clone(), most.clone());
+                let running = running.clone();
+                tokio::spawn(async move {
+                    limited(&running, move || {
+                        let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(current, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(50));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_hash_waits_while_every_permit_is_taken() {
+        use std::time::Duration;
+
+        let hasher = Argon2Hasher::with_limit(
+            Argon2Params {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            NonZeroUsize::MIN,
+        )
+        .unwrap();
+        let taken = hasher.running.clone().acquire_owned().await.unwrap();
+        let password = password("waits for its turn");
+        let mut waiting = std::pin::pin!(hasher.hash(&password));
+        let early = tokio::time::timeout(Duration::from_millis(200), &mut waiting).await;
+        assert!(early.is_err(), "the hash ran without a permit");
+        drop(taken);
+        let hash = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the hash runs once a permit is free")
+            .unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$"));
+    }
+
+    #[test]
+    fn by_default_as_many_hashes_run_at_once_as_there_are_cpus() {
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(hasher().at_once(), cpus);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -16,6 +18,23 @@ use crate::error::Problem;
 
 /// How long one probe may take before its dependency counts as down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Raised once the server begins to shut down. From then on readiness answers 503 without
+/// asking any dependency, so load balancers send no new work while the requests in
+/// flight finish. Clones share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownFlag(Arc<AtomicBool>);
+
+impl ShutdownFlag {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    #[must_use]
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// The process is up.
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,11 +86,15 @@ pub(crate) async fn live() -> web::Json<Live> {
     summary = "Readiness: every dependency answers its probe within 2 seconds",
     responses(
         (status = 200, description = "Ready to serve", body = Ready),
-        (status = 503, description = "A dependency is down; `checks` says which",
+        (status = 503, description = "A dependency is down, or the server is shutting down; \
+            `checks` says which",
             body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.shutdown.is_raised() {
+        return shutting_down();
+    }
     let probes = state
         .probes
         .iter()
@@ -105,6 +128,21 @@ fn readiness(checks: BTreeMap<String, Check>) -> HttpResponse {
         detail,
     );
     problem.checks = Some(checks);
+    problem.into_response()
+}
+
+/// 503 while draining, naming `shutdown` as the reason; no dependency is asked.
+fn shutting_down() -> HttpResponse {
+    let mut problem = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+        "Service unavailable",
+        "not ready: shutdown in progress".to_owned(),
+    );
+    problem.checks = Some(BTreeMap::from([(
+        "shutdown".to_owned(),
+        "in_progress".to_owned(),
+    )]));
     problem.into_response()
 }
 
@@ -265,6 +303,25 @@ mod tests {
             .unwrap();
         let seconds = format!("{} seconds", PROBE_TIMEOUT.as_secs());
         assert!(summary.contains(&seconds), "{summary}");
+    }
+
+    #[actix_web::test]
+    async fn once_shutdown_begins_readiness_is_a_503_naming_it() {
+        let response = shutting_down();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value =
+            serde_json::from_slice(&to_bytes(response.into_body()).await.unwrap()).unwrap();
+        assert_eq!(body["code"], "service_unavailable");
+        assert_eq!(body["checks"], json!({"shutdown": "in_progress"}));
+    }
+
+    #[test]
+    fn a_raised_flag_is_seen_by_every_clone() {
+        let flag = ShutdownFlag::default();
+        let seen_by_readiness = flag.clone();
+        assert!(!seen_by_readiness.is_raised());
+        flag.raise();
+        assert!(seen_by_readiness.is_raised());
     }
 
     #[actix_web::test]

@@ -80,10 +80,20 @@ where
                     key,
                     method,
                     path,
-                    body: bytes,
+                    body: canonical(&bytes),
                 }),
             })
         })
+    }
+}
+
+/// The body as the fingerprint sees it: the same JSON however its keys are ordered or
+/// spaced, so a client that re-serializes its retry still gets the replay.
+fn canonical(bytes: &[u8]) -> web::Bytes {
+    // serde_json's maps are sorted, so writing a parsed value back is canonical.
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value) => value.to_string().into(),
+        Err(_) => web::Bytes::copy_from_slice(bytes),
     }
 }
 
@@ -306,6 +316,18 @@ mod tests {
         ] {
             assert_ne!(base, other);
         }
+    }
+
+    #[test]
+    fn the_same_json_with_other_key_order_or_spacing_has_the_same_fingerprint() {
+        assert_eq!(
+            canonical(br#"{"title": "a", "priority": "low"}"#),
+            canonical(br#"{"priority":"low","title":"a"}"#)
+        );
+        assert_ne!(
+            canonical(br#"{"title":"a"}"#),
+            canonical(br#"{"title":"b"}"#)
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod error;
 mod extract;
 mod health;
 mod idempotency;
+mod metrics;
 mod openapi;
 mod patch;
 mod tasks;
@@ -37,10 +38,13 @@ use application::tasks::{ChangeTask, CreateTask, GetTask, ListTasks};
 use application::users::{CreateUser, GetUser, ListUsers, UpdateUser, UserLifecycle};
 use tracing_actix_web::TracingLogger;
 
+pub use health::ShutdownFlag;
+pub use metrics::{MetricsRenderer, describe as describe_metrics};
 pub use openapi::openapi;
 
-/// What the handlers need: the service's identity, one instance of every use case and
-/// the readiness probes. Built once by the server and shared by every worker.
+/// What the handlers need: the service's identity, one instance of every use case, the
+/// readiness probes and the shutdown flag they answer to, and `/metrics` when it is
+/// served here. Built once by the server and shared by every worker.
 pub struct AppState {
     pub service_name: String,
     pub version: String,
@@ -59,6 +63,10 @@ pub struct AppState {
     pub get_task: GetTask,
     pub list_tasks: ListTasks,
     pub probes: Vec<Arc<dyn HealthProbe>>,
+    pub shutdown: ShutdownFlag,
+    /// Serves `/metrics` on this app's port; `None` when the server serves it on a port
+    /// of its own, with [`metrics_app`].
+    pub metrics: Option<MetricsRenderer>,
 }
 
 /// The whole HTTP application: every route, the request-id and tracing middleware, and
@@ -77,9 +85,34 @@ pub fn app(
     >,
 > {
     around(move |config| {
+        if let Some(renderer) = &state.metrics {
+            config
+                .app_data(web::Data::new(renderer.clone()))
+                .service(web::resource("/metrics").get(metrics::scrape));
+        }
         config.app_data(state);
         routes(config);
     })
+}
+
+/// `/metrics` alone, for a port of its own that the public never reaches. Requests to it
+/// are not counted: they are the scraper's, not the service's.
+#[must_use]
+pub fn metrics_app(
+    renderer: MetricsRenderer,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(renderer))
+        .service(web::resource("/metrics").get(metrics::scrape))
+        .default_service(web::to(error::route_not_found))
 }
 
 /// Everything around the routes, shared by `app` and the tests of this crate.
@@ -103,8 +136,10 @@ fn around(
                 Ok(error::method_not_allowed(response))
             }),
         )
+        // Inside the request span, which gives the request the ids this echoes.
+        .wrap(from_fn(telemetry::correlation_ids))
         .wrap(TracingLogger::<telemetry::RequestSpan>::new())
-        .wrap(from_fn(telemetry::request_id))
+        .wrap(from_fn(metrics::record))
 }
 
 /// Every route, in the order the router tries them (`/users/me` before `/users/{id}`).
@@ -155,6 +190,7 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/tasks/{id}/checklist").post(tasks::checklist::add_item))
         .service(
             web::resource("/api/v1/tasks/{id}/checklist/{item_id}")
+                .get(tasks::checklist::get_item)
                 .patch(tasks::checklist::update_item)
                 .delete(tasks::checklist::remove_item),
         );

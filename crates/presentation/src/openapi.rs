@@ -53,6 +53,7 @@ use crate::{AppState, auth, health, tasks, users};
         tasks::restore,
         tasks::assign,
         tasks::checklist::add_item,
+        tasks::checklist::get_item,
         tasks::checklist::update_item,
         tasks::checklist::remove_item,
     ),
@@ -353,6 +354,7 @@ mod tests {
             "post /api/v1/tasks/{id}/restore",
             "put /api/v1/tasks/{id}/assignee",
             "post /api/v1/tasks/{id}/checklist",
+            "get /api/v1/tasks/{id}/checklist/{item_id}",
             "patch /api/v1/tasks/{id}/checklist/{item_id}",
             "delete /api/v1/tasks/{id}/checklist/{item_id}",
         ] {
@@ -361,7 +363,7 @@ mod tests {
                 "{route} is not documented"
             );
         }
-        assert_eq!(documented.len(), 31, "{documented:#?}");
+        assert_eq!(documented.len(), 32, "{documented:#?}");
     }
 
     fn header_parameters(operation: &Value) -> Vec<&str> {

@@ -1,8 +1,11 @@
-//! The command line: `server [serve]`, `server migrate ...`, `server openapi`.
+//! The command line: `server [serve]`, `server migrate ...`, `server openapi`,
+//! `server healthcheck`.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use infrastructure::database;
 
@@ -31,6 +34,9 @@ pub enum Command {
     },
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Exit 0 when the server on this machine is ready, 1 otherwise (for container
+    /// health checks where the image has no curl).
+    Healthcheck,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -95,4 +101,115 @@ pub fn print_openapi() -> anyhow::Result<()> {
     let document = presentation::openapi().to_pretty_json()?;
     writeln!(std::io::stdout().lock(), "{document}")?;
     Ok(())
+}
+
+/// How long `server healthcheck` waits for the answer, connecting included.
+const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks `GET /health/ready` of the server listening on `server.port` of this machine's
+/// loopback address (it listens there with the default `127.0.0.1` and production's
+/// `0.0.0.0`). Plain HTTP/1.1 over a socket: the image has no curl, and this needs no
+/// HTTP client.
+///
+/// # Errors
+/// When the server does not answer 200 in time; the error says what happened instead.
+pub fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.server.port));
+    check_ready(address, HEALTHCHECK_TIMEOUT)
+}
+
+/// `timeout` bounds the whole exchange, so that it fits the container's own health-check
+/// timeout (3 s in the Dockerfile and Compose).
+fn check_ready(address: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = TcpStream::connect_timeout(&address, timeout)
+        .with_context(|| format!("connecting to {address}"))?;
+    // A zero timeout means none to the socket, so at least a millisecond.
+    let remaining = || {
+        Some(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        )
+    };
+    stream.set_write_timeout(remaining())?;
+    write!(
+        stream,
+        "GET /health/ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .context("sending the request")?;
+    stream.set_read_timeout(remaining())?;
+    let mut status_line = String::new();
+    BufReader::new(stream.take(1024))
+        .read_line(&mut status_line)
+        .context("reading the answer")?;
+    let status_line = status_line.trim_end();
+    match status_line.split(' ').nth(1) {
+        Some("200") => Ok(()),
+        Some(_) => bail!("not ready: {status_line}"),
+        None => bail!("no HTTP answer from {address}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::thread::JoinHandle;
+
+    use super::*;
+
+    /// A one-shot server that answers `reply` (or nothing, when `None`) and returns the
+    /// request line it received.
+    fn answer_once(reply: Option<&'static str>) -> (SocketAddr, JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            match reply {
+                Some(reply) => reader.get_mut().write_all(reply.as_bytes()).unwrap(),
+                None => std::thread::sleep(Duration::from_millis(500)),
+            }
+            request_line
+        });
+        (address, server)
+    }
+
+    #[test]
+    fn a_ready_server_passes_the_healthcheck() {
+        let (address, server) = answer_once(Some("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+        check_ready(address, HEALTHCHECK_TIMEOUT).unwrap();
+        assert_eq!(server.join().unwrap(), "GET /health/ready HTTP/1.1\r\n");
+    }
+
+    #[test]
+    fn a_server_that_is_not_ready_fails_it_and_says_so() {
+        let (address, server) = answer_once(Some(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+        ));
+        let error = check_ready(address, HEALTHCHECK_TIMEOUT).unwrap_err();
+        assert!(error.to_string().contains("503"), "{error}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_server_that_does_not_answer_in_time_fails_it() {
+        let (address, server) = answer_once(None);
+        let started = Instant::now();
+        assert!(check_ready(address, Duration::from_millis(100)).is_err());
+        assert!(started.elapsed() < Duration::from_millis(450));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn no_server_fails_it() {
+        let address = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let error = check_ready(address, HEALTHCHECK_TIMEOUT).unwrap_err();
+        assert!(error.to_string().contains("connecting"), "{error}");
+    }
 }

@@ -4,7 +4,9 @@
 //! lives in the layer crates.
 
 pub mod cli;
+mod metrics;
 pub mod settings;
+pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
 mod wiring;

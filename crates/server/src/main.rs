@@ -9,10 +9,22 @@ use keystone_server::{cli, startup, telemetry};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(Path::new("config"))?;
-    telemetry::init(&settings)?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => startup::Application::build(&settings).await?.run().await,
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Healthcheck = command {
+        // Runs every few seconds beside the server: no telemetry, only an exit code.
+        return cli::healthcheck(&settings);
+    }
+    let telemetry = telemetry::init(&settings)?;
+    let outcome = match command {
+        Command::Serve => {
+            let application = startup::Application::build(&settings).await?;
+            application.run_until_signalled().await
+        }
         Command::Migrate { action } => cli::migrate(&settings, action).await,
         Command::Openapi => cli::print_openapi(),
-    }
+        Command::Healthcheck => unreachable!("answered before telemetry starts"),
+    };
+    // Once the server has stopped, so the last requests' spans are flushed too.
+    telemetry.shutdown();
+    outcome
 }

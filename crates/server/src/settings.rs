@@ -29,6 +29,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +39,16 @@ pub struct ServerSettings {
     pub port: u16,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// After SIGTERM or SIGINT, how long requests in flight may take to finish before
+    /// they are cut off; below the orchestrator's grace period (Kubernetes' is 30 s).
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricsSettings {
+    /// Serves `/metrics` on this port (on `server.host`) and not on the API's, so it
+    /// need not be public; unset, it is on the API's port. 0 picks a free port.
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +112,40 @@ pub struct LogSettings {
     pub filter: String,
 }
 
+/// Where spans go. Unset endpoint: nowhere, and no exporter runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TelemetrySettings {
+    /// Base URL of an OpenTelemetry collector's OTLP/HTTP receiver
+    /// (`http://collector:4318`); spans are posted to `<endpoint>/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// Share of the traces this service starts that are kept, from 0.0 to 1.0. A caller's
+    /// `traceparent` decision wins: its sampled traces are kept, its dropped ones dropped.
+    pub sampling_ratio: f64,
+}
+
+impl TelemetrySettings {
+    /// The OTLP/HTTP traces URL, when an endpoint is configured (an empty one is not).
+    #[must_use]
+    pub fn traces_url(&self) -> Option<String> {
+        let endpoint = self.otlp_endpoint.as_deref()?.trim_end_matches('/');
+        (!endpoint.is_empty()).then(|| format!("{endpoint}/v1/traces"))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(0.0..=1.0).contains(&self.sampling_ratio) {
+            bail!("telemetry.sampling_ratio must be between 0.0 and 1.0");
+        }
+        // The exporter is built without TLS, to keep the build small: spans go to a
+        // collector beside the service (a sidecar or node agent), which forwards them.
+        if let Some(url) = self.traces_url()
+            && !url.starts_with("http://")
+        {
+            bail!("telemetry.otlp_endpoint must be an http:// URL of a nearby collector");
+        }
+        Ok(())
+    }
+}
+
 /// A string that never prints: connection URLs carry passwords, keys are keys.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -131,6 +177,7 @@ impl Default for Settings {
                 host: "127.0.0.1".to_owned(),
                 port: 8080,
                 workers: 0,
+                shutdown_timeout_secs: 25,
             },
             database: DatabaseSettings {
                 url: Secret::new("sqlite://data/keystone.db"),
@@ -160,6 +207,11 @@ impl Default for Settings {
                 format: None,
                 filter: "info".to_owned(),
             },
+            telemetry: TelemetrySettings {
+                otlp_endpoint: None,
+                sampling_ratio: 1.0,
+            },
+            metrics: MetricsSettings { port: None },
         }
     }
 }
@@ -200,6 +252,7 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.telemetry.validate()?;
         if self.environment != Environment::Production {
             return Ok(());
         }
@@ -297,6 +350,21 @@ mod tests {
     }
 
     #[test]
+    fn the_drain_timeout_and_the_metrics_port_come_from_the_environment() {
+        Jail::expect_with(|jail| {
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.server.shutdown_timeout_secs, 25);
+            assert_eq!(settings.metrics.port, None);
+            jail.set_env("APP_SERVER__SHUTDOWN_TIMEOUT_SECS", "10");
+            jail.set_env("APP_METRICS__PORT", "9090");
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.server.shutdown_timeout_secs, 10);
+            assert_eq!(settings.metrics.port, Some(9090));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn secrets_never_print() {
         let settings = Settings::default();
         let printed = format!("{settings:?}");
@@ -310,6 +378,41 @@ mod tests {
             jail.set_env("APP_SERVER__PORT", "eighty");
             let error = format!("{:#}", Settings::load(jail.directory()).unwrap_err());
             assert!(error.to_lowercase().contains("server.port"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn traces_are_off_until_an_otlp_endpoint_is_set() {
+        Jail::expect_with(|jail| {
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.telemetry.traces_url(), None);
+            assert!((settings.telemetry.sampling_ratio - 1.0).abs() < f64::EPSILON);
+            jail.set_env("APP_TELEMETRY__OTLP_ENDPOINT", "");
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.telemetry.traces_url(), None);
+            jail.set_env("APP_TELEMETRY__OTLP_ENDPOINT", "http://collector:4318/");
+            jail.set_env("APP_TELEMETRY__SAMPLING_RATIO", "0.25");
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(
+                settings.telemetry.traces_url().as_deref(),
+                Some("http://collector:4318/v1/traces")
+            );
+            assert!((settings.telemetry.sampling_ratio - 0.25).abs() < f64::EPSILON);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_sampling_ratio_outside_zero_to_one_or_a_tls_endpoint_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_TELEMETRY__SAMPLING_RATIO", "1.5");
+            let error = Settings::load(jail.directory()).unwrap_err();
+            assert!(error.to_string().contains("sampling_ratio"), "{error}");
+            jail.set_env("APP_TELEMETRY__SAMPLING_RATIO", "1");
+            jail.set_env("APP_TELEMETRY__OTLP_ENDPOINT", "https://collector:4318");
+            let error = Settings::load(jail.directory()).unwrap_err();
+            assert!(error.to_string().contains("http://"), "{error}");
             Ok(())
         });
     }

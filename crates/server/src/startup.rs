@@ -1,13 +1,18 @@
-//! Builds the running service from settings: database, adapters, use cases, HTTP server.
+//! Builds the running service from settings: database, adapters, use cases, HTTP server
+//! (and the metrics server, when `/metrics` has a port of its own), and runs it until it
+//! is stopped.
 
 use std::net::TcpListener;
 use std::time::Duration;
 
+use actix_web::dev::Server;
 use actix_web::{HttpServer, web};
 use anyhow::{Context, bail};
 use infrastructure::database::{self, Database, DatabaseConfig};
+use presentation::{MetricsRenderer, ShutdownFlag};
 
 use crate::settings::{Environment, Settings};
+use crate::shutdown::{self, Shutdown};
 
 /// Connects to the configured database.
 ///
@@ -25,31 +30,54 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
 /// A bound, not yet running HTTP server.
 pub struct Application {
     port: u16,
-    server: actix_web::dev::Server,
+    server: Server,
+    /// `/metrics` on a port of its own, when `metrics.port` is set.
+    metrics: Option<(u16, Server)>,
+    shutdown: Shutdown,
+    db: Database,
 }
 
 impl Application {
     /// Connects, brings the schema up to date (or, in production, refuses to start
-    /// while migrations are pending), wires everything and binds the listener.
+    /// while migrations are pending), wires everything and binds the listeners.
     ///
     /// # Errors
-    /// When the database is unreachable, migrations are pending in production, or the
-    /// address cannot be bound.
+    /// When the database is unreachable, migrations are pending in production, an
+    /// address cannot be bound, or the metrics recorder cannot be installed.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = connect(settings).await?;
         ensure_schema(settings, &db).await?;
-        let state = web::Data::new(crate::wiring::app_state(settings, &db)?);
-        let address = (settings.server.host.as_str(), settings.server.port);
-        let listener = TcpListener::bind(address)
-            .with_context(|| format!("binding {}:{}", address.0, address.1))?;
+        let renderer = crate::metrics::renderer(crate::metrics::recorder()?, db.clone());
+        let metrics = match settings.metrics.port {
+            Some(port) => Some(metrics_server(settings, port, renderer.clone())?),
+            None => None,
+        };
+        let served_here = metrics.is_none().then_some(renderer);
+        let flag = ShutdownFlag::default();
+        let state = crate::wiring::app_state(settings, &db, flag.clone(), served_here)?;
+        let state = web::Data::new(state);
+        let listener = bind(settings, settings.server.port)?;
         let port = listener.local_addr()?.port();
-        let mut server = HttpServer::new(move || presentation::app(state.clone()));
+        let mut server = HttpServer::new(move || presentation::app(state.clone()))
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
         let server = server.listen(listener)?.run();
-        tracing::info!(port, environment = ?settings.environment, "listening");
-        Ok(Self { port, server })
+        let metrics_port = metrics.as_ref().map(|(port, _)| *port);
+        tracing::info!(port, metrics_port, environment = ?settings.environment, "listening");
+        let handles = std::iter::once(&server)
+            .chain(metrics.as_ref().map(|(_, server)| server))
+            .map(Server::handle)
+            .collect();
+        Ok(Self {
+            port,
+            server,
+            metrics,
+            shutdown: Shutdown::new(flag, handles),
+            db,
+        })
     }
 
     #[must_use]
@@ -57,11 +85,70 @@ impl Application {
         self.port
     }
 
-    /// # Errors
-    /// When the server fails while running.
-    pub async fn run(self) -> anyhow::Result<()> {
-        self.server.await.context("running the HTTP server")
+    /// The port `/metrics` is served on when it has one of its own.
+    #[must_use]
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
+
+    /// What stops this application gracefully.
+    #[must_use]
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains (see [`Shutdown::begin`]).
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed, or as [`Application::run`].
+    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+        let signal = shutdown::termination().context("listening for SIGTERM and SIGINT")?;
+        let shutdown = self.shutdown();
+        actix_web::rt::spawn(async move {
+            let signal = signal.await;
+            tracing::info!(signal, "shutting down: draining requests in flight");
+            shutdown.begin().await;
+        });
+        self.run().await
+    }
+
+    /// Serves until stopped through [`Application::shutdown`], then closes the pool.
+    ///
+    /// # Errors
+    /// When a server fails while running.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let served = match self.metrics {
+            Some((_, metrics)) => tokio::try_join!(self.server, metrics).map(|_| ()),
+            None => self.server.await,
+        };
+        if let Err(error) = self.db.close().await {
+            tracing::warn!(error = %error, "closing the database pool");
+        }
+        tracing::info!("stopped");
+        served.context("running the HTTP server")
+    }
+}
+
+fn bind(settings: &Settings, port: u16) -> anyhow::Result<TcpListener> {
+    let host = settings.server.host.as_str();
+    TcpListener::bind((host, port)).with_context(|| format!("binding {host}:{port}"))
+}
+
+/// A small server for `/metrics` alone, on the API's host and `port`.
+fn metrics_server(
+    settings: &Settings,
+    port: u16,
+    renderer: MetricsRenderer,
+) -> anyhow::Result<(u16, Server)> {
+    let listener = bind(settings, port)?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || presentation::metrics_app(renderer.clone()))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .listen(listener)?
+        .run();
+    Ok((port, server))
 }
 
 async fn ensure_schema(settings: &Settings, db: &Database) -> anyhow::Result<()> {

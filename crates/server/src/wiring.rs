@@ -17,7 +17,7 @@ use infrastructure::{
     SqlIdempotencyKeys, SqlRefreshTokens, SqlTaskQueries, SqlUnitOfWork, SqlUsers, SystemClock,
     ThrottleConfig, UuidV7Ids,
 };
-use presentation::AppState;
+use presentation::{AppState, MetricsRenderer, ShutdownFlag};
 
 use crate::settings::Settings;
 
@@ -76,11 +76,18 @@ impl Adapters {
     }
 }
 
-/// Everything the HTTP layer needs, wired from the settings and the database.
+/// Everything the HTTP layer needs, wired from the settings and the database, with the
+/// flag readiness answers to and, when `/metrics` is served on the API's port, its
+/// renderer.
 ///
 /// # Errors
 /// When an adapter refuses its settings (argon2 parameters out of range).
-pub fn app_state(settings: &Settings, db: &Database) -> anyhow::Result<AppState> {
+pub fn app_state(
+    settings: &Settings,
+    db: &Database,
+    shutdown: ShutdownFlag,
+    metrics: Option<MetricsRenderer>,
+) -> anyhow::Result<AppState> {
     let Adapters {
         users,
         uow,
@@ -151,21 +158,17 @@ pub fn app_state(settings: &Settings, db: &Database) -> anyhow::Result<AppState>
         },
         create_task: CreateTask {
             uow: uow.clone(),
-            users: users.clone(),
             keys,
             clock: clock.clone(),
             ids: ids.clone(),
         },
-        change_task: ChangeTask {
-            uow,
-            users,
-            clock,
-            ids,
-        },
+        change_task: ChangeTask { uow, clock, ids },
         get_task: GetTask {
             queries: tasks.clone(),
         },
         list_tasks: ListTasks { queries: tasks },
         probes,
+        shutdown,
+        metrics,
     })
 }

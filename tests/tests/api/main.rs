@@ -4,12 +4,15 @@
 
 mod auth;
 mod bad_input;
+mod database_outage;
 mod health;
 mod idempotency;
+mod metrics;
 mod openapi;
 mod startup;
 mod task_lists;
 mod tasks;
 mod tenant_isolation;
 mod tokens;
+mod traces;
 mod users;

@@ -253,6 +253,14 @@ async fn the_checklist_is_changed_through_its_own_routes() {
     );
     assert_eq!(added.body["done"], false);
     assert_eq!(added.header("etag"), Some("\"1\""));
+    let fetched = app.get(added.header("location").unwrap(), token).await;
+    assert_eq!(
+        fetched.status,
+        StatusCode::OK,
+        "the Location resolves: {}",
+        fetched.text
+    );
+    assert_eq!(fetched.body, added.body);
     let renamed = app
         .patch(
             &format!("{base}/checklist/{item}"),
@@ -528,37 +536,39 @@ async fn a_stale_if_match_is_a_412_carrying_the_current_etag() {
 }
 
 /// Without If-Match, concurrent writers never overwrite each other silently: every
-/// request either wins (and bumps the version once) or gets 409.
+/// request either wins or gets 409, and every win is still there afterwards. Each
+/// writer adds a checklist item, so a lost update would lose an item.
 #[actix_web::test]
 async fn concurrent_changes_without_if_match_either_win_or_conflict() {
     let (app, admin) = setup().await;
     let task = app.create_task(&admin, &json!({"title": "Hot"})).await;
-    let base = path(&task);
+    let checklist = format!("{}/checklist", path(&task));
     let requests = (0..12).map(|n| {
-        let body = json!({"title": format!("writer {n}")});
-        let app = &app;
-        let base = &base;
-        let token = &admin.access_token;
-        async move { app.patch(base, token, &body).await }
+        let body = json!({"text": format!("writer {n}")});
+        let (app, checklist, token) = (&app, &checklist, &admin.access_token);
+        async move { app.post(checklist, Some(token), &body).await }
     });
     let responses = futures_util::future::join_all(requests).await;
-    let wins = responses
-        .iter()
-        .filter(|r| r.status == StatusCode::OK)
-        .count();
+    let mut won = Vec::new();
     for response in &responses {
-        assert!(
-            response.status == StatusCode::OK
-                || (response.status == StatusCode::CONFLICT
-                    && response.code() == "concurrent_modification"),
-            "{}",
-            response.text
-        );
+        match (response.status, response.code()) {
+            (StatusCode::CREATED, _) => {
+                won.push(response.body["text"].as_str().unwrap().to_owned());
+            }
+            (StatusCode::CONFLICT, "concurrent_modification") => {}
+            _ => panic!("unexpected answer: {}", response.text),
+        }
     }
-    let read = app.get(&base, &admin.access_token).await;
-    assert!(wins >= 1);
-    assert_eq!(
-        read.body["version"], wins,
-        "each win is exactly one version"
-    );
+    let read = app.get(&path(&task), &admin.access_token).await;
+    let mut kept: Vec<String> = read.body["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["text"].as_str().unwrap().to_owned())
+        .collect();
+    won.sort();
+    kept.sort();
+    assert!(!won.is_empty());
+    assert_eq!(kept, won, "exactly the winners' items are kept");
+    assert_eq!(read.body["version"], won.len());
 }

@@ -102,6 +102,15 @@ impl FakeTransaction {
 
 #[async_trait]
 impl UserStore for FakeTransaction {
+    async fn get(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError> {
+        Ok(self
+            .staged
+            .users
+            .get(&id)
+            .filter(|user| user.tenant_id() == tenant)
+            .cloned())
+    }
+
     async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError> {
         self.staged.tenants.push(tenant.clone());
         Ok(())
@@ -284,8 +293,8 @@ impl TaskQueries for Arc<FakeDb> {
             .find(|task| task.id() == id && task.tenant_id() == tenant))
     }
 
-    /// Orders by creation time only: the other orders are the database's business and
-    /// are tested against it.
+    /// Orders by creation time only (the other orders are the database's business and
+    /// are tested against it); filters like the adapter does.
     async fn list(
         &self,
         tenant: TenantId,
@@ -301,7 +310,32 @@ impl TaskQueries for Arc<FakeDb> {
             .filter(|task| task.tenant_id() == tenant)
             .filter(|task| filter.include_deleted || !task.is_deleted())
             .filter(|task| filter.status.is_none_or(|status| task.status() == status))
+            .filter(|task| {
+                filter
+                    .assignee
+                    .is_none_or(|user| task.assignee() == Some(user))
+            })
+            .filter(|task| {
+                filter
+                    .priority
+                    .is_none_or(|p| task.snapshot().priority == p)
+            })
+            .filter(|task| {
+                filter
+                    .due_before
+                    .is_none_or(|date| task.snapshot().due_date.is_some_and(|due| due < date))
+            })
+            .filter(|task| {
+                filter.q.as_ref().is_none_or(|q| {
+                    let title = task.snapshot().title.as_str().to_lowercase();
+                    title.contains(&q.to_lowercase())
+                })
+            })
             .collect();
+        assert!(
+            matches!(after, None | Some(TaskCursor::CreatedAt(..))),
+            "the fake pages by creation time only"
+        );
         tasks.sort_by_key(key);
         if sort.descending {
             tasks.reverse();

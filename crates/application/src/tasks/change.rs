@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use domain::{ChecklistItemId, ChecklistText, Task, TaskEdit, TaskId, UserId};
 
-use crate::ports::{Clock, IdGenerator, UnitOfWork, UserRepository};
+use crate::ports::{Clock, IdGenerator, UnitOfWork};
 use crate::{Error, Principal};
 
 /// Every change a client can make to an existing task.
@@ -41,7 +41,6 @@ pub enum VersionCheck {
 /// the recorded events. A concurrent write makes the save fail, never overwrite.
 pub struct ChangeTask {
     pub uow: Arc<dyn UnitOfWork>,
-    pub users: Arc<dyn UserRepository>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
 }
@@ -59,14 +58,21 @@ impl ChangeTask {
         check: &VersionCheck,
         change: TaskChange,
     ) -> Result<Task, Error> {
-        if let TaskChange::Assign(Some(assignee)) = change {
-            super::ensure_assignable(self.users.as_ref(), principal, assignee).await?;
-        }
-        let now = self.clock.now();
         let actor = principal.actor();
         let mut tx = self.uow.begin().await?;
         let stored = tx.tasks().get(principal.tenant_id, id).await?;
-        let mut task = super::visible(stored, matches!(change, TaskChange::Restore))?;
+        let restoring = matches!(change, TaskChange::Restore);
+        let mut task = super::visible(stored, restoring)?;
+        // Who may act comes before preconditions: a caller who may not change the task
+        // gets 403 whatever its If-Match says (RFC 9110 §13.2.1).
+        let allowed = if restoring {
+            principal.is_admin()
+        } else {
+            task.may_be_changed_by(actor)
+        };
+        if !allowed {
+            return Err(Error::Forbidden);
+        }
         if let VersionCheck::OneOf(versions) = check
             && !versions.contains(&task.version())
         {
@@ -74,6 +80,12 @@ impl ChangeTask {
                 current_version: task.version(),
             });
         }
+        if let TaskChange::Assign(Some(assignee)) = change {
+            super::ensure_assignable(tx.as_mut(), principal, assignee).await?;
+        }
+        // Read after the task's row is locked, so one task's events are stamped in the
+        // order its changes commit.
+        let now = self.clock.now();
         let before = task.clone();
         match change {
             TaskChange::Edit(edit) => task.edit(actor, edit, now),
@@ -206,6 +218,25 @@ mod tests {
             )
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_caller_who_may_not_change_the_task_gets_403_whatever_its_if_match() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        let member = fakes.seed_member(&admin, "m@example.com").await;
+        let task = task_of(&fakes, &admin, &[]).await;
+        let stale = VersionCheck::OneOf(vec![41]);
+        let result = fakes
+            .change_task()
+            .execute(
+                &Fakes::principal(&member),
+                task.id(),
+                &stale,
+                TaskChange::Start,
+            )
+            .await;
+        assert!(matches!(result, Err(Error::Forbidden)));
     }
 
     #[tokio::test]

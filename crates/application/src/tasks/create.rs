@@ -7,7 +7,7 @@ use domain::{
 };
 
 use crate::idempotency::{Idempotent, Outcome, run_once};
-use crate::ports::{Clock, IdGenerator, IdempotencyKeys, UnitOfWork, UserRepository};
+use crate::ports::{Clock, IdGenerator, IdempotencyKeys, UnitOfWork};
 use crate::{Error, Principal};
 
 pub struct CreateTaskCommand {
@@ -22,7 +22,6 @@ pub struct CreateTaskCommand {
 /// Any user of a tenant creates a task there, at most once per idempotency key.
 pub struct CreateTask {
     pub uow: Arc<dyn UnitOfWork>,
-    pub users: Arc<dyn UserRepository>,
     pub keys: Arc<dyn IdempotencyKeys>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
@@ -45,9 +44,6 @@ impl CreateTask {
             idempotent,
             now,
             |completion| async move {
-                if let Some(assignee) = command.assignee {
-                    super::ensure_assignable(self.users.as_ref(), principal, assignee).await?;
-                }
                 let new = NewTask {
                     title: command.title,
                     description: command.description,
@@ -63,6 +59,9 @@ impl CreateTask {
                 let id = TaskId::from_uuid(self.ids.new_id());
                 let mut task = Task::create(id, principal.tenant_id, principal.actor(), new, now)?;
                 let mut tx = self.uow.begin().await?;
+                if let Some(assignee) = task.assignee() {
+                    super::ensure_assignable(tx.as_mut(), principal, assignee).await?;
+                }
                 tx.tasks().add(&mut task).await?;
                 if let Some(completion) = completion {
                     let response = (completion.respond)(&task);

@@ -24,7 +24,7 @@ pub struct ListTasksQuery {
     pub sort: TaskSort,
     /// Where the previous page ended; its order must be `sort.order`.
     pub after: Option<TaskCursor>,
-    /// Already bounded to 1..=100 by the caller.
+    /// Clamped to 1..=100.
     pub limit: u64,
 }
 
@@ -51,6 +51,7 @@ impl ListTasks {
         if query.filter.include_deleted {
             principal.require_admin()?;
         }
+        let limit = query.limit.clamp(1, crate::MAX_PAGE_SIZE);
         let mut items = self
             .queries
             .list(
@@ -58,11 +59,11 @@ impl ListTasks {
                 &query.filter,
                 query.sort,
                 query.after,
-                query.limit + 1,
+                limit + 1,
             )
             .await?;
-        let next = if items.len() as u64 > query.limit {
-            items.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        let next = if items.len() as u64 > limit {
+            items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             items
                 .last()
                 .map(|task| TaskCursor::after(task, query.sort.order))

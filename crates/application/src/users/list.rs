@@ -9,7 +9,7 @@ pub struct ListUsersQuery {
     pub filter: UserFilter,
     /// The id of the last user of the previous page.
     pub after: Option<UserId>,
-    /// Already bounded to 1..=100 by the caller.
+    /// Clamped to 1..=100.
     pub limit: u64,
 }
 
@@ -36,18 +36,14 @@ impl ListUsers {
         if query.filter.include_deleted {
             principal.require_admin()?;
         }
+        let limit = query.limit.clamp(1, crate::MAX_PAGE_SIZE);
         // One extra row tells whether another page follows, without a COUNT.
         let mut items = self
             .users
-            .list(
-                principal.tenant_id,
-                &query.filter,
-                query.after,
-                query.limit + 1,
-            )
+            .list(principal.tenant_id, &query.filter, query.after, limit + 1)
             .await?;
-        let next = if items.len() as u64 > query.limit {
-            items.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        let next = if items.len() as u64 > limit {
+            items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             items.last().map(User::id)
         } else {
             None

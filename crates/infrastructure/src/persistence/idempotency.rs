@@ -87,6 +87,23 @@ impl SqlIdempotencyKeys {
             .map_err(|error| repository_error(error, "reading an idempotency key"))
     }
 
+    /// Deletes the tenant's expired keys, so the table holds about a day of keys per
+    /// tenant without a sweeper. The primary key starts with the tenant, so this reads
+    /// only that tenant's keys.
+    async fn purge_expired(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        idempotency_keys::Entity::delete_many()
+            .filter(Column::TenantId.eq(key.tenant.as_uuid()))
+            .filter(Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await
+            .map_err(|error| repository_error(error, "purging expired idempotency keys"))?;
+        Ok(())
+    }
+
     /// Deletes the expired row that was read, and nothing another request wrote since.
     async fn delete_expired(&self, row: &idempotency_keys::Model) -> Result<(), RepositoryError> {
         idempotency_keys::Entity::delete_many()
@@ -104,10 +121,12 @@ impl SqlIdempotencyKeys {
     async fn take_over(
         &self,
         row: &idempotency_keys::Model,
+        key: &IdempotencyKey,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         let updated = idempotency_keys::Entity::update_many()
             .col_expr(Column::LockedUntil, Expr::value(now + CLAIM_LEASE))
+            .col_expr(Column::Fingerprint, Expr::value(key.fingerprint.clone()))
             .filter(Column::TenantId.eq(row.tenant_id))
             .filter(Column::Key.eq(&row.key))
             .filter(Column::State.eq(IN_PROGRESS))
@@ -144,6 +163,7 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
         key: &IdempotencyKey,
         now: DateTime<Utc>,
     ) -> Result<Claim, RepositoryError> {
+        self.purge_expired(key, now).await?;
         for _ in 0..CLAIM_ATTEMPTS {
             if self.insert_claim(key, now).await? {
                 return Ok(Claim::Claimed);
@@ -156,17 +176,24 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
                 self.delete_expired(&row).await?;
                 continue;
             }
-            if row.fingerprint != key.fingerprint {
-                return Ok(Claim::KeyReused);
-            }
+            let same_request = row.fingerprint == key.fingerprint;
             if row.state == COMPLETED {
-                return recorded(row).map(Claim::Replay);
+                return if same_request {
+                    recorded(row).map(Claim::Replay)
+                } else {
+                    Ok(Claim::KeyReused)
+                };
             }
             if row.locked_until > now {
-                return Ok(Claim::InProgress);
+                return Ok(if same_request {
+                    Claim::InProgress
+                } else {
+                    Claim::KeyReused
+                });
             }
-            // The request holding the claim is presumed dead.
-            if self.take_over(&row, now).await? {
+            // The request holding the claim is presumed dead and never answered, so the
+            // key is free for this request, whatever the dead one sent.
+            if self.take_over(&row, key, now).await? {
                 return Ok(Claim::Claimed);
             }
         }
@@ -403,6 +430,52 @@ mod tests {
             // The new lease runs from the takeover.
             assert_eq!(keys.claim(&key, at(120)).await.unwrap(), Claim::InProgress);
             assert_eq!(keys.claim(&key, at(122)).await.unwrap(), Claim::Claimed);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_claim_is_free_for_a_corrected_request() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db);
+            let crashed = key(tenant(), "a");
+            let corrected = IdempotencyKey {
+                fingerprint: "c".repeat(64),
+                ..crashed.clone()
+            };
+            keys.claim(&crashed, at(0)).await.unwrap();
+            assert_eq!(
+                keys.claim(&corrected, at(61)).await.unwrap(),
+                Claim::Claimed
+            );
+            assert_eq!(
+                keys.claim(&crashed, at(62)).await.unwrap(),
+                Claim::KeyReused
+            );
+            assert_eq!(
+                keys.claim(&corrected, at(62)).await.unwrap(),
+                Claim::InProgress
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn claiming_purges_the_tenants_expired_keys() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let tenant = tenant();
+            let old = key(tenant, "a");
+            keys.claim(&old, at(0)).await.unwrap();
+            let day = 24 * 60 * 60;
+            let fresh = IdempotencyKey {
+                key: "another".to_owned(),
+                ..old.clone()
+            };
+            keys.claim(&fresh, at(day + 1)).await.unwrap();
+            let left = idempotency_keys::Entity::find().all(&db).await.unwrap();
+            assert_eq!(left.len(), 1, "only the fresh key is left");
+            assert_eq!(left[0].key, "another");
         })
         .await;
     }

@@ -9,10 +9,11 @@ use application::ports::{
 };
 use async_trait::async_trait;
 use domain::{Task, TaskId, TenantId};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, NullOrdering};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType, NullOrdering};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect, Select,
+    AccessMode, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, EntityTrait, IntoActiveModel, IsolationLevel, Order, QueryFilter, QueryOrder,
+    QuerySelect, Select, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -76,16 +77,24 @@ async fn insert_checklist(
     Ok(())
 }
 
-/// The task with its checklist. The two reads are two statements: on `PostgreSQL`
-/// outside a transaction they may straddle a concurrent commit. A write based on such a
-/// read still fails on the version check, never overwrites.
+/// The task with its checklist, read in two statements. Callers run them in one
+/// transaction so that they see one state: a snapshot for reads, a locked row for
+/// writes.
 async fn load(
     db: &impl ConnectionTrait,
     tenant: TenantId,
     id: TaskId,
+    lock: Option<LockType>,
 ) -> Result<Option<Task>, RepositoryError> {
-    let row = tasks::Entity::find_by_id(id.as_uuid())
-        .filter(Column::TenantId.eq(tenant.as_uuid()))
+    let mut query =
+        tasks::Entity::find_by_id(id.as_uuid()).filter(Column::TenantId.eq(tenant.as_uuid()));
+    // SQLite has no row locks and needs none: its write transaction holds the database.
+    if let Some(lock) = lock
+        && db.get_database_backend() == DbBackend::Postgres
+    {
+        query = query.lock(lock);
+    }
+    let row = query
         .one(db)
         .await
         .map_err(|error| repository_error(error, "loading a task"))?;
@@ -101,9 +110,12 @@ async fn load(
 
 #[async_trait]
 impl TaskStore for SqlTransaction {
+    /// Locks the task's row until the transaction ends, so the version the use case
+    /// checks against `If-Match` stays current until its save: a concurrent writer
+    /// waits instead of slipping in between (which would turn a 412 into a 409).
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, task_id = %id))]
     async fn get(&mut self, tenant: TenantId, id: TaskId) -> Result<Option<Task>, RepositoryError> {
-        load(&self.transaction, tenant, id).await
+        load(&self.transaction, tenant, id, Some(LockType::NoKeyUpdate)).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant_id = %task.tenant_id(), task_id = %task.id()))]
@@ -264,14 +276,27 @@ fn beyond(cursor: TaskCursor, descending: bool) -> Condition {
     }
 }
 
+/// A read-only transaction whose statements all see one committed state, so a task
+/// and its checklist always belong together and its `ETag` names a state that existed.
+/// `PostgreSQL` needs `REPEATABLE READ` for that; an `SQLite` read transaction is a
+/// snapshot already. Dropped without commit: there is nothing to commit.
+async fn read_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, RepositoryError> {
+    let isolation = (db.get_database_backend() == DbBackend::Postgres)
+        .then_some(IsolationLevel::RepeatableRead);
+    db.begin_with_config(isolation, Some(AccessMode::ReadOnly))
+        .await
+        .map_err(|error| repository_error(error, "starting a read snapshot"))
+}
+
 #[async_trait]
 impl TaskQueries for SqlTaskQueries {
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, task_id = %id))]
     async fn get(&self, tenant: TenantId, id: TaskId) -> Result<Option<Task>, RepositoryError> {
-        load(&self.db, tenant, id).await
+        let snapshot = read_snapshot(&self.db).await?;
+        load(&snapshot, tenant, id, None).await
     }
 
-    /// One query for the page and one for all of its checklists.
+    /// One query for the page and one for all of its checklists, in one snapshot.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     async fn list(
         &self,
@@ -292,13 +317,14 @@ impl TaskQueries for SqlTaskQueries {
             }
             query = query.filter(beyond(cursor, sort.descending));
         }
+        let snapshot = read_snapshot(&self.db).await?;
         let rows = sorted(query, sort)
             .limit(limit)
-            .all(&self.db)
+            .all(&snapshot)
             .await
             .map_err(|error| repository_error(error, "listing tasks"))?;
         let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-        let mut checklists = checklists(&self.db, tenant, &ids).await?;
+        let mut checklists = checklists(&snapshot, tenant, &ids).await?;
         rows.into_iter()
             .map(|row| {
                 let items = checklists.remove(&row.id).unwrap_or_default();
@@ -793,82 +819,41 @@ mod tests {
         .await;
     }
 
-    /// Loads the task in a transaction, waits until the other side has loaded it too,
-    /// then changes and saves it and commits.
-    async fn save_once_both_have_read(
-        f: &Fixture,
-        id: TaskId,
-        read: &tokio::sync::Barrier,
-        title: &str,
-    ) -> Result<(), RepositoryError> {
-        let mut tx = f.uow.begin().await?;
-        let mut task = tx.tasks().get(f.tenant(), id).await?.expect("stored");
-        read.wait().await;
-        let edit = TaskEdit {
-            title: Some(TaskTitle::parse(title).unwrap()),
-            ..TaskEdit::default()
-        };
-        task.edit(f.actor(), edit, at(2)).unwrap();
-        tx.tasks().save(&mut task).await?;
-        tx.commit().await
-    }
-
-    /// `SQLite` cannot have two transactions read before either writes: the second waits
-    /// in `begin` (the next test), so this race exists on `PostgreSQL` only.
+    /// Two transactions never both read the version a change is based on: `SQLite`'s
+    /// second transaction waits in `begin`, `PostgreSQL`'s waits for the row lock the
+    /// first one's read took. So an `If-Match` checked after the read stays true until
+    /// the save, and concurrent changes queue instead of failing.
     #[tokio::test]
-    async fn of_two_transactions_that_read_the_same_version_only_the_first_to_save_commits() {
+    async fn a_transaction_reading_a_task_waits_for_the_open_one_and_reads_what_it_committed() {
         for backend in Backend::all() {
-            if backend == Backend::Sqlite {
-                continue;
-            }
             let f = Fixture::new(backend.fresh_database().await).await;
             let task = f.add(untitled(), at(1)).await;
-            let read = tokio::sync::Barrier::new(2);
-            let (one, other) = tokio::join!(
-                save_once_both_have_read(&f, task.id(), &read, "One"),
-                save_once_both_have_read(&f, task.id(), &read, "Other"),
-            );
-            assert!(one.is_ok() != other.is_ok(), "{one:?} {other:?}");
-            assert!(matches!(
-                one.as_ref().err().or(other.as_ref().err()),
-                Some(RepositoryError::Stale)
-            ));
-            let stored = f.reload(&task).await.unwrap();
-            assert_eq!(stored.version(), 1);
-            let title = if one.is_ok() { "One" } else { "Other" };
-            assert_eq!(stored.snapshot().title.as_str(), title);
-        }
-    }
-
-    #[tokio::test]
-    async fn on_sqlite_a_transaction_waits_for_the_open_one_and_reads_what_it_committed() {
-        let f = Fixture::new(Backend::Sqlite.fresh_database().await).await;
-        let task = f.add(untitled(), at(1)).await;
-        open_two_connections(&f.db).await;
-        let mut first = f.uow.begin().await.unwrap();
-        let mut started = first
-            .tasks()
-            .get(f.tenant(), task.id())
-            .await
-            .unwrap()
-            .unwrap();
-        started.start(f.actor(), at(2)).unwrap();
-        first.tasks().save(&mut started).await.unwrap();
-        let commit_later = async {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            first.commit().await.unwrap();
-        };
-        let second = async {
-            let mut tx = f.uow.begin().await.unwrap();
-            tx.tasks()
+            open_two_connections(&f.db).await;
+            let mut first = f.uow.begin().await.unwrap();
+            let mut started = first
+                .tasks()
                 .get(f.tenant(), task.id())
                 .await
                 .unwrap()
-                .unwrap()
-        };
-        let ((), seen) = tokio::join!(commit_later, second);
-        assert_eq!(seen.version(), 1);
-        assert_eq!(seen.status(), TaskStatus::InProgress);
+                .unwrap();
+            started.start(f.actor(), at(2)).unwrap();
+            first.tasks().save(&mut started).await.unwrap();
+            let commit_later = async {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                first.commit().await.unwrap();
+            };
+            let second = async {
+                let mut tx = f.uow.begin().await.unwrap();
+                tx.tasks()
+                    .get(f.tenant(), task.id())
+                    .await
+                    .unwrap()
+                    .unwrap()
+            };
+            let ((), seen) = tokio::join!(commit_later, second);
+            assert_eq!(seen.version(), 1, "{backend:?}");
+            assert_eq!(seen.status(), TaskStatus::InProgress);
+        }
     }
 
     #[tokio::test]

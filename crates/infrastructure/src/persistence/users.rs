@@ -100,6 +100,23 @@ async fn lock_tenant(
 
 #[async_trait]
 impl UserStore for SqlTransaction {
+    /// Takes a share lock on `PostgreSQL`, so the user cannot be deactivated or deleted
+    /// until this transaction ends (`SQLite`'s write transaction excludes that anyway).
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, user_id = %id))]
+    async fn get(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError> {
+        let mut query = users::Entity::find_by_id(id.as_uuid())
+            .filter(users::Column::TenantId.eq(tenant.as_uuid()));
+        if self.transaction.get_database_backend() == DbBackend::Postgres {
+            query = query.lock(LockType::Share);
+        }
+        query
+            .one(&self.transaction)
+            .await
+            .map_err(|error| repository_error(error, "loading a user in a transaction"))?
+            .map(into_user)
+            .transpose()
+    }
+
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant.id()))]
     async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError> {
         tenants::Entity::insert(tenant_row(tenant))

@@ -110,6 +110,40 @@ pub(crate) async fn add_item(
 }
 
 #[utoipa::path(
+    get, operation_id = "get_checklist_item",
+    path = "/api/v1/tasks/{id}/checklist/{item_id}", tag = "tasks",
+    security(("bearer" = [])),
+    summary = "Read one item of a task's checklist (where a new item's Location points)",
+    params(
+        ("id" = Uuid, Path, description = "The task's id"),
+        ("item_id" = Uuid, Path, description = "The checklist item's id"),
+    ),
+    responses(
+        (status = 200, description = "The item", body = ChecklistItem,
+            headers(("ETag" = String, description = "The task's version"))),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(crate) async fn get_item(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, item) = path.into_inner();
+    let task = state
+        .get_task
+        .execute(&principal, domain::TaskId::from_uuid(id))
+        .await?;
+    let item = ChecklistItemId::from_uuid(item);
+    let found = task
+        .checklist()
+        .iter()
+        .find(|candidate| candidate.id() == item)
+        .ok_or(Error::NotFound(application::Resource::ChecklistItem))?;
+    Ok(tagged(StatusCode::OK, &task).json(ChecklistItem::from(found)))
+}
+
+#[utoipa::path(
     patch, operation_id = "update_checklist_item",
     path = "/api/v1/tasks/{id}/checklist/{item_id}", tag = "tasks",
     security(("bearer" = [])),

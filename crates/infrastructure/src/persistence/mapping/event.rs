@@ -49,12 +49,14 @@ fn payload(event: &DomainEvent) -> Value {
         }),
         DomainEvent::TaskEdited {
             task,
+            title,
             priority,
             due_date,
             ..
         } => json!({
             "actor_id": actor,
             "task_id": task.to_string(),
+            "title": title,
             "priority": priority.as_str(),
             "due_date": due_date.map(|date| date.to_string()),
         }),
