@@ -1,18 +1,94 @@
-//! The database's lifecycle: connecting, applying migrations, and the readiness probe.
+//! The database's lifecycle: connecting, applying migrations, and the readiness probe;
+//! and the gate in front of the pool, which counts the callers waiting for a connection.
 
+mod gate;
+
+use std::ops::Deref;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, ensure};
-use application::ports::HealthProbe;
+use application::ports::{HealthProbe, RepositoryError};
 use async_trait::async_trait;
 use migrations::Migrator;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sea_orm::{ConnectOptions, ConnectionTrait, DbBackend, DbErr, RuntimeErr, SqlxSqliteConnector};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    SqlxSqliteConnector,
+};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
+use tokio::sync::OwnedSemaphorePermit;
 
-/// A pool of connections to the database. Cloning it is cheap and shares the pool.
-pub use sea_orm::DatabaseConnection as Database;
+use self::gate::Gate;
+
+/// A pool of connections to the database, behind a gate that lets in as many
+/// operations as the pool has connections and counts the callers waiting for a turn.
+/// Cloning it is cheap and shares both.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: DatabaseConnection,
+    gate: Gate,
+}
+
+impl Database {
+    /// Waits for a turn at the pool, for one operation of an adapter. The pool is used
+    /// through the returned turn, and no other way while the service serves.
+    ///
+    /// # Errors
+    /// `Unavailable` when no turn came free within the acquire timeout, or the pool is
+    /// closed.
+    pub(crate) async fn acquire(&self) -> Result<Turn, RepositoryError> {
+        let permit = self.gate.enter().await?;
+        Ok(Turn {
+            pool: self.pool.clone(),
+            _permit: permit,
+        })
+    }
+
+    /// The pool without the gate, its use uncounted: for migrations, which run before
+    /// the service serves, and for tests.
+    #[must_use]
+    pub fn ungated(&self) -> &DatabaseConnection {
+        &self.pool
+    }
+
+    /// Closes the gate and the pool: callers waiting for a turn, and every operation
+    /// from now on, fail as `Unavailable`.
+    ///
+    /// # Errors
+    /// When the pool does not close cleanly.
+    pub async fn close(&self) -> Result<(), DbErr> {
+        self.gate.close();
+        self.pool.close_by_ref().await
+    }
+
+    /// For tests that watch the statements an adapter runs: only this handle reports
+    /// them, not the clones made before.
+    #[cfg(test)]
+    pub(crate) fn set_metric_callback(
+        &mut self,
+        callback: impl Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    ) {
+        self.pool.set_metric_callback(callback);
+    }
+}
+
+/// One turn at the pool, and the pool to use while holding it; dropping it gives the
+/// turn back. An operation holds its turn throughout, between statements too, and runs
+/// one statement at a time, so it never needs more than the one connection a turn
+/// stands for.
+pub(crate) struct Turn {
+    pool: DatabaseConnection,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Deref for Turn {
+    type Target = DatabaseConnection;
+
+    fn deref(&self) -> &DatabaseConnection {
+        &self.pool
+    }
+}
 
 /// How long a `SQLite` statement waits for another connection's write lock before it
 /// fails. Writers are serialised by `SQLite`; under load they queue instead of erroring.
@@ -41,6 +117,10 @@ impl std::fmt::Debug for DatabaseConfig {
 }
 
 /// Opens a pool and checks that the database answers.
+///
+/// Every operation first waits for a turn at the pool's gate, at most `acquire_timeout`
+/// too, then takes a connection, which is free or free to open since there are as many
+/// turns as connections.
 ///
 /// The pool outlives a database that goes away: every connection is pinged before it is
 /// handed out, so one that broke while the database was gone is dropped and replaced
@@ -80,7 +160,7 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
         });
     }
-    sea_orm::Database::connect(options)
+    let pool = sea_orm::Database::connect(options)
         .await
         .map_err(|error| match error {
             // sea-orm quotes the whole URL when it cannot parse it or knows no driver for it.
@@ -88,7 +168,11 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
                 anyhow!("the database URL is invalid or names an unsupported database")
             }
             error => anyhow::Error::new(error).context("connecting to the database"),
-        })
+        })?;
+    Ok(Database {
+        pool,
+        gate: Gate::new(config.max_connections, config.acquire_timeout),
+    })
 }
 
 /// Creates the folder of a `SQLite` database file, so a fresh checkout can start.
@@ -110,7 +194,7 @@ fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
 /// # Errors
 /// When a migration fails; it is rolled back, and the ones before it stay applied.
 pub async fn migrate_up(db: &Database) -> anyhow::Result<()> {
-    Migrator::up(db, None)
+    Migrator::up(db.ungated(), None)
         .await
         .context("applying pending migrations")
 }
@@ -120,7 +204,7 @@ pub async fn migrate_up(db: &Database) -> anyhow::Result<()> {
 /// # Errors
 /// When a rollback fails.
 pub async fn migrate_down(db: &Database, steps: u32) -> anyhow::Result<()> {
-    Migrator::down(db, Some(steps))
+    Migrator::down(db.ungated(), Some(steps))
         .await
         .with_context(|| format!("rolling back {steps} migration(s)"))
 }
@@ -130,6 +214,7 @@ pub async fn migrate_down(db: &Database, steps: u32) -> anyhow::Result<()> {
 /// # Errors
 /// When dropping or a migration fails.
 pub async fn migrate_fresh(db: &Database) -> anyhow::Result<()> {
+    let db = db.ungated();
     if db.get_database_backend() != DbBackend::Sqlite {
         return Migrator::fresh(db)
             .await
@@ -157,7 +242,7 @@ pub async fn migrate_fresh(db: &Database) -> anyhow::Result<()> {
 /// # Errors
 /// When a rollback fails.
 pub async fn migrate_reset(db: &Database) -> anyhow::Result<()> {
-    Migrator::reset(db)
+    Migrator::reset(db.ungated())
         .await
         .context("rolling back every migration")
 }
@@ -175,7 +260,7 @@ pub struct MigrationState {
 /// # Errors
 /// When the database cannot be read, or has applied a migration this build lacks.
 pub async fn migration_status(db: &Database) -> anyhow::Result<Vec<MigrationState>> {
-    let migrations = Migrator::get_migration_with_status_read_only(db)
+    let migrations = Migrator::get_migration_with_status_read_only(db.ungated())
         .await
         .context("reading which migrations are applied")?;
     Ok(migrations
@@ -200,9 +285,7 @@ pub async fn pending_migrations(db: &Database) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// How full the connection pool is, for metrics. sqlx does not expose how many callers
-/// wait for a connection, so neither does this; `idle == 0` with `size == max` is the
-/// sign that callers are waiting.
+/// How full the connection pool is, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStatus {
     /// Open connections, in use or idle.
@@ -211,23 +294,31 @@ pub struct PoolStatus {
     pub idle: u32,
     /// The most connections the pool opens (`max_connections`).
     pub max: u32,
+    /// Callers waiting for a connection, at the gate: sqlx does not count its own.
+    pub waiters: u32,
 }
 
 /// The pool's current state; `None` for a backend this build does not pool.
 #[must_use]
 pub fn pool_status(db: &Database) -> Option<PoolStatus> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => Some(status_of(db.get_postgres_connection_pool())),
-        DbBackend::Sqlite => Some(status_of(db.get_sqlite_connection_pool())),
+    let waiters = db.gate.waiting();
+    let pool = &db.pool;
+    match pool.get_database_backend() {
+        DbBackend::Postgres => Some(status_of(pool.get_postgres_connection_pool(), waiters)),
+        DbBackend::Sqlite => Some(status_of(pool.get_sqlite_connection_pool(), waiters)),
         _ => None,
     }
 }
 
-fn status_of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStatus {
+fn status_of<DB: sea_orm::sqlx::Database>(
+    pool: &sea_orm::sqlx::Pool<DB>,
+    waiters: u32,
+) -> PoolStatus {
     PoolStatus {
         size: pool.size(),
         idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
         max: pool.options().get_max_connections(),
+        waiters,
     }
 }
 
@@ -251,8 +342,8 @@ impl HealthProbe for DatabaseProbe {
     }
 
     async fn check(&self) -> anyhow::Result<()> {
-        self.db
-            .execute_unprepared("SELECT 1")
+        let db = self.db.acquire().await?;
+        db.execute_unprepared("SELECT 1")
             .await
             .context("the database did not answer SELECT 1")?;
         Ok(())
@@ -261,10 +352,12 @@ impl HealthProbe for DatabaseProbe {
 
 #[cfg(test)]
 mod tests {
+    use application::ports::UnitOfWork;
     use sea_orm::Statement;
     use uuid::Uuid;
 
     use super::*;
+    use crate::SqlUnitOfWork;
     use crate::testing::{self, Backend};
 
     fn names(states: &[MigrationState]) -> Vec<&str> {
@@ -279,7 +372,8 @@ mod tests {
     }
 
     async fn has_table(db: &Database, table: &str) -> bool {
-        db.execute_unprepared(&format!("SELECT COUNT(*) FROM {table}"))
+        db.ungated()
+            .execute_unprepared(&format!("SELECT COUNT(*) FROM {table}"))
             .await
             .is_ok()
     }
@@ -346,7 +440,7 @@ mod tests {
     #[tokio::test]
     async fn fresh_drops_the_data_and_applies_every_migration() {
         testing::on_every_backend(|db| async move {
-            let backend = db.get_database_backend();
+            let backend = db.ungated().get_database_backend();
             let insert = Statement::from_sql_and_values(
                 backend,
                 match backend {
@@ -355,11 +449,11 @@ mod tests {
                 },
                 [Uuid::now_v7().into()],
             );
-            db.execute_raw(insert).await.unwrap();
+            db.ungated().execute_raw(insert).await.unwrap();
             migrate_fresh(&db).await.unwrap();
             assert!(pending_migrations(&db).await.unwrap().is_empty());
             let count = Statement::from_string(backend, "SELECT COUNT(*) AS n FROM tenants");
-            let row = db.query_one_raw(count).await.unwrap().unwrap();
+            let row = db.ungated().query_one_raw(count).await.unwrap().unwrap();
             assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
         })
         .await;
@@ -380,9 +474,12 @@ mod tests {
     #[tokio::test]
     async fn the_pool_status_counts_open_idle_and_most_connections() {
         testing::on_every_backend(|db| async move {
-            let transaction = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+            let transaction = sea_orm::TransactionTrait::begin(db.ungated())
+                .await
+                .unwrap();
             let busy = pool_status(&db).unwrap();
             assert_eq!(busy.max, 5);
+            assert_eq!(busy.waiters, 0);
             assert!((1..=5).contains(&busy.size), "{busy:?}");
             assert!(busy.size - busy.idle >= 1, "{busy:?}");
             transaction.rollback().await.unwrap();
@@ -400,9 +497,42 @@ mod tests {
         .await;
     }
 
+    /// The pool's one turn is held by a transaction until it ends, so the probe waits
+    /// at the gate meanwhile, counted among the waiters.
+    #[tokio::test]
+    async fn a_caller_beyond_the_pools_size_waits_counted_until_a_transaction_ends() {
+        for backend in Backend::all() {
+            eprintln!("-- on {backend}");
+            let db = connect(&DatabaseConfig {
+                url: backend.fresh_database_url().await,
+                max_connections: 1,
+                acquire_timeout: Duration::from_secs(2),
+            })
+            .await
+            .unwrap();
+            let uow = SqlUnitOfWork::new(db.clone());
+            let probe = DatabaseProbe::new(db.clone());
+            drop(uow.begin().await.unwrap());
+            probe
+                .check()
+                .await
+                .expect("a dropped transaction gives its turn back");
+
+            let transaction = uow.begin().await.unwrap();
+            let mut check = std::pin::pin!(probe.check());
+            let early = tokio::time::timeout(Duration::from_millis(100), &mut check).await;
+            assert!(early.is_err(), "the probe went past a busy pool");
+            assert_eq!(pool_status(&db).unwrap().waiters, 1);
+            transaction.commit().await.unwrap();
+            check.await.unwrap();
+            assert_eq!(pool_status(&db).unwrap().waiters, 0);
+        }
+    }
+
     #[tokio::test]
     async fn a_sqlite_database_gets_its_folder_and_uses_wal_and_foreign_keys() {
         let db = testing::connect(sqlite_url("nested/deeper")).await;
+        let db = db.ungated();
         let pragma =
             |name: &str| Statement::from_string(DbBackend::Sqlite, format!("PRAGMA {name}"));
         let journal = db

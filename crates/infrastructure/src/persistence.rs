@@ -4,7 +4,9 @@
 //! cross-tenant lookup is `find_by_email`, for sign-in. Reads run on the pool; writes
 //! run in a `SqlTransaction`, which also stores the events the aggregates recorded
 //! (the outbox) and the responses of idempotent requests, so all of them commit or
-//! none does. Errors leave this module as `RepositoryError`: connection failures as
+//! none does. Every public operation first takes a turn at the pool's gate, held for its
+//! whole duration (a transaction's until it ends), so the callers waiting for a connection
+//! are counted. Errors leave this module as `RepositoryError`: connection failures as
 //! `Unavailable`, known constraint violations as their business meaning, everything
 //! else `Unexpected` with what was being done.
 
@@ -124,6 +126,7 @@ mod tests {
             };
             let db = backend.fresh_database().await;
             let error = db
+                .ungated()
                 .execute_unprepared("SELECT pg_terminate_backend(pg_backend_pid())")
                 .await
                 .unwrap_err();

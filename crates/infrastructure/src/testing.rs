@@ -118,6 +118,7 @@ where
 /// # Panics
 /// When the database does not answer.
 pub async fn open_two_connections(db: &Database) {
+    let db = db.ungated();
     let (one, two) = tokio::join!(
         db.execute_unprepared("SELECT 1"),
         db.execute_unprepared("SELECT 1")
@@ -171,6 +172,7 @@ async fn fresh_postgres_url(server_url: &str) -> String {
     sweep_postgres_leftovers(&server).await;
     let name = format!("{PG_PREFIX}{}", Uuid::now_v7().simple());
     server
+        .ungated()
         .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
         .await
         .expect("creating a test database");
@@ -189,6 +191,7 @@ async fn sweep_postgres_leftovers(server: &Database) {
         DbBackend::Postgres,
         format!("SELECT datname FROM pg_database WHERE datname LIKE '{PG_PREFIX}%'"),
     );
+    let server = server.ungated();
     let Ok(rows) = server.query_all_raw(listing).await else {
         return;
     };

@@ -18,6 +18,8 @@ pub const POOL_CONNECTIONS: &str = "keystone_db_pool_connections";
 pub const POOL_IDLE: &str = "keystone_db_pool_idle_connections";
 /// The most connections the pool opens (`database.max_connections`).
 pub const POOL_MAX: &str = "keystone_db_pool_max_connections";
+/// Callers waiting for a connection because every one is in use.
+pub const POOL_WAITERS: &str = "keystone_db_pool_waiters";
 
 /// The commit the binary was built from, when the build was told:
 /// `KEYSTONE_GIT_SHA=$(git rev-parse HEAD) cargo build` (the Dockerfile's build argument).
@@ -83,6 +85,11 @@ fn install() -> anyhow::Result<PrometheusHandle> {
         Unit::Count,
         "Most database connections the pool opens"
     );
+    metrics::describe_gauge!(
+        POOL_WAITERS,
+        Unit::Count,
+        "Callers waiting for a database connection"
+    );
     let version = env!("CARGO_PKG_VERSION");
     metrics::gauge!(BUILD_INFO, "version" => version, "git_sha" => GIT_SHA).set(1.0);
     Ok(handle)
@@ -97,6 +104,7 @@ pub fn renderer(handle: PrometheusHandle, db: Database) -> MetricsRenderer {
             metrics::gauge!(POOL_CONNECTIONS).set(pool.size);
             metrics::gauge!(POOL_IDLE).set(pool.idle);
             metrics::gauge!(POOL_MAX).set(pool.max);
+            metrics::gauge!(POOL_WAITERS).set(pool.waiters);
         }
         handle.render()
     })

@@ -116,6 +116,7 @@ async fn the_scrape_shows_requests_in_flight_the_pool_and_the_build() {
         scraped.contains("keystone_db_pool_idle_connections "),
         "{scraped}"
     );
+    assert!(scraped.contains("\nkeystone_db_pool_waiters "), "{scraped}");
     let build = format!(
         r#"keystone_build_info{{version="{}",git_sha="#,
         env!("CARGO_PKG_VERSION")

@@ -20,6 +20,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
 
 use super::entity::idempotency_keys::{self, Column};
 use super::repository_error;
+use crate::database::Database;
 
 /// How long a claim holds without its request finishing. Longer than any request
 /// should take; a crashed request's key is free again after it.
@@ -39,103 +40,106 @@ const CLAIM_ATTEMPTS: usize = 3;
 /// Idempotency keys in the `idempotency_keys` table.
 #[derive(Debug, Clone)]
 pub struct SqlIdempotencyKeys {
-    db: DatabaseConnection,
+    db: Database,
 }
 
 impl SqlIdempotencyKeys {
     #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Database) -> Self {
         Self { db }
     }
+}
 
-    /// Inserts a new claim unless the key has a row; whether it did.
-    async fn insert_claim(
-        &self,
-        key: &IdempotencyKey,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
-            tenant_id: Set(key.tenant.as_uuid()),
-            key: Set(key.key.clone()),
-            fingerprint: Set(key.fingerprint.clone()),
-            state: Set(IN_PROGRESS.to_owned()),
-            response_status: Set(None),
-            response_location: Set(None),
-            response_body: Set(None),
-            locked_until: Set(now + CLAIM_LEASE),
-            expires_at: Set(now + RETENTION),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([Column::TenantId, Column::Key])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db)
+/// Inserts a new claim unless the key has a row; whether it did.
+async fn insert_claim(
+    db: &DatabaseConnection,
+    key: &IdempotencyKey,
+    now: DateTime<Utc>,
+) -> Result<bool, RepositoryError> {
+    let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+        tenant_id: Set(key.tenant.as_uuid()),
+        key: Set(key.key.clone()),
+        fingerprint: Set(key.fingerprint.clone()),
+        state: Set(IN_PROGRESS.to_owned()),
+        response_status: Set(None),
+        response_location: Set(None),
+        response_body: Set(None),
+        locked_until: Set(now + CLAIM_LEASE),
+        expires_at: Set(now + RETENTION),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([Column::TenantId, Column::Key])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await
+    .map_err(|error| repository_error(error, "claiming an idempotency key"))?;
+    Ok(inserted == 1)
+}
+
+async fn find(
+    db: &DatabaseConnection,
+    key: &IdempotencyKey,
+) -> Result<Option<idempotency_keys::Model>, RepositoryError> {
+    idempotency_keys::Entity::find_by_id((key.tenant.as_uuid(), key.key.clone()))
+        .one(db)
         .await
-        .map_err(|error| repository_error(error, "claiming an idempotency key"))?;
-        Ok(inserted == 1)
-    }
+        .map_err(|error| repository_error(error, "reading an idempotency key"))
+}
 
-    async fn find(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<idempotency_keys::Model>, RepositoryError> {
-        idempotency_keys::Entity::find_by_id((key.tenant.as_uuid(), key.key.clone()))
-            .one(&self.db)
-            .await
-            .map_err(|error| repository_error(error, "reading an idempotency key"))
-    }
+/// Deletes the tenant's expired keys, so the table holds about a day of keys per
+/// tenant without a sweeper. The primary key starts with the tenant, so this reads
+/// only that tenant's keys.
+async fn purge_expired(
+    db: &DatabaseConnection,
+    key: &IdempotencyKey,
+    now: DateTime<Utc>,
+) -> Result<(), RepositoryError> {
+    idempotency_keys::Entity::delete_many()
+        .filter(Column::TenantId.eq(key.tenant.as_uuid()))
+        .filter(Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await
+        .map_err(|error| repository_error(error, "purging expired idempotency keys"))?;
+    Ok(())
+}
 
-    /// Deletes the tenant's expired keys, so the table holds about a day of keys per
-    /// tenant without a sweeper. The primary key starts with the tenant, so this reads
-    /// only that tenant's keys.
-    async fn purge_expired(
-        &self,
-        key: &IdempotencyKey,
-        now: DateTime<Utc>,
-    ) -> Result<(), RepositoryError> {
-        idempotency_keys::Entity::delete_many()
-            .filter(Column::TenantId.eq(key.tenant.as_uuid()))
-            .filter(Column::ExpiresAt.lte(now))
-            .exec(&self.db)
-            .await
-            .map_err(|error| repository_error(error, "purging expired idempotency keys"))?;
-        Ok(())
-    }
+/// Deletes the expired row that was read, and nothing another request wrote since.
+async fn delete_expired(
+    db: &DatabaseConnection,
+    row: &idempotency_keys::Model,
+) -> Result<(), RepositoryError> {
+    idempotency_keys::Entity::delete_many()
+        .filter(Column::TenantId.eq(row.tenant_id))
+        .filter(Column::Key.eq(&row.key))
+        .filter(Column::ExpiresAt.eq(row.expires_at))
+        .exec(db)
+        .await
+        .map_err(|error| repository_error(error, "deleting an expired idempotency key"))?;
+    Ok(())
+}
 
-    /// Deletes the expired row that was read, and nothing another request wrote since.
-    async fn delete_expired(&self, row: &idempotency_keys::Model) -> Result<(), RepositoryError> {
-        idempotency_keys::Entity::delete_many()
-            .filter(Column::TenantId.eq(row.tenant_id))
-            .filter(Column::Key.eq(&row.key))
-            .filter(Column::ExpiresAt.eq(row.expires_at))
-            .exec(&self.db)
-            .await
-            .map_err(|error| repository_error(error, "deleting an expired idempotency key"))?;
-        Ok(())
-    }
-
-    /// Takes over the lapsed claim that was read, if no one else did first: the lease
-    /// read is the version the UPDATE checks.
-    async fn take_over(
-        &self,
-        row: &idempotency_keys::Model,
-        key: &IdempotencyKey,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        let updated = idempotency_keys::Entity::update_many()
-            .col_expr(Column::LockedUntil, Expr::value(now + CLAIM_LEASE))
-            .col_expr(Column::Fingerprint, Expr::value(key.fingerprint.clone()))
-            .filter(Column::TenantId.eq(row.tenant_id))
-            .filter(Column::Key.eq(&row.key))
-            .filter(Column::State.eq(IN_PROGRESS))
-            .filter(Column::LockedUntil.eq(row.locked_until))
-            .exec(&self.db)
-            .await
-            .map_err(|error| repository_error(error, "taking over a lapsed idempotency key"))?;
-        Ok(updated.rows_affected == 1)
-    }
+/// Takes over the lapsed claim that was read, if no one else did first: the lease
+/// read is the version the UPDATE checks.
+async fn take_over(
+    db: &DatabaseConnection,
+    row: &idempotency_keys::Model,
+    key: &IdempotencyKey,
+    now: DateTime<Utc>,
+) -> Result<bool, RepositoryError> {
+    let updated = idempotency_keys::Entity::update_many()
+        .col_expr(Column::LockedUntil, Expr::value(now + CLAIM_LEASE))
+        .col_expr(Column::Fingerprint, Expr::value(key.fingerprint.clone()))
+        .filter(Column::TenantId.eq(row.tenant_id))
+        .filter(Column::Key.eq(&row.key))
+        .filter(Column::State.eq(IN_PROGRESS))
+        .filter(Column::LockedUntil.eq(row.locked_until))
+        .exec(db)
+        .await
+        .map_err(|error| repository_error(error, "taking over a lapsed idempotency key"))?;
+    Ok(updated.rows_affected == 1)
 }
 
 /// The response a completed row recorded.
@@ -163,17 +167,18 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
         key: &IdempotencyKey,
         now: DateTime<Utc>,
     ) -> Result<Claim, RepositoryError> {
-        self.purge_expired(key, now).await?;
+        let db = self.db.acquire().await?;
+        purge_expired(&db, key, now).await?;
         for _ in 0..CLAIM_ATTEMPTS {
-            if self.insert_claim(key, now).await? {
+            if insert_claim(&db, key, now).await? {
                 return Ok(Claim::Claimed);
             }
-            let Some(row) = self.find(key).await? else {
+            let Some(row) = find(&db, key).await? else {
                 // Released or expired between our two statements.
                 continue;
             };
             if row.expires_at <= now {
-                self.delete_expired(&row).await?;
+                delete_expired(&db, &row).await?;
                 continue;
             }
             let same_request = row.fingerprint == key.fingerprint;
@@ -193,7 +198,7 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
             }
             // The request holding the claim is presumed dead and never answered, so the
             // key is free for this request, whatever the dead one sent.
-            if self.take_over(&row, key, now).await? {
+            if take_over(&db, &row, key, now).await? {
                 return Ok(Claim::Claimed);
             }
         }
@@ -206,12 +211,13 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
     /// response stays, and so does a claim on the key for another request.
     #[tracing::instrument(skip_all, fields(tenant_id = %key.tenant))]
     async fn release(&self, key: &IdempotencyKey) -> Result<(), RepositoryError> {
+        let db = self.db.acquire().await?;
         idempotency_keys::Entity::delete_many()
             .filter(Column::TenantId.eq(key.tenant.as_uuid()))
             .filter(Column::Key.eq(&key.key))
             .filter(Column::Fingerprint.eq(&key.fingerprint))
             .filter(Column::State.eq(IN_PROGRESS))
-            .exec(&self.db)
+            .exec(&*db)
             .await
             .map_err(|error| repository_error(error, "releasing an idempotency key"))?;
         Ok(())
@@ -473,7 +479,10 @@ mod tests {
                 ..old.clone()
             };
             keys.claim(&fresh, at(day + 1)).await.unwrap();
-            let left = idempotency_keys::Entity::find().all(&db).await.unwrap();
+            let left = idempotency_keys::Entity::find()
+                .all(db.ungated())
+                .await
+                .unwrap();
             assert_eq!(left.len(), 1, "only the fresh key is left");
             assert_eq!(left[0].key, "another");
         })

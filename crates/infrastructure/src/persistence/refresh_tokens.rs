@@ -14,25 +14,26 @@ use chrono::{DateTime, Utc};
 use domain::{TenantId, User, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::entity::refresh_tokens::{self, Column};
 use super::repository_error;
+use crate::database::Database;
 use crate::system::random_bytes;
 
 /// Refresh tokens in the `refresh_tokens` table.
 #[derive(Debug, Clone)]
 pub struct SqlRefreshTokens {
-    db: DatabaseConnection,
+    db: Database,
     ttl: Duration,
 }
 
 impl SqlRefreshTokens {
     /// Tokens issued here expire `ttl` after they are issued.
     #[must_use]
-    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+    pub fn new(db: Database, ttl: Duration) -> Self {
         Self { db, ttl }
     }
 
@@ -42,11 +43,12 @@ impl SqlRefreshTokens {
         now: DateTime<Utc>,
         doing: &'static str,
     ) -> Result<(), RepositoryError> {
+        let db = self.db.acquire().await?;
         refresh_tokens::Entity::update_many()
             .col_expr(Column::RevokedAt, Expr::value(now))
             .filter(which)
             .filter(Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&*db)
             .await
             .map_err(|error| repository_error(error, doing))?;
         Ok(())
@@ -76,6 +78,7 @@ impl RefreshTokens for SqlRefreshTokens {
         let ttl = chrono::Duration::from_std(self.ttl)
             .map_err(|error| anyhow::Error::new(error).context("the refresh token lifetime"))?;
         let session = session.unwrap_or(SessionId(Uuid::now_v7()));
+        let db = self.db.acquire().await?;
         refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(user.tenant_id().as_uuid()),
@@ -87,7 +90,7 @@ impl RefreshTokens for SqlRefreshTokens {
             used_at: Set(None),
             revoked_at: Set(None),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&*db)
         .await
         .map_err(|error| repository_error(error, "storing a refresh token"))?;
         Ok(token)
@@ -103,13 +106,14 @@ impl RefreshTokens for SqlRefreshTokens {
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, RepositoryError> {
         let hash = token_hash(token);
+        let db = self.db.acquire().await?;
         let consumed = refresh_tokens::Entity::update_many()
             .col_expr(Column::UsedAt, Expr::value(now))
             .filter(Column::TokenHash.eq(&hash))
             .filter(Column::UsedAt.is_null())
             .filter(Column::RevokedAt.is_null())
             .filter(Column::ExpiresAt.gt(now))
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&*db)
             .await
             .map_err(|error| repository_error(error, "marking a refresh token used"))?;
         if let Some(row) = consumed.into_iter().next() {
@@ -122,7 +126,7 @@ impl RefreshTokens for SqlRefreshTokens {
         let spent = refresh_tokens::Entity::find()
             .filter(Column::TokenHash.eq(hash))
             .filter(Column::UsedAt.is_not_null())
-            .one(&self.db)
+            .one(&*db)
             .await
             .map_err(|error| repository_error(error, "reading a refresh token"))?;
         Ok(
@@ -190,7 +194,7 @@ mod tests {
     }
 
     /// A new tenant and its admin, stored.
-    async fn stored_user(db: &DatabaseConnection, email: &str) -> User {
+    async fn stored_user(db: &Database, email: &str) -> User {
         let tenant = Tenant::create(
             TenantId::from_uuid(Uuid::now_v7()),
             TenantName::parse("Acme").unwrap(),
@@ -270,7 +274,10 @@ mod tests {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             );
 
-            let rows = refresh_tokens::Entity::find().all(&db).await.unwrap();
+            let rows = refresh_tokens::Entity::find()
+                .all(db.ungated())
+                .await
+                .unwrap();
             assert_eq!(rows.len(), 1);
             assert_eq!(rows[0].token_hash, token_hash(&token));
             assert_eq!(rows[0].token_hash.len(), 64);

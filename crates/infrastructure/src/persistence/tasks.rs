@@ -22,16 +22,17 @@ use super::entity::tasks::{self, Column};
 use super::mapping::{checklist_rows, task_changes, task_from_rows, task_row};
 use super::unit_of_work::SqlTransaction;
 use super::{contains_pattern, outbox, repository_error};
+use crate::database::Database;
 
 /// Reads of the `tasks` and `task_checklist_items` tables, on the pool.
 #[derive(Debug, Clone)]
 pub struct SqlTaskQueries {
-    db: DatabaseConnection,
+    db: Database,
 }
 
 impl SqlTaskQueries {
     #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Database) -> Self {
         Self { db }
     }
 }
@@ -292,7 +293,8 @@ async fn read_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, R
 impl TaskQueries for SqlTaskQueries {
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, task_id = %id))]
     async fn get(&self, tenant: TenantId, id: TaskId) -> Result<Option<Task>, RepositoryError> {
-        let snapshot = read_snapshot(&self.db).await?;
+        let db = self.db.acquire().await?;
+        let snapshot = read_snapshot(&db).await?;
         load(&snapshot, tenant, id, None).await
     }
 
@@ -317,7 +319,8 @@ impl TaskQueries for SqlTaskQueries {
             }
             query = query.filter(beyond(cursor, sort.descending));
         }
-        let snapshot = read_snapshot(&self.db).await?;
+        let db = self.db.acquire().await?;
+        let snapshot = read_snapshot(&db).await?;
         let rows = sorted(query, sort)
             .limit(limit)
             .all(&snapshot)
@@ -398,7 +401,7 @@ mod tests {
 
     /// A tenant with an admin and a member, and the task adapters of its database.
     struct Fixture {
-        db: DatabaseConnection,
+        db: Database,
         read: SqlTaskQueries,
         uow: SqlUnitOfWork,
         admin: User,
@@ -438,7 +441,7 @@ mod tests {
     }
 
     impl Fixture {
-        async fn new(db: DatabaseConnection) -> Self {
+        async fn new(db: Database) -> Self {
             let uow = SqlUnitOfWork::new(db.clone());
             let mut users = register(&uow, "admin@example.com", Some("member@example.com")).await;
             let member = users.pop().unwrap();
@@ -509,9 +512,9 @@ mod tests {
         }
     }
 
-    /// A connection to the same database that records the SQL of every statement run
-    /// on it, in transactions too.
-    fn recording(db: &DatabaseConnection) -> (DatabaseConnection, Arc<Mutex<Vec<String>>>) {
+    /// A handle on the same pool that records the SQL of every statement run through
+    /// it, in transactions too.
+    fn recording(db: &Database) -> (Database, Arc<Mutex<Vec<String>>>) {
         let statements = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&statements);
         let mut db = db.clone();
@@ -708,12 +711,13 @@ mod tests {
             let first = f.add(titled("First"), at(1)).await;
             // From now on the outbox refuses a second task event of a type it holds, so
             // the next task's rows are written and then its `task.created` is refused.
-            db.execute_unprepared(
-                "CREATE UNIQUE INDEX test_refusal ON outbox (event_type) \
+            db.ungated()
+                .execute_unprepared(
+                    "CREATE UNIQUE INDEX test_refusal ON outbox (event_type) \
                  WHERE aggregate_type = 'task'",
-            )
-            .await
-            .unwrap();
+                )
+                .await
+                .unwrap();
             let second = f.create(titled("Second"), at(2));
             let added = f.try_add(&second).await;
             assert!(
@@ -747,11 +751,12 @@ mod tests {
                 )
                 .await;
             // From now on a checklist item whose text another item has is refused.
-            db.execute_unprepared(
-                "CREATE UNIQUE INDEX test_refusal ON task_checklist_items (text)",
-            )
-            .await
-            .unwrap();
+            db.ungated()
+                .execute_unprepared(
+                    "CREATE UNIQUE INDEX test_refusal ON task_checklist_items (text)",
+                )
+                .await
+                .unwrap();
             let events_before = f.outbox().await;
 
             // Added: the task's row is written, then its checklist is refused.

@@ -8,22 +8,20 @@ use application::ports::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
-};
+use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 
 use super::{idempotency, repository_error};
+use crate::database::{Database, Turn};
 
 /// Starts transactions on a connection pool.
 #[derive(Debug, Clone)]
 pub struct SqlUnitOfWork {
-    db: DatabaseConnection,
+    db: Database,
 }
 
 impl SqlUnitOfWork {
     #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Database) -> Self {
         Self { db }
     }
 }
@@ -38,15 +36,18 @@ impl UnitOfWork for SqlUnitOfWork {
     /// the start makes writers queue on the busy timeout and each see the last commit.
     /// `PostgreSQL` ignores the mode: row locks and conditional UPDATEs do that work.
     async fn begin(&self) -> Result<Box<dyn Transaction>, RepositoryError> {
-        let transaction = self
-            .db
+        let db = self.db.acquire().await?;
+        let transaction = db
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..TransactionOptions::default()
             })
             .await
             .map_err(|error| repository_error(error, "starting a transaction"))?;
-        Ok(Box::new(SqlTransaction { transaction }))
+        Ok(Box::new(SqlTransaction {
+            transaction,
+            _turn: db,
+        }))
     }
 }
 
@@ -58,8 +59,12 @@ impl UnitOfWork for SqlUnitOfWork {
 /// Dropping it without `commit` rolls back: sea-orm's `DatabaseTransaction` queues a
 /// ROLLBACK when dropped, which runs before its connection is reused. So an early
 /// return with `?` anywhere in a use case undoes every write made so far.
+///
+/// It holds its turn at the pool until it commits or is dropped; the fields drop in
+/// order, so the transaction lets go of its connection before the turn is given back.
 pub struct SqlTransaction {
     pub(super) transaction: DatabaseTransaction,
+    _turn: Turn,
 }
 
 #[async_trait]

@@ -5,24 +5,25 @@ use async_trait::async_trait;
 use domain::{Email, Role, Tenant, TenantId, User, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 use super::entity::{tenants, users};
 use super::mapping::{tenant_row, user_changes, user_from_row, user_row};
 use super::unit_of_work::SqlTransaction;
 use super::{contains_pattern, outbox, repository_error};
+use crate::database::Database;
 
 /// Reads of the `users` table, on the pool.
 #[derive(Debug, Clone)]
 pub struct SqlUsers {
-    db: DatabaseConnection,
+    db: Database,
 }
 
 impl SqlUsers {
     #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Database) -> Self {
         Self { db }
     }
 }
@@ -175,9 +176,10 @@ impl UserStore for SqlTransaction {
 impl UserRepository for SqlUsers {
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, user_id = %id))]
     async fn get(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError> {
+        let db = self.db.acquire().await?;
         users::Entity::find_by_id(id.as_uuid())
             .filter(users::Column::TenantId.eq(tenant.as_uuid()))
-            .one(&self.db)
+            .one(&*db)
             .await
             .map_err(|error| repository_error(error, "loading a user"))?
             .map(into_user)
@@ -186,9 +188,10 @@ impl UserRepository for SqlUsers {
 
     #[tracing::instrument(skip_all)]
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
+        let db = self.db.acquire().await?;
         users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
-            .one(&self.db)
+            .one(&*db)
             .await
             .map_err(|error| repository_error(error, "looking a user up by email"))?
             .map(into_user)
@@ -197,7 +200,8 @@ impl UserRepository for SqlUsers {
 
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     async fn count_active_admins(&self, tenant: TenantId) -> Result<u64, RepositoryError> {
-        count_active_admins(&self.db, tenant)
+        let db = self.db.acquire().await?;
+        count_active_admins(&*db, tenant)
             .await
             .map_err(|error| repository_error(error, "counting a tenant's active admins"))
     }
@@ -230,10 +234,11 @@ impl UserRepository for SqlUsers {
                     .add(users::Column::Username.like(pattern)),
             );
         }
+        let db = self.db.acquire().await?;
         query
             .order_by_asc(users::Column::Id)
             .limit(limit)
-            .all(&self.db)
+            .all(&*db)
             .await
             .map_err(|error| repository_error(error, "listing users"))?
             .into_iter()
@@ -293,7 +298,7 @@ mod tests {
     }
 
     impl Users {
-        fn new(db: DatabaseConnection) -> Self {
+        fn new(db: Database) -> Self {
             Self {
                 read: SqlUsers::new(db.clone()),
                 uow: SqlUnitOfWork::new(db),
@@ -476,7 +481,10 @@ mod tests {
             let registered = users.register(&tenant, &admin).await;
             assert!(matches!(registered, Err(RepositoryError::EmailTaken)));
             // The tenant row went with the refused admin.
-            assert_eq!(tenants::Entity::find().count(&db).await.unwrap(), 2);
+            assert_eq!(
+                tenants::Entity::find().count(db.ungated()).await.unwrap(),
+                2
+            );
             assert_eq!(reload(&users, &first).await, first);
         })
         .await;
@@ -799,7 +807,10 @@ mod tests {
             assert!(admin.events().is_empty(), "the events were handed over");
             assert_eq!(admin.version(), 0);
             assert_eq!(reload(&users, &admin).await, admin);
-            assert_eq!(tenants::Entity::find().count(&db).await.unwrap(), 1);
+            assert_eq!(
+                tenants::Entity::find().count(db.ungated()).await.unwrap(),
+                1
+            );
             let events = outbox::stored(&db).await;
             assert_eq!(events.len(), 1);
             let registered = &events[0];
@@ -826,7 +837,10 @@ mod tests {
             tx.users().add_tenant(&tenant).await.unwrap();
             tx.users().add(&mut admin).await.unwrap();
             drop(tx);
-            assert_eq!(tenants::Entity::find().count(&db).await.unwrap(), 0);
+            assert_eq!(
+                tenants::Entity::find().count(db.ungated()).await.unwrap(),
+                0
+            );
             assert_eq!(users.read.find_by_email(admin.email()).await.unwrap(), None);
             assert!(outbox::stored(&db).await.is_empty());
             // SQLite's write lock and PostgreSQL's connection were given back.
