@@ -218,9 +218,16 @@ mod tests {
     fn the_workspace_arch_toml_is_valid() {
         let rules = Rules::from_toml(include_str!("../../arch.toml")).unwrap();
         assert_eq!(rules.layers.len(), 8, "one layer per workspace member");
-        let groups: Vec<&str> = rules.groups.iter().map(|group| group.name.as_str()).collect();
+        let groups: Vec<&str> = rules
+            .groups
+            .iter()
+            .map(|group| group.name.as_str())
+            .collect();
         for expected in ["database", "cache", "tokens-and-hashing", "web", "config"] {
-            assert!(groups.contains(&expected), "{expected} missing from {groups:?}");
+            assert!(
+                groups.contains(&expected),
+                "{expected} missing from {groups:?}"
+            );
         }
     }
 
