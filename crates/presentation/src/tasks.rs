@@ -465,10 +465,10 @@ pub(crate) async fn list(
     request_body = NewTask,
     responses(
         (status = 201, description = "Created; a replay when `Idempotent-Replayed` is \
-            `true` (without `ETag`)", body = Task,
+            `true`, whose `ETag` names the version in its body, as first created", body = Task,
             headers(
                 ("Location" = String, description = "The new task's URL"),
-                ("ETag" = String, description = "The task's version, as `\"<version>\"`"),
+                ("ETag" = String, description = "The version of the task in the body, as `\"<version>\"`"),
                 ("Idempotent-Replayed" = String,
                     description = "`true` when this is the answer to an earlier request"),
             )),
@@ -494,11 +494,17 @@ pub(crate) async fn create(
         .create_task
         .execute(&principal, command, idempotent.as_ref())
         .await?;
+    // The ETag names the version in the body, new or replayed: a replay's body is the
+    // task as it was created, so its ETag is that version too.
+    let version = match &outcome {
+        Outcome::Created(task) => Some(task.version()),
+        Outcome::Replayed(recorded) => serde_json::from_slice::<serde_json::Value>(&recorded.body)
+            .ok()
+            .and_then(|body| body["version"].as_i64()),
+    };
     let mut response = respond(&outcome, render);
-    if let Outcome::Created(task) = &outcome {
-        response
-            .headers_mut()
-            .insert(header::ETAG, etag(task.version()));
+    if let Some(version) = version {
+        response.headers_mut().insert(header::ETAG, etag(version));
     }
     Ok(response)
 }

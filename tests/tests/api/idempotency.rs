@@ -23,6 +23,11 @@ async fn a_retry_with_the_same_key_and_body_replays_the_first_response() {
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(retry.body, first.body);
     assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(
+        retry.header("etag"),
+        first.header("etag"),
+        "the ETag of the body's version"
+    );
     let list = app.get("/api/v1/tasks", token).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 }
