@@ -133,11 +133,11 @@ fn check_ready(address: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
         )
     };
     stream.set_write_timeout(remaining())?;
-    write!(
-        stream,
-        "GET /health/ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .context("sending the request")?;
+    let request =
+        format!("GET /health/ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .context("sending the request")?;
     stream.set_read_timeout(remaining())?;
     let mut status_line = String::new();
     BufReader::new(stream.take(1024))
@@ -168,6 +168,12 @@ mod tests {
             let mut reader = BufReader::new(stream);
             let mut request_line = String::new();
             reader.read_line(&mut request_line).unwrap();
+            // Read the whole request before answering: closing a socket with unread
+            // bytes resets it, and the client would see its write fail instead.
+            let mut header = String::new();
+            while reader.read_line(&mut header).unwrap() > 2 {
+                header.clear();
+            }
             match reply {
                 Some(reply) => reader.get_mut().write_all(reply.as_bytes()).unwrap(),
                 None => std::thread::sleep(Duration::from_millis(500)),
