@@ -18,6 +18,7 @@ mod m20261121_000004_create_tasks;
 mod m20261121_000005_index_tasks_for_listing;
 mod m20261121_000006_create_outbox;
 mod m20261121_000007_create_idempotency_keys;
+mod m20261121_000008_add_claim_token_to_idempotency_keys;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_index_tasks_for_listing::Migration),
             Box::new(m20261121_000006_create_outbox::Migration),
             Box::new(m20261121_000007_create_idempotency_keys::Migration),
+            Box::new(m20261121_000008_add_claim_token_to_idempotency_keys::Migration),
         ]
     }
 }

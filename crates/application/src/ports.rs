@@ -17,7 +17,7 @@ mod idempotency;
 mod tasks;
 mod unit_of_work;
 
-pub use idempotency::{Claim, IdempotencyKey, IdempotencyKeys, RecordedResponse};
+pub use idempotency::{Claim, ClaimToken, IdempotencyKey, IdempotencyKeys, RecordedResponse};
 pub use tasks::{TaskCursor, TaskFilter, TaskOrder, TaskQueries, TaskSort, TaskStore};
 pub use unit_of_work::{Transaction, UnitOfWork};
 

@@ -378,6 +378,13 @@ mod tests {
             .is_ok()
     }
 
+    async fn has_column(db: &Database, table: &str, column: &str) -> bool {
+        db.ungated()
+            .execute_unprepared(&format!("SELECT {column} FROM {table}"))
+            .await
+            .is_ok()
+    }
+
     fn sqlite_url(folder: &str) -> String {
         let file = std::env::temp_dir()
             .join("keystone-tests")
@@ -418,11 +425,11 @@ mod tests {
             migrate_down(&db, 1).await.unwrap();
             let last = all_migrations().pop().unwrap();
             assert_eq!(pending_migrations(&db).await.unwrap(), vec![last]);
-            assert!(!has_table(&db, "idempotency_keys").await);
-            assert!(has_table(&db, "outbox").await);
+            assert!(!has_column(&db, "idempotency_keys", "claim_token").await);
+            assert!(has_table(&db, "idempotency_keys").await);
             migrate_up(&db).await.unwrap();
             assert!(pending_migrations(&db).await.unwrap().is_empty());
-            assert!(has_table(&db, "idempotency_keys").await);
+            assert!(has_column(&db, "idempotency_keys", "claim_token").await);
         })
         .await;
     }

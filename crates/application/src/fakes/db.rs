@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use domain::{DomainEvent, Email, Role, Task, TaskId, Tenant, TenantId, User, UserId};
 
 use crate::ports::{
-    Claim, IdempotencyKey, IdempotencyKeys, RecordedResponse, RepositoryError, TaskCursor,
-    TaskFilter, TaskQueries, TaskSort, TaskStore, Transaction, UnitOfWork, UserFilter,
+    Claim, ClaimToken, IdempotencyKey, IdempotencyKeys, RecordedResponse, RepositoryError,
+    TaskCursor, TaskFilter, TaskQueries, TaskSort, TaskStore, Transaction, UnitOfWork, UserFilter,
     UserRepository, UserStore,
 };
 
@@ -24,8 +24,19 @@ struct State {
     tasks: HashMap<TaskId, Task>,
     outbox: Vec<DomainEvent>,
     responses: Vec<(IdempotencyKey, RecordedResponse)>,
-    claims: HashMap<(TenantId, String), String>,
+    claims: HashMap<(TenantId, String), FakeClaim>,
 }
+
+/// An unfinished claim: the request it was made for, who holds it, and until when.
+#[derive(Clone)]
+struct FakeClaim {
+    fingerprint: String,
+    token: ClaimToken,
+    locked_until: DateTime<Utc>,
+}
+
+/// How long a fake claim holds, as the database's does.
+const CLAIM_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 #[derive(Default)]
 pub struct FakeDb {
@@ -213,9 +224,22 @@ impl Transaction for FakeTransaction {
     async fn complete_idempotent_request(
         &mut self,
         key: &IdempotencyKey,
+        token: ClaimToken,
         response: &RecordedResponse,
         _now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
+        // Claims are not transactional: read the live one, as the database does.
+        let held = self
+            .db
+            .state
+            .lock()
+            .unwrap()
+            .claims
+            .get(&(key.tenant, key.key.clone()))
+            .is_some_and(|claim| claim.token == token && claim.fingerprint == key.fingerprint);
+        if !held {
+            return Err(RepositoryError::Stale);
+        }
         self.staged.responses.push((key.clone(), response.clone()));
         Ok(())
     }
@@ -353,7 +377,7 @@ impl IdempotencyKeys for Arc<FakeDb> {
     async fn claim(
         &self,
         key: &IdempotencyKey,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Claim, RepositoryError> {
         let mut state = self.state.lock().unwrap();
         let completed = state
@@ -367,24 +391,45 @@ impl IdempotencyKeys for Arc<FakeDb> {
                 Claim::KeyReused
             });
         }
-        match state.claims.get(&(key.tenant, key.key.clone())) {
-            Some(fingerprint) if *fingerprint != key.fingerprint => Ok(Claim::KeyReused),
-            Some(_) => Ok(Claim::InProgress),
-            None => {
-                state
-                    .claims
-                    .insert((key.tenant, key.key.clone()), key.fingerprint.clone());
-                Ok(Claim::Claimed)
+        let slot = (key.tenant, key.key.clone());
+        match state.claims.get(&slot) {
+            Some(claim) if claim.locked_until > now => {
+                Ok(if claim.fingerprint == key.fingerprint {
+                    Claim::InProgress
+                } else {
+                    Claim::KeyReused
+                })
+            }
+            // New, or lapsed and taken over: a new holder with a new token.
+            _ => {
+                let token = ClaimToken(uuid::Uuid::now_v7());
+                state.claims.insert(
+                    slot,
+                    FakeClaim {
+                        fingerprint: key.fingerprint.clone(),
+                        token,
+                        locked_until: now + CLAIM_LEASE,
+                    },
+                );
+                Ok(Claim::Claimed(token))
             }
         }
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), RepositoryError> {
-        self.state
-            .lock()
-            .unwrap()
+    async fn release(
+        &self,
+        key: &IdempotencyKey,
+        token: ClaimToken,
+    ) -> Result<(), RepositoryError> {
+        let mut state = self.state.lock().unwrap();
+        let slot = (key.tenant, key.key.clone());
+        if state
             .claims
-            .remove(&(key.tenant, key.key.clone()));
+            .get(&slot)
+            .is_some_and(|claim| claim.token == token && claim.fingerprint == key.fingerprint)
+        {
+            state.claims.remove(&slot);
+        }
         Ok(())
     }
 }

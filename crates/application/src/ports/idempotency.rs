@@ -25,11 +25,17 @@ pub struct RecordedResponse {
     pub body: Vec<u8>,
 }
 
+/// Who holds a claim: a fresh token for every claim and take-over, so a request whose
+/// claim was taken over can neither release nor complete the new holder's claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimToken(pub uuid::Uuid);
+
 /// What claiming a key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The key is new (or its claim expired): the caller runs the request.
-    Claimed,
+    /// The key is new (or its claim expired): the caller runs the request, holding
+    /// the claim with this token.
+    Claimed(ClaimToken),
     /// A request with this key and fingerprint completed: here is its answer.
     Replay(RecordedResponse),
     /// A request with this key is still running.
@@ -49,6 +55,8 @@ pub trait IdempotencyKeys: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Claim, RepositoryError>;
 
-    /// Gives up a claim whose request failed, so a retry runs it again.
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), RepositoryError>;
+    /// Gives up a claim whose request failed, so a retry runs it again; only while
+    /// `token` still holds it.
+    async fn release(&self, key: &IdempotencyKey, token: ClaimToken)
+    -> Result<(), RepositoryError>;
 }

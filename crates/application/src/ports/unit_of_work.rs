@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{IdempotencyKey, RecordedResponse, RepositoryError, TaskStore, UserStore};
+use super::{ClaimToken, IdempotencyKey, RecordedResponse, RepositoryError, TaskStore, UserStore};
 
 #[async_trait]
 pub trait UnitOfWork: Send + Sync {
@@ -21,10 +21,12 @@ pub trait Transaction: Send {
     fn users(&mut self) -> &mut dyn UserStore;
 
     /// Records the response to an idempotent request, in this transaction, so it
-    /// exists exactly when the resource it describes does.
+    /// exists exactly when the resource it describes does. `Stale` when `token` no
+    /// longer holds the claim: another request took it over.
     async fn complete_idempotent_request(
         &mut self,
         key: &IdempotencyKey,
+        token: ClaimToken,
         response: &RecordedResponse,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError>;

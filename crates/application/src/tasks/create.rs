@@ -65,8 +65,13 @@ impl CreateTask {
                 tx.tasks().add(&mut task).await?;
                 if let Some(completion) = completion {
                     let response = (completion.respond)(&task);
-                    tx.complete_idempotent_request(completion.key, &response, now)
-                        .await?;
+                    tx.complete_idempotent_request(
+                        completion.key,
+                        completion.token,
+                        &response,
+                        now,
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 tracing::info!(task_id = %task.id(), "task created");

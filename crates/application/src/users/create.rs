@@ -59,8 +59,13 @@ impl CreateUser {
                 tx.users().add(&mut user).await?;
                 if let Some(completion) = completion {
                     let response = (completion.respond)(&user);
-                    tx.complete_idempotent_request(completion.key, &response, now)
-                        .await?;
+                    tx.complete_idempotent_request(
+                        completion.key,
+                        completion.token,
+                        &response,
+                        now,
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 tracing::info!(user_id = %user.id(), "user created");

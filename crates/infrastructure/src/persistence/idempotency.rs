@@ -2,21 +2,24 @@
 //!
 //! A key's row goes through two states. `in_progress` is a claim: the request holding
 //! it is running, and is presumed alive until `locked_until`; after that a retry may
-//! take the claim over. `completed` holds the response, written in the transaction
-//! that created the resource, and is replayed until `expires_at`. A claim is made
-//! outside any transaction, in single statements, so a concurrent retry sees it at once;
-//! every step that depends on what was read is a conditional statement, so two
-//! requests racing for a key cannot both win it.
+//! take the claim over. Each claim and take-over writes a new `claim_token`, which
+//! releasing and completing must match, so a request that outlived its lease cannot
+//! touch the claim a retry took over. `completed` holds the response, written in the
+//! transaction that created the resource, and is replayed until `expires_at`. A claim
+//! is made outside any transaction, in single statements, so a concurrent retry sees it
+//! at once; every step that depends on what was read is a conditional statement, so
+//! two requests racing for a key cannot both win it.
 
 use anyhow::anyhow;
 use application::ports::{
-    Claim, IdempotencyKey, IdempotencyKeys, RecordedResponse, RepositoryError,
+    Claim, ClaimToken, IdempotencyKey, IdempotencyKeys, RecordedResponse, RepositoryError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter};
+use uuid::Uuid;
 
 use super::entity::idempotency_keys::{self, Column};
 use super::repository_error;
@@ -50,10 +53,11 @@ impl SqlIdempotencyKeys {
     }
 }
 
-/// Inserts a new claim unless the key has a row; whether it did.
+/// Inserts a new claim held by `token` unless the key has a row; whether it did.
 async fn insert_claim(
     db: &DatabaseConnection,
     key: &IdempotencyKey,
+    token: ClaimToken,
     now: DateTime<Utc>,
 ) -> Result<bool, RepositoryError> {
     let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
@@ -67,6 +71,7 @@ async fn insert_claim(
         locked_until: Set(now + CLAIM_LEASE),
         expires_at: Set(now + RETENTION),
         created_at: Set(now),
+        claim_token: Set(Some(token.0)),
     })
     .on_conflict(
         OnConflict::columns([Column::TenantId, Column::Key])
@@ -122,15 +127,17 @@ async fn delete_expired(
 }
 
 /// Takes over the lapsed claim that was read, if no one else did first: the lease
-/// read is the version the UPDATE checks.
+/// read is the version the UPDATE checks. The new token disowns the old holder.
 async fn take_over(
     db: &DatabaseConnection,
     row: &idempotency_keys::Model,
     key: &IdempotencyKey,
+    token: ClaimToken,
     now: DateTime<Utc>,
 ) -> Result<bool, RepositoryError> {
     let updated = idempotency_keys::Entity::update_many()
         .col_expr(Column::LockedUntil, Expr::value(now + CLAIM_LEASE))
+        .col_expr(Column::ClaimToken, Expr::value(Some(token.0)))
         .col_expr(Column::Fingerprint, Expr::value(key.fingerprint.clone()))
         .filter(Column::TenantId.eq(row.tenant_id))
         .filter(Column::Key.eq(&row.key))
@@ -169,9 +176,10 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
     ) -> Result<Claim, RepositoryError> {
         let db = self.db.acquire().await?;
         purge_expired(&db, key, now).await?;
+        let token = ClaimToken(Uuid::now_v7());
         for _ in 0..CLAIM_ATTEMPTS {
-            if insert_claim(&db, key, now).await? {
-                return Ok(Claim::Claimed);
+            if insert_claim(&db, key, token, now).await? {
+                return Ok(Claim::Claimed(token));
             }
             let Some(row) = find(&db, key).await? else {
                 // Released or expired between our two statements.
@@ -198,8 +206,8 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
             }
             // The request holding the claim is presumed dead and never answered, so the
             // key is free for this request, whatever the dead one sent.
-            if take_over(&db, &row, key, now).await? {
-                return Ok(Claim::Claimed);
+            if take_over(&db, &row, key, token, now).await? {
+                return Ok(Claim::Claimed(token));
             }
         }
         Err(RepositoryError::Unexpected(anyhow!(
@@ -207,16 +215,21 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
         )))
     }
 
-    /// Only an unfinished claim made with the same request is given up: a completed
-    /// response stays, and so does a claim on the key for another request.
+    /// Only an unfinished claim that `token` still holds is given up: a completed
+    /// response stays, and so does a claim another request took over.
     #[tracing::instrument(skip_all, fields(tenant_id = %key.tenant))]
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), RepositoryError> {
+    async fn release(
+        &self,
+        key: &IdempotencyKey,
+        token: ClaimToken,
+    ) -> Result<(), RepositoryError> {
         let db = self.db.acquire().await?;
         idempotency_keys::Entity::delete_many()
             .filter(Column::TenantId.eq(key.tenant.as_uuid()))
             .filter(Column::Key.eq(&key.key))
             .filter(Column::Fingerprint.eq(&key.fingerprint))
             .filter(Column::State.eq(IN_PROGRESS))
+            .filter(Column::ClaimToken.eq(token.0))
             .exec(&*db)
             .await
             .map_err(|error| repository_error(error, "releasing an idempotency key"))?;
@@ -224,16 +237,20 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
     }
 }
 
-/// Turns the claim on `key` into its recorded response, in `transaction`: the response
-/// exists exactly when the resource it describes does.
+/// Turns the claim `token` holds on `key` into its recorded response, in
+/// `transaction`: the response exists exactly when the resource it describes does.
 ///
 /// # Errors
-/// `Unexpected` unless exactly one claim was completed: the key was not claimed for this
-/// request, or another request that took the claim over has completed it already, in
-/// which case rolling back is what keeps the resource from being created twice.
+/// `Stale` when another request holds the key now: it took the claim over after this
+/// one's lease lapsed (and may have completed it already). This request lost the race
+/// like a write to a stale version does, so it fails the same way: its transaction
+/// rolls back, which keeps the resource from being created twice, and the client is
+/// told of a concurrent modification (409) and can retry to get the winner's answer.
+/// `Unexpected` when this token never held the key, or already completed it: a bug.
 pub(super) async fn complete(
     transaction: &DatabaseTransaction,
     key: &IdempotencyKey,
+    token: ClaimToken,
     response: &RecordedResponse,
     now: DateTime<Utc>,
 ) -> Result<(), RepositoryError> {
@@ -253,15 +270,24 @@ pub(super) async fn complete(
         .filter(Column::Key.eq(&key.key))
         .filter(Column::Fingerprint.eq(&key.fingerprint))
         .filter(Column::State.eq(IN_PROGRESS))
+        .filter(Column::ClaimToken.eq(token.0))
         .exec(transaction)
         .await
         .map_err(|error| repository_error(error, "recording an idempotent response"))?;
-    if updated.rows_affected != 1 {
-        return Err(RepositoryError::Unexpected(anyhow!(
-            "the idempotency key is not claimed by this request, so its response cannot be recorded"
-        )));
+    if updated.rows_affected == 1 {
+        return Ok(());
     }
-    Ok(())
+    let holder = idempotency_keys::Entity::find_by_id((key.tenant.as_uuid(), key.key.clone()))
+        .one(transaction)
+        .await
+        .map_err(|error| repository_error(error, "reading an idempotency key"))?
+        .and_then(|row| row.claim_token);
+    match holder {
+        Some(holder) if holder != token.0 => Err(RepositoryError::Stale),
+        _ => Err(RepositoryError::Unexpected(anyhow!(
+            "the idempotency key is not claimed by this request, so its response cannot be recorded"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -300,13 +326,22 @@ mod tests {
         }
     }
 
+    /// The token of a claim the caller won; panics on any other answer.
+    fn claimed(claim: Claim) -> ClaimToken {
+        match claim {
+            Claim::Claimed(token) => token,
+            other => panic!("expected the key to be claimed, got {other:?}"),
+        }
+    }
+
     async fn complete_in_transaction(
         uow: &SqlUnitOfWork,
         key: &IdempotencyKey,
+        token: ClaimToken,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
         let mut tx = uow.begin().await?;
-        tx.complete_idempotent_request(key, &response(), now)
+        tx.complete_idempotent_request(key, token, &response(), now)
             .await?;
         tx.commit().await
     }
@@ -316,7 +351,7 @@ mod tests {
         on_every_backend(|db| async move {
             let keys = SqlIdempotencyKeys::new(db);
             let key = key(tenant(), "a");
-            assert_eq!(keys.claim(&key, at(0)).await.unwrap(), Claim::Claimed);
+            claimed(keys.claim(&key, at(0)).await.unwrap());
             assert_eq!(keys.claim(&key, at(1)).await.unwrap(), Claim::InProgress);
             assert_eq!(keys.claim(&key, at(59)).await.unwrap(), Claim::InProgress);
         })
@@ -332,7 +367,10 @@ mod tests {
             let (one, other) = tokio::join!(keys.claim(&key, at(0)), keys.claim(&key, at(0)));
             let mut claims = [one.unwrap(), other.unwrap()];
             claims.sort_by_key(|claim| claim == &Claim::InProgress);
-            assert_eq!(claims, [Claim::Claimed, Claim::InProgress]);
+            assert!(
+                matches!(claims, [Claim::Claimed(_), Claim::InProgress]),
+                "{claims:?}"
+            );
         })
         .await;
     }
@@ -341,14 +379,8 @@ mod tests {
     async fn a_key_is_scoped_to_its_tenant() {
         on_every_backend(|db| async move {
             let keys = SqlIdempotencyKeys::new(db);
-            assert_eq!(
-                keys.claim(&key(tenant(), "a"), at(0)).await.unwrap(),
-                Claim::Claimed
-            );
-            assert_eq!(
-                keys.claim(&key(tenant(), "a"), at(0)).await.unwrap(),
-                Claim::Claimed
-            );
+            claimed(keys.claim(&key(tenant(), "a"), at(0)).await.unwrap());
+            claimed(keys.claim(&key(tenant(), "a"), at(0)).await.unwrap());
         })
         .await;
     }
@@ -359,8 +391,10 @@ mod tests {
             let keys = SqlIdempotencyKeys::new(db.clone());
             let uow = SqlUnitOfWork::new(db);
             let key = key(tenant(), "a");
-            keys.claim(&key, at(0)).await.unwrap();
-            complete_in_transaction(&uow, &key, at(1)).await.unwrap();
+            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+            complete_in_transaction(&uow, &key, token, at(1))
+                .await
+                .unwrap();
             assert_eq!(
                 keys.claim(&key, at(2)).await.unwrap(),
                 Claim::Replay(response())
@@ -374,7 +408,7 @@ mod tests {
                 Claim::KeyReused
             );
             // A completed response is not a claim to give up.
-            keys.release(&key).await.unwrap();
+            keys.release(&key, token).await.unwrap();
             assert_eq!(
                 keys.claim(&key, at(3)).await.unwrap(),
                 Claim::Replay(response())
@@ -388,14 +422,14 @@ mod tests {
         on_every_backend(|db| async move {
             let keys = SqlIdempotencyKeys::new(db.clone());
             let key = key(tenant(), "a");
-            keys.claim(&key, at(0)).await.unwrap();
+            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
             let empty = RecordedResponse {
                 status: 204,
                 location: None,
                 body: Vec::new(),
             };
             let mut tx = SqlUnitOfWork::new(db).begin().await.unwrap();
-            tx.complete_idempotent_request(&key, &empty, at(1))
+            tx.complete_idempotent_request(&key, token, &empty, at(1))
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
@@ -415,7 +449,9 @@ mod tests {
             };
             keys.claim(&first, at(0)).await.unwrap();
             assert_eq!(keys.claim(&second, at(1)).await.unwrap(), Claim::KeyReused);
-            keys.release(&second).await.unwrap();
+            keys.release(&second, ClaimToken(Uuid::now_v7()))
+                .await
+                .unwrap();
             assert_eq!(keys.claim(&first, at(2)).await.unwrap(), Claim::InProgress);
         })
         .await;
@@ -432,10 +468,13 @@ mod tests {
             let (one, other) = tokio::join!(keys.claim(&key, at(61)), keys.claim(&key, at(61)));
             let mut claims = [one.unwrap(), other.unwrap()];
             claims.sort_by_key(|claim| claim == &Claim::InProgress);
-            assert_eq!(claims, [Claim::Claimed, Claim::InProgress]);
+            assert!(
+                matches!(claims, [Claim::Claimed(_), Claim::InProgress]),
+                "{claims:?}"
+            );
             // The new lease runs from the takeover.
             assert_eq!(keys.claim(&key, at(120)).await.unwrap(), Claim::InProgress);
-            assert_eq!(keys.claim(&key, at(122)).await.unwrap(), Claim::Claimed);
+            claimed(keys.claim(&key, at(122)).await.unwrap());
         })
         .await;
     }
@@ -450,10 +489,7 @@ mod tests {
                 ..crashed.clone()
             };
             keys.claim(&crashed, at(0)).await.unwrap();
-            assert_eq!(
-                keys.claim(&corrected, at(61)).await.unwrap(),
-                Claim::Claimed
-            );
+            claimed(keys.claim(&corrected, at(61)).await.unwrap());
             assert_eq!(
                 keys.claim(&crashed, at(62)).await.unwrap(),
                 Claim::KeyReused
@@ -495,8 +531,10 @@ mod tests {
             let keys = SqlIdempotencyKeys::new(db.clone());
             let uow = SqlUnitOfWork::new(db);
             let key = key(tenant(), "a");
-            keys.claim(&key, at(0)).await.unwrap();
-            complete_in_transaction(&uow, &key, at(10)).await.unwrap();
+            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+            complete_in_transaction(&uow, &key, token, at(10))
+                .await
+                .unwrap();
             // Kept for 24 hours from completion.
             let day = 24 * 60 * 60;
             assert!(matches!(
@@ -507,10 +545,7 @@ mod tests {
                 fingerprint: "b".repeat(64),
                 ..key
             };
-            assert_eq!(
-                keys.claim(&other_request, at(day + 10)).await.unwrap(),
-                Claim::Claimed
-            );
+            claimed(keys.claim(&other_request, at(day + 10)).await.unwrap());
             assert_eq!(
                 keys.claim(&other_request, at(day + 11)).await.unwrap(),
                 Claim::InProgress
@@ -524,9 +559,9 @@ mod tests {
         on_every_backend(|db| async move {
             let keys = SqlIdempotencyKeys::new(db);
             let key = key(tenant(), "a");
-            keys.claim(&key, at(0)).await.unwrap();
-            keys.release(&key).await.unwrap();
-            assert_eq!(keys.claim(&key, at(1)).await.unwrap(), Claim::Claimed);
+            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+            keys.release(&key, token).await.unwrap();
+            claimed(keys.claim(&key, at(1)).await.unwrap());
         })
         .await;
     }
@@ -537,15 +572,15 @@ mod tests {
             let keys = SqlIdempotencyKeys::new(db.clone());
             let uow = SqlUnitOfWork::new(db);
             let key = key(tenant(), "a");
-            keys.claim(&key, at(0)).await.unwrap();
+            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
             let mut tx = uow.begin().await.unwrap();
-            tx.complete_idempotent_request(&key, &response(), at(1))
+            tx.complete_idempotent_request(&key, token, &response(), at(1))
                 .await
                 .unwrap();
             drop(tx);
             assert_eq!(keys.claim(&key, at(2)).await.unwrap(), Claim::InProgress);
-            keys.release(&key).await.unwrap();
-            assert_eq!(keys.claim(&key, at(3)).await.unwrap(), Claim::Claimed);
+            keys.release(&key, token).await.unwrap();
+            claimed(keys.claim(&key, at(3)).await.unwrap());
         })
         .await;
     }
@@ -556,15 +591,18 @@ mod tests {
             let keys = SqlIdempotencyKeys::new(db.clone());
             let uow = SqlUnitOfWork::new(db);
             let key = key(tenant(), "a");
-            let unclaimed = complete_in_transaction(&uow, &key, at(0)).await;
+            let unclaimed =
+                complete_in_transaction(&uow, &key, ClaimToken(Uuid::now_v7()), at(0)).await;
             assert!(
                 matches!(unclaimed, Err(RepositoryError::Unexpected(_))),
                 "{unclaimed:?}"
             );
-            keys.claim(&key, at(0)).await.unwrap();
-            complete_in_transaction(&uow, &key, at(1)).await.unwrap();
-            // A second request that took the claim over must not record a second answer.
-            let twice = complete_in_transaction(&uow, &key, at(2)).await;
+            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+            complete_in_transaction(&uow, &key, token, at(1))
+                .await
+                .unwrap();
+            // Completing the same claim again must not record a second answer.
+            let twice = complete_in_transaction(&uow, &key, token, at(2)).await;
             assert!(
                 matches!(twice, Err(RepositoryError::Unexpected(_))),
                 "{twice:?}"
@@ -573,6 +611,34 @@ mod tests {
                 keys.claim(&key, at(3)).await.unwrap(),
                 Claim::Replay(response())
             );
+        })
+        .await;
+    }
+    #[tokio::test]
+    async fn a_request_whose_claim_was_taken_over_can_neither_release_nor_complete_it() {
+        on_every_backend(|db| async move {
+            let keys = SqlIdempotencyKeys::new(db.clone());
+            let uow = SqlUnitOfWork::new(db);
+            let key = key(tenant(), "a");
+            let slow = claimed(keys.claim(&key, at(0)).await.unwrap());
+            // The slow request runs past its lease; a retry takes the claim over.
+            let retry = claimed(keys.claim(&key, at(61)).await.unwrap());
+            assert_ne!(slow, retry);
+            keys.release(&key, slow).await.unwrap();
+            assert_eq!(keys.claim(&key, at(62)).await.unwrap(), Claim::InProgress);
+            let late = complete_in_transaction(&uow, &key, slow, at(63)).await;
+            assert!(matches!(late, Err(RepositoryError::Stale)), "{late:?}");
+            assert_eq!(keys.claim(&key, at(64)).await.unwrap(), Claim::InProgress);
+            complete_in_transaction(&uow, &key, retry, at(65))
+                .await
+                .unwrap();
+            assert_eq!(
+                keys.claim(&key, at(66)).await.unwrap(),
+                Claim::Replay(response())
+            );
+            // Once the retry has answered, the slow request still cannot record its own.
+            let later = complete_in_transaction(&uow, &key, slow, at(67)).await;
+            assert!(matches!(later, Err(RepositoryError::Stale)), "{later:?}");
         })
         .await;
     }

@@ -3,8 +3,8 @@
 //! together or not at all.
 
 use application::ports::{
-    IdempotencyKey, RecordedResponse, RepositoryError, TaskStore, Transaction, UnitOfWork,
-    UserStore,
+    ClaimToken, IdempotencyKey, RecordedResponse, RepositoryError, TaskStore, Transaction,
+    UnitOfWork, UserStore,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -80,10 +80,11 @@ impl Transaction for SqlTransaction {
     async fn complete_idempotent_request(
         &mut self,
         key: &IdempotencyKey,
+        token: ClaimToken,
         response: &RecordedResponse,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        idempotency::complete(&self.transaction, key, response, now).await
+        idempotency::complete(&self.transaction, key, token, response, now).await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {

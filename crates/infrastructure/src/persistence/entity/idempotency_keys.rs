@@ -17,6 +17,7 @@ pub struct Model {
     pub locked_until: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    pub claim_token: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
