@@ -20,4 +20,4 @@ pub use error::{Error, Resource};
 pub use idempotency::{Idempotent, Outcome};
 
 /// The largest page a list use case returns, whatever the caller asks for.
-pub const MAX_PAGE_SIZE: u64 = 100;
+pub const MAX_PAGE_SIZE: u32 = 100;

@@ -105,9 +105,9 @@ fn check_json_headers(req: &HttpRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The largest page of any list; the documented bounds of `limit` repeat it (a test
-/// checks).
-pub(crate) const MAX_PAGE_SIZE: u32 = 100;
+/// The largest page of any list: the use cases' own bound, so the two cannot drift.
+/// The documented bounds of `limit` repeat it (a test checks).
+pub(crate) const MAX_PAGE_SIZE: u32 = application::MAX_PAGE_SIZE;
 pub(crate) const DEFAULT_PAGE_SIZE: u32 = 20;
 
 /// A query string, decoded like a JSON body whose values are all strings: unknown,

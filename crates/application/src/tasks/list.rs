@@ -51,7 +51,7 @@ impl ListTasks {
         if query.filter.include_deleted {
             principal.require_admin()?;
         }
-        let limit = query.limit.clamp(1, crate::MAX_PAGE_SIZE);
+        let limit = query.limit.clamp(1, u64::from(crate::MAX_PAGE_SIZE));
         let mut items = self
             .queries
             .list(

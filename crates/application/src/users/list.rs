@@ -36,7 +36,7 @@ impl ListUsers {
         if query.filter.include_deleted {
             principal.require_admin()?;
         }
-        let limit = query.limit.clamp(1, crate::MAX_PAGE_SIZE);
+        let limit = query.limit.clamp(1, u64::from(crate::MAX_PAGE_SIZE));
         // One extra row tells whether another page follows, without a COUNT.
         let mut items = self
             .users
