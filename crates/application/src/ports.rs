@@ -13,11 +13,20 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 
+mod cache;
+mod events;
 mod idempotency;
+mod read_models;
 mod tasks;
 mod unit_of_work;
 
+pub use cache::{Cache, CacheError, Lookup};
+pub use events::{
+    Delivery, EventEnvelope, EventHandler, EventPublisher, EventSubscriber, Outbox,
+    OutboxBacklog, RelayError,
+};
 pub use idempotency::{Claim, ClaimToken, IdempotencyKey, IdempotencyKeys, RecordedResponse};
+pub use read_models::{AuditEntry, AuditLog, Projections, TaskStats, TaskStatsQueries};
 pub use tasks::{TaskCursor, TaskFilter, TaskOrder, TaskQueries, TaskSort, TaskStore};
 pub use unit_of_work::{Transaction, UnitOfWork};
 
@@ -205,6 +214,15 @@ pub trait LoginThrottle: Send + Sync {
 
     /// Forgets the failures of a key after a successful sign-in.
     async fn reset(&self, key: &ThrottleKey) -> anyhow::Result<()>;
+}
+
+/// A budget of requests per tenant and time window, shared by every replica when the
+/// adapter is.
+#[async_trait]
+pub trait RequestBudget: Send + Sync {
+    /// Spends one request of `tenant`'s budget; `Some(wait)` when it is spent and the
+    /// request must be refused until the window turns.
+    async fn spend(&self, tenant: TenantId) -> anyhow::Result<Option<Duration>>;
 }
 
 pub trait Clock: Send + Sync {

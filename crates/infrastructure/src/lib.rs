@@ -10,6 +10,7 @@
 pub mod database;
 mod password;
 mod persistence;
+pub mod redis_pool;
 mod system;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -214,3 +214,44 @@ async fn sweep_postgres_leftovers(server: &Database) {
         }
     }
 }
+
+/// The variable naming a Redis server for tests, e.g. `redis://127.0.0.1:6379`. Tests
+/// that need Redis are skipped (they return early, saying so) when it is not set.
+pub const TEST_REDIS_URL: &str = "TEST_REDIS_URL";
+
+/// The Redis of `TEST_REDIS_URL`, if set, with a key prefix of its own
+/// (`keystone_test_<uuid>`) so tests sharing the server never see each other's keys.
+///
+/// # Panics
+/// When the URL is not a Redis URL.
+#[must_use]
+pub fn redis() -> Option<(crate::redis_pool::Redis, String)> {
+    let url = std::env::var(TEST_REDIS_URL)
+        .ok()
+        .filter(|url| !url.trim().is_empty())?;
+    let redis = crate::redis_pool::Redis::new(&crate::redis_pool::RedisConfig {
+        url,
+        pool_size: 8,
+        timeout: Duration::from_secs(2),
+    })
+    .expect("TEST_REDIS_URL is a redis URL");
+    Some((redis, format!("keystone_test_{}", Uuid::now_v7().simple())))
+}
+
+/// A Redis pool pointed at a port nothing listens on, for tests of a Redis that is down.
+///
+/// # Panics
+/// Never: the URL is well-formed.
+#[must_use]
+pub fn dead_redis() -> crate::redis_pool::Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port");
+    crate::redis_pool::Redis::new(&crate::redis_pool::RedisConfig {
+        url: format!("redis://127.0.0.1:{port}"),
+        pool_size: 2,
+        timeout: Duration::from_millis(200),
+    })
+    .expect("a redis URL")
+}

@@ -1,0 +1,157 @@
+//! The connection to Redis, shared by the cache, the event bus and the rate limiters:
+//! a deadpool pool with a deadline on every call, so a slow or absent Redis costs a
+//! request a bounded wait, never a hang.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use application::ports::HealthProbe;
+use async_trait::async_trait;
+use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
+
+/// How to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`; credentials in it are never logged.
+    pub url: String,
+    pub pool_size: usize,
+    /// The deadline of one call, connecting included.
+    pub timeout: Duration,
+}
+
+/// Why a Redis call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("redis is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// A pool of connections to Redis. Cloning it is cheap and shares the pool.
+#[derive(Clone)]
+pub struct Redis {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redis {
+    /// Builds the pool; no connection is made until the first call, so a Redis that is
+    /// down at start-up only degrades the service.
+    ///
+    /// # Errors
+    /// When the URL is not a Redis URL.
+    pub fn new(config: &RedisConfig) -> anyhow::Result<Self> {
+        let mut pool_config = Config::from_url(config.url.clone());
+        pool_config.pool = Some(PoolConfig {
+            max_size: config.pool_size,
+            timeouts: Timeouts {
+                wait: Some(config.timeout),
+                create: Some(config.timeout),
+                recycle: Some(config.timeout),
+            },
+            ..PoolConfig::default()
+        });
+        let pool = pool_config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|_| anyhow!("the redis URL is not valid"))?;
+        Ok(Self {
+            pool,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The per-call deadline.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs `call` on a pooled connection, within the deadline (waiting for the
+    /// connection included).
+    ///
+    /// # Errors
+    /// `Timeout` past the deadline, `Unavailable` when Redis refused or errored.
+    pub async fn run<T, F, Fut>(&self, call: F) -> Result<T, RedisError>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.run_within(self.timeout, call).await
+    }
+
+    /// `run` with a deadline of its own, for calls that block on purpose
+    /// (`XREADGROUP ... BLOCK`).
+    ///
+    /// # Errors
+    /// As `run`.
+    pub async fn run_within<T, F, Fut>(
+        &self,
+        deadline: Duration,
+        call: F,
+    ) -> Result<T, RedisError>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let attempt = async {
+            let connection = self
+                .pool
+                .get()
+                .await
+                .map_err(|error| RedisError::Unavailable(anyhow!("{error}")))?;
+            call(connection)
+                .await
+                .map_err(|error| RedisError::Unavailable(error.into()))
+        };
+        tokio::time::timeout(deadline, attempt)
+            .await
+            .map_err(|_| RedisError::Timeout(deadline))?
+    }
+
+    /// Stops handing out connections; calls from now on fail as `Unavailable`.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// Readiness includes Redis when it is configured.
+#[derive(Debug, Clone)]
+pub struct RedisProbe {
+    redis: Redis,
+}
+
+impl RedisProbe {
+    #[must_use]
+    pub fn new(redis: Redis) -> Self {
+        Self { redis }
+    }
+}
+
+#[async_trait]
+impl HealthProbe for RedisProbe {
+    fn component(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        let pong: String = self
+            .redis
+            .run(|mut connection| async move {
+                redis::cmd("PING").query_async(&mut connection).await
+            })
+            .await
+            .context("redis did not answer PING")?;
+        anyhow::ensure!(pong == "PONG", "redis answered PING with {pong:?}");
+        Ok(())
+    }
+}
