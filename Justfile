@@ -1,6 +1,7 @@
 # Keystone's daily commands. Install just with `cargo install just`.
 
 pg_url := env_var_or_default("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+redis_url := env_var_or_default("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 # List the recipes.
 default:
@@ -10,13 +11,25 @@ default:
 run:
     cargo run
 
+# Serve with Redis as cache, event bus and rate-limit store.
+run-redis:
+    APP_REDIS__URL={{redis_url}} cargo run
+
+# Run the outbox relay and the event consumers alone.
+worker:
+    cargo run -- worker
+
+# Rebuild the task statistics read model (all tenants).
+projections-rebuild:
+    cargo run -- projections rebuild
+
 # Run every test on SQLite.
 test:
     cargo test
 
-# Run every test on SQLite and, where it applies, on PostgreSQL too.
+# Run every test on SQLite and in-process adapters and, where it applies, on PostgreSQL and Redis too.
 test-all:
-    TEST_DATABASE_URL={{pg_url}} cargo test
+    TEST_DATABASE_URL={{pg_url}} TEST_REDIS_URL={{redis_url}} cargo test
     cargo test -p xtask
 
 # Format check and clippy with warnings as errors.

@@ -1,6 +1,8 @@
 //! Helpers shared by the black-box API tests: start the real application on port 0
 //! with a database of its own, and talk to it over HTTP like any client would.
 
+pub mod proxy;
+
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -40,11 +42,35 @@ impl TestResponse {
     }
 }
 
-/// Settings for one test: port 0, a fresh database, cheap password hashing.
+/// Settings for one test: port 0, a fresh database (PostgreSQL when
+/// `TEST_DATABASE_URL` is set), Redis under a namespace of its own when
+/// `TEST_REDIS_URL` is set, cheap password hashing.
 ///
 /// # Panics
 /// When no fresh database can be made.
 pub async fn test_settings() -> Settings {
+    let mut settings = embedded_settings_on(infrastructure::testing::fresh_database_url().await);
+    if let Some(url) = std::env::var(infrastructure::testing::TEST_REDIS_URL)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+    {
+        settings.redis.url = Some(Secret::new(url));
+        settings.redis.namespace = format!("keystone_test_{}", uuid::Uuid::now_v7().simple());
+    }
+    settings
+}
+
+/// Settings for the embedded default whatever the environment: a fresh `SQLite`
+/// database and in-process cache, bus and limits.
+pub async fn embedded_settings() -> Settings {
+    embedded_settings_on(
+        infrastructure::testing::Backend::Sqlite
+            .fresh_database_url()
+            .await,
+    )
+}
+
+fn embedded_settings_on(database_url: String) -> Settings {
     let defaults = Settings::default();
     let mut settings = Settings {
         environment: Environment::Test,
@@ -54,7 +80,7 @@ pub async fn test_settings() -> Settings {
             ..defaults.server
         },
         database: DatabaseSettings {
-            url: Secret::new(infrastructure::testing::fresh_database_url().await),
+            url: Secret::new(database_url),
             max_connections: 5,
             ..defaults.database
         },
@@ -62,7 +88,32 @@ pub async fn test_settings() -> Settings {
     };
     settings.auth.password_hash.memory_kib = 1024;
     settings.auth.password_hash.iterations = 1;
+    // Consumers take over a dead one's messages quickly, so tests need not wait long.
+    settings.events.claim_idle_secs = 1;
+    settings.events.relay_interval_ms = 50;
     settings
+}
+
+/// Polls `check` until it returns `Some`, for at most `within`.
+///
+/// # Panics
+/// When `check` still returns `None` at the deadline; the message names `what`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Starts the application with the default test settings.

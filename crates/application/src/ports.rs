@@ -234,10 +234,18 @@ pub trait IdGenerator: Send + Sync {
     fn new_id(&self) -> Uuid;
 }
 
-/// A dependency the service needs to be ready (database, cache).
+/// A dependency readiness asks about (database, Redis).
 #[async_trait]
 pub trait HealthProbe: Send + Sync {
     fn component(&self) -> &'static str;
+
+    /// Whether the service cannot serve without it. A dependency it only degrades
+    /// without (Redis: reads fall back to the database, limits to the replica, events
+    /// wait in the outbox) is reported, but does not take the replica out of rotation:
+    /// that would turn a cache outage into an outage of every replica at once.
+    fn required(&self) -> bool {
+        true
+    }
 
     async fn check(&self) -> anyhow::Result<()>;
 }

@@ -124,7 +124,8 @@ impl Redis {
     }
 }
 
-/// Readiness includes Redis when it is configured.
+/// Readiness reports Redis when it is configured, as a dependency the service degrades
+/// without rather than fails.
 #[derive(Debug, Clone)]
 pub struct RedisProbe {
     redis: Redis,
@@ -141,6 +142,10 @@ impl RedisProbe {
 impl HealthProbe for RedisProbe {
     fn component(&self) -> &'static str {
         "redis"
+    }
+
+    fn required(&self) -> bool {
+        false
     }
 
     async fn check(&self) -> anyhow::Result<()> {

@@ -44,11 +44,12 @@ pub(crate) struct Live {
     status: &'static str,
 }
 
-/// Every dependency answered.
+/// Every required dependency answered.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(examples(json!({"status": "ok", "checks": {"database": "ok"}})))]
+#[schema(examples(json!({"status": "ok", "checks": {"database": "ok", "redis": "ok"}})))]
 pub(crate) struct Ready {
-    /// Always `ok`.
+    /// `ok`, or `degraded` when a dependency the service can do without (Redis) is
+    /// down: the replica still serves, from the database.
     status: &'static str,
     /// Each dependency and how its probe went: `ok`, `failed` or `timed_out`.
     checks: BTreeMap<String, String>,
@@ -83,11 +84,11 @@ pub(crate) async fn live() -> web::Json<Live> {
 
 #[utoipa::path(
     get, operation_id = "readiness", path = "/health/ready", tag = "health",
-    summary = "Readiness: every dependency answers its probe within 2 seconds",
+    summary = "Readiness: every required dependency answers its probe within 2 seconds",
     responses(
-        (status = 200, description = "Ready to serve", body = Ready),
-        (status = 503, description = "A dependency is down, or the server is shutting down; \
-            `checks` says which",
+        (status = 200, description = "Ready to serve; `degraded` when Redis is down", body = Ready),
+        (status = 503, description = "A required dependency is down, or the server is \
+            shutting down; `checks` says which",
             body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -95,29 +96,42 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if state.shutdown.is_raised() {
         return shutting_down();
     }
+    let optional: Vec<&str> = state
+        .probes
+        .iter()
+        .filter(|probe| !probe.required())
+        .map(|probe| probe.component())
+        .collect();
     let probes = state
         .probes
         .iter()
         .map(|probe| (probe.component(), probe.check()));
-    readiness(check_all(probes, PROBE_TIMEOUT).await)
+    readiness(check_all(probes, PROBE_TIMEOUT).await, &optional)
 }
 
-/// 200 when every check is ok, else a 503 problem naming the failing components.
-fn readiness(checks: BTreeMap<String, Check>) -> HttpResponse {
-    let failing: Vec<&str> = checks
-        .iter()
-        .filter(|(_, check)| **check != Check::Ok)
-        .map(|(component, _)| component.as_str())
-        .collect();
-    let detail = format!("not ready: {}", failing.join(", "));
-    let ready = failing.is_empty();
+/// 200 when every required check is ok (`degraded` when an optional one is not), else
+/// a 503 problem naming the failing required components.
+fn readiness(checks: BTreeMap<String, Check>, optional: &[&str]) -> HttpResponse {
+    let failing = |required: bool| -> Vec<&str> {
+        checks
+            .iter()
+            .filter(|(component, check)| {
+                **check != Check::Ok && optional.contains(&component.as_str()) != required
+            })
+            .map(|(component, _)| component.as_str())
+            .collect()
+    };
+    let failing_required = failing(true);
+    let degraded = !failing(false).is_empty();
+    let detail = format!("not ready: {}", failing_required.join(", "));
+    let ready = failing_required.is_empty();
     let checks = checks
         .into_iter()
         .map(|(component, check)| (component, check.as_str().to_owned()))
         .collect();
     if ready {
         return HttpResponse::Ok().json(Ready {
-            status: "ok",
+            status: if degraded { "degraded" } else { "ok" },
             checks,
         });
     }
@@ -192,7 +206,7 @@ mod tests {
             .iter()
             .map(|(name, check)| ((*name).to_owned(), *check))
             .collect();
-        let response = readiness(checks);
+        let response = readiness(checks, &["redis"]);
         let status = response.status();
         let content_type = response
             .headers()
@@ -231,6 +245,21 @@ mod tests {
             body["checks"],
             json!({"database": "failed", "cache": "timed_out", "queue": "ok"})
         );
+    }
+
+    #[actix_web::test]
+    async fn an_optional_dependency_that_is_down_degrades_the_service_without_taking_it_out() {
+        let (status, _, body) =
+            answer(&[("database", Check::Ok), ("redis", Check::TimedOut)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"status": "degraded", "checks": {"database": "ok", "redis": "timed_out"}})
+        );
+        let (status, _, body) =
+            answer(&[("database", Check::Failed), ("redis", Check::Failed)]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["detail"], "not ready: database");
     }
 
     /// How a probe in these tests behaves. `Meet` answers only once all `Meet` probes

@@ -31,6 +31,77 @@ pub struct Settings {
     pub log: LogSettings,
     pub telemetry: TelemetrySettings,
     pub metrics: MetricsSettings,
+    pub redis: RedisSettings,
+    pub cache: CacheSettings,
+    pub events: EventSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Redis, when configured, holds the cache, carries the events and keeps the rate
+/// limits shared by every replica. Unset, in-process adapters do all three: right for
+/// one process, wrong for several (production refuses to start without it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:6379/0`.
+    pub url: Option<Secret>,
+    pub pool_size: usize,
+    /// The deadline of one Redis call; past it the cache is bypassed, the limiter
+    /// falls back to its in-process copy and the relay retries later.
+    pub timeout_ms: u64,
+    /// Prefix of every key and stream, so services can share a Redis.
+    pub namespace: String,
+}
+
+impl RedisSettings {
+    /// The URL, unless unset or empty.
+    #[must_use]
+    pub fn url(&self) -> Option<&str> {
+        self.url
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|url| !url.trim().is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CacheSettings {
+    /// How long a cached user or task lives without being invalidated.
+    pub ttl_secs: u64,
+    /// Cached values larger than this are compressed with zstd.
+    pub compress_above_bytes: usize,
+    /// Entries the in-process cache holds (without Redis).
+    pub memory_capacity: usize,
+}
+
+/// The outbox relay, the event bus and the consumers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventSettings {
+    /// Whether `serve` also runs the relay and the consumers, as `server worker` does.
+    /// Off when they run in a deployment of their own.
+    pub run_in_server: bool,
+    /// Events the relay publishes per transaction.
+    pub relay_batch: u64,
+    /// How often the relay looks for new events when the outbox is drained.
+    pub relay_interval_ms: u64,
+    /// The longest wait between relay attempts while the bus is failing.
+    pub relay_max_backoff_ms: u64,
+    /// Published events are kept this long, then purged (and the consumers' records of
+    /// the events they applied with them).
+    pub retention_hours: u64,
+    /// The Redis stream's approximate length bound (`XADD MAXLEN ~`), and the
+    /// in-process bus's.
+    pub stream_max_len: usize,
+    /// How long a message may stay unacknowledged by a consumer before another
+    /// consumer of its group takes it over.
+    pub claim_idle_secs: u64,
+}
+
+/// Limits every authenticated request counts against, per tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimitSettings {
+    /// Requests a tenant may make per window; 0 turns the budget off.
+    pub tenant_requests: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +283,30 @@ impl Default for Settings {
                 sampling_ratio: 1.0,
             },
             metrics: MetricsSettings { port: None },
+            redis: RedisSettings {
+                url: None,
+                pool_size: 16,
+                timeout_ms: 250,
+                namespace: "keystone".to_owned(),
+            },
+            cache: CacheSettings {
+                ttl_secs: 300,
+                compress_above_bytes: 1024,
+                memory_capacity: 10_000,
+            },
+            events: EventSettings {
+                run_in_server: true,
+                relay_batch: 100,
+                relay_interval_ms: 200,
+                relay_max_backoff_ms: 30_000,
+                retention_hours: 7 * 24,
+                stream_max_len: 100_000,
+                claim_idle_secs: 30,
+            },
+            rate_limit: RateLimitSettings {
+                tenant_requests: 0,
+                window_secs: 60,
+            },
         }
     }
 }
@@ -265,6 +360,11 @@ impl Settings {
             if key.expose().len() < 32 {
                 bail!("production needs JWT secrets of at least 32 bytes");
             }
+        }
+        // In-process cache, bus and limits are per replica: with several, a write on
+        // one would leave the others' caches stale and every limit multiplied.
+        if self.redis.url().is_none() {
+            bail!("production needs Redis: set APP_REDIS__URL");
         }
         Ok(())
     }
@@ -343,6 +443,7 @@ mod tests {
             jail.set_env("APP_AUTH__JWT_SECRET", "short");
             assert!(Settings::load(jail.directory()).is_err());
             jail.set_env("APP_AUTH__JWT_SECRET", "x".repeat(32));
+            jail.set_env("APP_REDIS__URL", "redis://cache:6379");
             let settings = Settings::load(jail.directory()).unwrap();
             assert_eq!(settings.log_format(), LogFormat::Json);
             Ok(())
@@ -365,9 +466,44 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_to_start_without_redis() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_ENVIRONMENT", "production");
+            jail.set_env("APP_AUTH__JWT_SECRET", "x".repeat(32));
+            let error = Settings::load(jail.directory()).unwrap_err();
+            assert!(error.to_string().contains("APP_REDIS__URL"), "{error}");
+            jail.set_env("APP_REDIS__URL", "");
+            assert!(Settings::load(jail.directory()).is_err());
+            jail.set_env("APP_REDIS__URL", "redis://cache:6379");
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.redis.url(), Some("redis://cache:6379"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn without_redis_the_embedded_adapters_serve_and_workers_run_in_the_server() {
+        Jail::expect_with(|jail| {
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(settings.redis.url(), None);
+            assert!(settings.events.run_in_server);
+            assert_eq!(settings.cache.ttl_secs, 300);
+            assert_eq!(settings.rate_limit.tenant_requests, 0);
+            jail.set_env("APP_EVENTS__RUN_IN_SERVER", "false");
+            jail.set_env("APP_RATE_LIMIT__TENANT_REQUESTS", "600");
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert!(!settings.events.run_in_server);
+            assert_eq!(settings.rate_limit.tenant_requests, 600);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn secrets_never_print() {
-        let settings = Settings::default();
+        let mut settings = Settings::default();
+        settings.redis.url = Some(Secret::new("redis://:hunter2@cache:6379"));
         let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"));
         assert!(!printed.contains(DEVELOPMENT_JWT_SECRET));
         assert!(!printed.contains("data/keystone.db"));
     }

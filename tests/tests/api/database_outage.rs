@@ -2,69 +2,13 @@
 //! application reaches it through a TCP proxy in this test, which can drop every
 //! connection and refuse new ones, like a database server that restarts.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use infrastructure::testing::Backend;
+use keystone_tests::proxy::Proxy;
 use keystone_tests::{TestApp, TestResponse, spawn_app_with, test_settings};
 use server::settings::Secret;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-
-/// Forwards connections to `target` while up; while down, drops every connection it
-/// carries and closes new ones as soon as they arrive.
-struct Proxy {
-    port: u16,
-    up: watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (up, watching) = watch::channel(true);
-        actix_web::rt::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !*watching.borrow() {
-                    continue;
-                }
-                let mut down = watching.clone();
-                actix_web::rt::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = down.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Self { port, up }
-    }
-
-    fn go_down(&self) {
-        self.up.send_replace(false);
-    }
-
-    fn come_back(&self) {
-        self.up.send_replace(true);
-    }
-}
-
-/// Splits a `postgres://user@host:port/db` URL into what comes before the host, the
-/// host and port, and what comes after.
-fn around_host(url: &str) -> (&str, &str, &str) {
-    let authority = url.find("://").expect("a URL") + 3;
-    let path = url[authority..]
-        .find('/')
-        .map_or(url.len(), |at| authority + at);
-    let host = url[authority..path]
-        .rfind('@')
-        .map_or(authority, |at| authority + at + 1);
-    (&url[..host], &url[host..path], &url[path..])
-}
 
 async fn me(app: &TestApp, token: &str) -> (TestResponse, Duration) {
     let started = Instant::now();
@@ -79,20 +23,8 @@ async fn a_database_that_goes_away_is_a_fast_503_and_is_used_again_once_it_is_ba
         return;
     }
     let mut settings = test_settings().await;
-    let url = settings.database.url.expose().to_owned();
-    let (before, host, after) = around_host(&url);
-    let host = if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:5432")
-    };
-    let database = host
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .expect("a TCP address");
-    let proxy = Proxy::start(database).await;
-    settings.database.url = Secret::new(format!("{before}127.0.0.1:{}{after}", proxy.port));
+    let (proxy, url) = Proxy::in_front_of(settings.database.url.expose(), 5432).await;
+    settings.database.url = Secret::new(url);
     settings.database.acquire_timeout_ms = 1_000;
     let app = spawn_app_with(settings).await;
     let account = app.register("ada@example.com").await;
