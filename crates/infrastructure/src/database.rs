@@ -425,11 +425,11 @@ mod tests {
             migrate_down(&db, 1).await.unwrap();
             let last = all_migrations().pop().unwrap();
             assert_eq!(pending_migrations(&db).await.unwrap(), vec![last]);
-            assert!(!has_column(&db, "idempotency_keys", "claim_token").await);
+            assert!(!has_table(&db, "audit_log").await);
             assert!(has_table(&db, "idempotency_keys").await);
             migrate_up(&db).await.unwrap();
             assert!(pending_migrations(&db).await.unwrap().is_empty());
-            assert!(has_column(&db, "idempotency_keys", "claim_token").await);
+            assert!(has_column(&db, "task_stats_tasks", "status_version").await);
         })
         .await;
     }

@@ -10,6 +10,7 @@
 pub mod database;
 mod password;
 mod persistence;
+mod read_models;
 pub mod redis_pool;
 mod system;
 #[cfg(any(test, feature = "testing"))]
@@ -21,6 +22,7 @@ pub use password::{Argon2Hasher, Argon2Params};
 pub use persistence::{
     SqlIdempotencyKeys, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork, SqlUsers,
 };
+pub use read_models::{SqlAuditLog, SqlInbox, SqlTaskStats};
 pub use system::{SystemClock, UuidV7Ids};
 pub use throttle::{InMemoryLoginThrottle, ThrottleConfig};
 pub use tokens::{JwtAccessTokens, JwtConfig, JwtKey};

@@ -10,7 +10,7 @@
 //! `Unavailable`, known constraint violations as their business meaning, everything
 //! else `Unexpected` with what was being done.
 
-mod entity;
+pub(crate) mod entity;
 mod idempotency;
 mod mapping;
 mod outbox;
@@ -30,7 +30,7 @@ pub use unit_of_work::{SqlTransaction, SqlUnitOfWork};
 pub use users::SqlUsers;
 
 /// Translates a database error, with `doing` ("saving a user") as its context.
-fn repository_error(error: DbErr, doing: &'static str) -> RepositoryError {
+pub(crate) fn repository_error(error: DbErr, doing: &'static str) -> RepositoryError {
     let unavailable = is_connection_failure(&error);
     let error = anyhow::Error::new(error).context(doing);
     if unavailable {

@@ -1,0 +1,160 @@
+//! The inbox: the ids of the events each handler applied, and the write transaction a
+//! handler records them in together with its effect.
+
+use application::ports::RepositoryError;
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::entity::processed_events::{self, Column};
+use crate::database::{Database, Turn};
+use crate::persistence::repository_error;
+
+/// An open write transaction and the turn at the pool it holds. The fields drop in
+/// order: the transaction (rolling back unless committed) lets go of its connection
+/// before the turn is given back.
+pub(super) struct Write {
+    pub(super) tx: DatabaseTransaction,
+    _turn: Turn,
+}
+
+impl Write {
+    /// Begins a transaction that takes `SQLite`'s write lock at once, as the unit of
+    /// work does: every handler writes, and a deferred transaction would fail with
+    /// `SQLITE_BUSY` when a concurrent handler committed between its read and its write.
+    pub(super) async fn begin(db: &Database) -> Result<Self, RepositoryError> {
+        let turn = db.acquire().await?;
+        let tx = turn
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(|error| repository_error(error, "starting a read-model transaction"))?;
+        Ok(Self { tx, _turn: turn })
+    }
+
+    pub(super) async fn commit(self) -> Result<(), RepositoryError> {
+        self.tx
+            .commit()
+            .await
+            .map_err(|error| repository_error(error, "committing a read-model transaction"))
+    }
+}
+
+/// Records that `consumer` applied `event`; `false` when it had already, and the caller
+/// must then change nothing. Concurrent deliveries of one event race on the primary
+/// key: the second waits for the first transaction and then finds the record.
+pub(super) async fn record(
+    tx: &DatabaseTransaction,
+    consumer: &str,
+    event: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, RepositoryError> {
+    let inserted = processed_events::Entity::insert(processed_events::ActiveModel {
+        consumer: Set(consumer.to_owned()),
+        event_id: Set(event),
+        processed_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([Column::Consumer, Column::EventId])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(tx)
+    .await
+    .map_err(|error| repository_error(error, "recording a processed event"))?;
+    Ok(inserted == 1)
+}
+
+/// The inbox's upkeep. Its records only need to outlive the redeliveries of their
+/// events: once the bus has dropped an event (acknowledged, trimmed from the stream),
+/// its record is dead weight.
+#[derive(Debug, Clone)]
+pub struct SqlInbox {
+    db: Database,
+}
+
+impl SqlInbox {
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Deletes the records, of every handler, of events processed before `before`;
+    /// returns how many. Choose `before` well past the bus's longest redelivery
+    /// window: an event redelivered after its record is gone is applied again.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached, `Unexpected` otherwise.
+    #[tracing::instrument(skip_all)]
+    pub async fn purge_processed(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let db = self.db.acquire().await?;
+        let deleted = processed_events::Entity::delete_many()
+            .filter(Column::ProcessedAt.lt(before))
+            .exec(&*db)
+            .await
+            .map_err(|error| repository_error(error, "purging processed events"))?;
+        Ok(deleted.rows_affected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use application::ports::EventHandler;
+    use domain::TenantId;
+
+    use super::*;
+    use crate::read_models::fixtures::{created, new_id, task};
+    use crate::read_models::{SqlAuditLog, SqlTaskStats};
+    use crate::testing::on_every_backend;
+
+    #[tokio::test]
+    async fn each_handler_has_its_own_record_of_an_event() {
+        on_every_backend(|db| async move {
+            let handlers: [Box<dyn EventHandler>; 2] = [
+                Box::new(SqlTaskStats::new(db.clone())),
+                Box::new(SqlAuditLog::new(db)),
+            ];
+            let event = created(TenantId::from_uuid(new_id()), task(), None, None, 1);
+            for handler in &handlers {
+                assert!(handler.handle(&event).await.unwrap(), "{}", handler.name());
+            }
+            for handler in &handlers {
+                assert!(!handler.handle(&event).await.unwrap(), "{}", handler.name());
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn purging_forgets_only_the_events_processed_before_the_cutoff() {
+        on_every_backend(|db| async move {
+            let inbox = SqlInbox::new(db.clone());
+            let write = Write::begin(&db).await.unwrap();
+            let (old, recent) = (new_id(), new_id());
+            let cutoff = Utc::now();
+            let an_hour = chrono::TimeDelta::hours(1);
+            assert!(record(&write.tx, "a", old, cutoff - an_hour).await.unwrap());
+            assert!(record(&write.tx, "b", old, cutoff - an_hour).await.unwrap());
+            assert!(record(&write.tx, "a", recent, cutoff).await.unwrap());
+            write.commit().await.unwrap();
+            assert_eq!(inbox.purge_processed(cutoff).await.unwrap(), 2);
+            let write = Write::begin(&db).await.unwrap();
+            assert!(
+                record(&write.tx, "a", old, cutoff).await.unwrap(),
+                "forgotten"
+            );
+            assert!(
+                !record(&write.tx, "a", recent, cutoff).await.unwrap(),
+                "kept"
+            );
+        })
+        .await;
+    }
+}
