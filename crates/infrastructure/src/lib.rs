@@ -7,6 +7,7 @@
 //! database lifecycle (connecting, migrating, health). It does not know HTTP, actix or configuration files: the server
 //! reads settings and hands plain config structs in.
 
+mod cache;
 pub mod database;
 mod password;
 mod persistence;
@@ -18,6 +19,10 @@ pub mod testing;
 mod throttle;
 mod tokens;
 
+pub use cache::{
+    CacheAside, CacheConfig, CachedTaskQueries, CachedUsers, InMemoryCache, InvalidatingUnitOfWork,
+    RedisCache, describe_metrics as describe_cache_metrics,
+};
 pub use password::{Argon2Hasher, Argon2Params};
 pub use persistence::{
     SqlIdempotencyKeys, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork, SqlUsers,
