@@ -425,11 +425,11 @@ mod tests {
             migrate_down(&db, 1).await.unwrap();
             let last = all_migrations().pop().unwrap();
             assert_eq!(pending_migrations(&db).await.unwrap(), vec![last]);
-            assert!(!has_column(&db, "idempotency_keys", "claim_token").await);
-            assert!(has_table(&db, "idempotency_keys").await);
+            assert!(!has_column(&db, "outbox", "aggregate_version").await);
+            assert!(has_table(&db, "outbox").await);
             migrate_up(&db).await.unwrap();
             assert!(pending_migrations(&db).await.unwrap().is_empty());
-            assert!(has_column(&db, "idempotency_keys", "claim_token").await);
+            assert!(has_column(&db, "outbox", "aggregate_version").await);
         })
         .await;
     }

@@ -8,6 +8,7 @@
 //! reads settings and hands plain config structs in.
 
 pub mod database;
+mod events;
 mod password;
 mod persistence;
 pub mod redis_pool;
@@ -17,9 +18,14 @@ pub mod testing;
 mod throttle;
 mod tokens;
 
+pub use events::{
+    InProcessBus, RedisStreamBus, StreamConfig, describe_metrics as describe_event_metrics,
+    record_backlog, record_consumer_lag,
+};
 pub use password::{Argon2Hasher, Argon2Params};
 pub use persistence::{
-    SqlIdempotencyKeys, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork, SqlUsers,
+    SqlIdempotencyKeys, SqlOutbox, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork,
+    SqlUsers,
 };
 pub use system::{SystemClock, UuidV7Ids};
 pub use throttle::{InMemoryLoginThrottle, ThrottleConfig};
