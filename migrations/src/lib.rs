@@ -19,6 +19,7 @@ mod m20261121_000005_index_tasks_for_listing;
 mod m20261121_000006_create_outbox;
 mod m20261121_000007_create_idempotency_keys;
 mod m20261121_000008_add_claim_token_to_idempotency_keys;
+mod m20261121_000009_outbox_relay;
 mod m20261121_000010_create_read_models;
 
 /// Every migration, oldest first.
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000006_create_outbox::Migration),
             Box::new(m20261121_000007_create_idempotency_keys::Migration),
             Box::new(m20261121_000008_add_claim_token_to_idempotency_keys::Migration),
+            Box::new(m20261121_000009_outbox_relay::Migration),
             Box::new(m20261121_000010_create_read_models::Migration),
         ]
     }

@@ -9,6 +9,7 @@
 
 mod cache;
 pub mod database;
+mod events;
 mod password;
 mod persistence;
 mod read_models;
@@ -23,9 +24,14 @@ pub use cache::{
     CacheAside, CacheConfig, CachedTaskQueries, CachedUsers, InMemoryCache, InvalidatingUnitOfWork,
     RedisCache, describe_metrics as describe_cache_metrics,
 };
+pub use events::{
+    InProcessBus, RedisStreamBus, StreamConfig, describe_metrics as describe_event_metrics,
+    record_backlog, record_consumer_lag,
+};
 pub use password::{Argon2Hasher, Argon2Params};
 pub use persistence::{
-    SqlIdempotencyKeys, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork, SqlUsers,
+    SqlIdempotencyKeys, SqlOutbox, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork,
+    SqlUsers,
 };
 pub use read_models::{SqlAuditLog, SqlInbox, SqlTaskStats};
 pub use system::{SystemClock, UuidV7Ids};

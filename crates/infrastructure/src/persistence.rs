@@ -24,6 +24,8 @@ use sea_orm::sea_query::LikeExpr;
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 pub use idempotency::SqlIdempotencyKeys;
+pub(crate) use mapping::{decode_event, event_payload};
+pub use outbox::SqlOutbox;
 pub use refresh_tokens::SqlRefreshTokens;
 pub use tasks::SqlTaskQueries;
 pub use unit_of_work::{SqlTransaction, SqlUnitOfWork};

@@ -126,7 +126,7 @@ impl TaskStore for SqlTransaction {
             .await
             .map_err(|error| repository_error(error, "inserting a task"))?;
         insert_checklist(&self.transaction, checklist_rows(task)).await?;
-        outbox::append(&self.transaction, task.events()).await?;
+        outbox::append(&self.transaction, task.events(), task.version()).await?;
         task.take_events();
         Ok(())
     }
@@ -171,7 +171,7 @@ impl TaskStore for SqlTransaction {
                 .map_err(|error| repository_error(error, "clearing a task's checklist"))?;
             insert_checklist(transaction, checklist).await?;
         }
-        outbox::append(transaction, task.events()).await?;
+        outbox::append(transaction, task.events(), task.version() + 1).await?;
         let mut saved = task.snapshot().clone();
         saved.version += 1;
         *task = Task::reconstitute(saved);

@@ -133,7 +133,7 @@ impl UserStore for SqlTransaction {
             .exec_without_returning(&self.transaction)
             .await
             .map_err(|error| user_write_error(error, "inserting a user"))?;
-        outbox::append(&self.transaction, user.events()).await?;
+        outbox::append(&self.transaction, user.events(), user.version()).await?;
         user.take_events();
         Ok(())
     }
@@ -164,7 +164,7 @@ impl UserStore for SqlTransaction {
                 return Err(RepositoryError::NoActiveAdminLeft);
             }
         }
-        outbox::append(transaction, user.events()).await?;
+        outbox::append(transaction, user.events(), user.version() + 1).await?;
         let mut saved = user.snapshot().clone();
         saved.version += 1;
         *user = User::reconstitute(saved);

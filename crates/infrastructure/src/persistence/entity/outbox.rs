@@ -13,6 +13,7 @@ pub struct Model {
     pub payload: String,
     pub occurred_at: DateTimeUtc,
     pub published_at: Option<DateTimeUtc>,
+    pub aggregate_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

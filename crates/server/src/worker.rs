@@ -1,0 +1,365 @@
+//! The background half of the service: the outbox relay and the event consumers.
+//!
+//! `server worker` runs them alone; `server serve` runs them beside the HTTP API unless
+//! `events.run_in_server` is off. Each is a loop on the runtime, stopped through
+//! [`WorkersHandle::stop`]: the loop finishes the batch in hand (its effects and its
+//! acknowledgements), then returns, so a stop never leaves half a batch applied.
+//!
+//! - The relay publishes committed outbox events and marks them published. While the
+//!   bus fails it backs off, doubling its wait up to `events.relay_max_backoff_ms`;
+//!   the events stay in the outbox, so nothing is lost. It also keeps the backlog
+//!   gauges and purges published events past their retention.
+//! - Each consumer reads its group's messages, hands each to its handler and
+//!   acknowledges it once the handler committed. A handler that fails leaves the
+//!   message unacknowledged: the bus hands it out again after its claim timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::ports::{Clock, EventHandler, EventPublisher, EventSubscriber, Outbox};
+use chrono::Utc;
+use metrics::Unit;
+use tokio::sync::watch;
+
+/// Unpublished events in the outbox.
+pub const OUTBOX_UNPUBLISHED: &str = "keystone_outbox_unpublished_events";
+/// Age of the oldest unpublished event, 0 when there is none.
+pub const OUTBOX_OLDEST_AGE: &str = "keystone_outbox_oldest_unpublished_age_seconds";
+/// Events the relay published.
+pub const RELAY_PUBLISHED: &str = "keystone_relay_published_events_total";
+/// Relay attempts that failed (outbox unreadable or bus refusing).
+pub const RELAY_FAILURES: &str = "keystone_relay_failures_total";
+/// Events a consumer took, by outcome: applied, duplicate, failed, undecodable.
+pub const CONSUMER_EVENTS: &str = "keystone_consumer_events_total";
+/// Messages handed to a consumer again after another one left them unacknowledged.
+pub const CONSUMER_REDELIVERIES: &str = "keystone_consumer_redeliveries_total";
+/// How long ago the event a consumer last handled occurred.
+pub const CONSUMER_LAG: &str = "keystone_consumer_lag_seconds";
+
+/// Gives the worker metrics their help text.
+pub fn describe_metrics() {
+    metrics::describe_gauge!(OUTBOX_UNPUBLISHED, Unit::Count, "Events not yet published");
+    metrics::describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        Unit::Seconds,
+        "Age of the oldest unpublished event"
+    );
+    metrics::describe_counter!(
+        RELAY_PUBLISHED,
+        Unit::Count,
+        "Events published by the relay"
+    );
+    metrics::describe_counter!(RELAY_FAILURES, Unit::Count, "Failed relay attempts");
+    metrics::describe_counter!(CONSUMER_EVENTS, Unit::Count, "Events handled by consumers");
+    metrics::describe_counter!(
+        CONSUMER_REDELIVERIES,
+        Unit::Count,
+        "Events delivered again after a consumer left them unacknowledged"
+    );
+    metrics::describe_gauge!(
+        CONSUMER_LAG,
+        Unit::Seconds,
+        "Age of the event a consumer handled last"
+    );
+}
+
+/// How the loops pace themselves.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub relay_batch: u64,
+    /// The relay's pause when the outbox is drained.
+    pub relay_interval: Duration,
+    pub relay_max_backoff: Duration,
+    /// Published events older than this are purged.
+    pub retention: Duration,
+    /// How long a consumer's read waits for messages before looking at the stop flag.
+    pub receive_wait: Duration,
+    /// This process's name among the consumers of a group.
+    pub consumer_name: String,
+}
+
+/// What the loops work with.
+pub struct Workers {
+    pub outbox: Arc<dyn Outbox>,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub subscriber: Arc<dyn EventSubscriber>,
+    pub handlers: Vec<Arc<dyn EventHandler>>,
+    pub clock: Arc<dyn Clock>,
+    pub config: WorkerConfig,
+}
+
+/// Stops the running loops.
+pub struct WorkersHandle {
+    stop: watch::Sender<bool>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl WorkersHandle {
+    /// Asks every loop to stop and waits until each has finished its batch.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for running in self.loops {
+            if let Err(error) = running.await {
+                tracing::error!(error = %error, "a worker loop panicked");
+            }
+        }
+        tracing::info!("workers stopped");
+    }
+}
+
+impl Workers {
+    /// Starts the relay and one loop per handler on the current runtime.
+    #[must_use]
+    pub fn spawn(self) -> WorkersHandle {
+        let (stop, stopped) = watch::channel(false);
+        let Self {
+            outbox,
+            publisher,
+            subscriber,
+            handlers,
+            clock,
+            config,
+        } = self;
+        let mut loops = vec![tokio::spawn(relay(
+            outbox,
+            publisher,
+            clock,
+            config.clone(),
+            stopped.clone(),
+        ))];
+        for handler in handlers {
+            loops.push(tokio::spawn(consume(
+                subscriber.clone(),
+                handler,
+                config.clone(),
+                stopped.clone(),
+            )));
+        }
+        tracing::info!(loops = loops.len(), "workers started");
+        WorkersHandle { stop, loops }
+    }
+}
+
+/// Sleeps for `duration` unless a stop comes first; `true` when it did.
+async fn pause(stopped: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    if *stopped.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = stopped.changed() => true,
+        () = tokio::time::sleep(duration) => *stopped.borrow(),
+    }
+}
+
+/// The next wait after a failure: doubled, at most `max`.
+fn back_off(current: Duration, initial: Duration, max: Duration) -> Duration {
+    current.max(initial).saturating_mul(2).min(max)
+}
+
+/// How often the relay refreshes the backlog gauges and purges.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+async fn relay(
+    outbox: Arc<dyn Outbox>,
+    publisher: Arc<dyn EventPublisher>,
+    clock: Arc<dyn Clock>,
+    config: WorkerConfig,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::ZERO;
+    let mut last_gauges = tokio::time::Instant::now() - HOUSEKEEPING_EVERY;
+    let mut last_purge = tokio::time::Instant::now() - PURGE_EVERY;
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        if last_gauges.elapsed() >= HOUSEKEEPING_EVERY {
+            last_gauges = tokio::time::Instant::now();
+            record_backlog(outbox.as_ref(), clock.as_ref()).await;
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = tokio::time::Instant::now();
+            purge(outbox.as_ref(), clock.as_ref(), config.retention).await;
+        }
+        let wait = match outbox.relay(config.relay_batch, publisher.as_ref()).await {
+            Ok(published) => {
+                if !backoff.is_zero() {
+                    tracing::info!("the relay publishes again");
+                }
+                backoff = Duration::ZERO;
+                metrics::counter!(RELAY_PUBLISHED).increment(published);
+                // A full batch means more may be waiting: go on at once.
+                if published >= config.relay_batch {
+                    Duration::ZERO
+                } else {
+                    config.relay_interval
+                }
+            }
+            Err(error) => {
+                metrics::counter!(RELAY_FAILURES).increment(1);
+                backoff = back_off(backoff, config.relay_interval, config.relay_max_backoff);
+                tracing::warn!(
+                    error = %error,
+                    cause = %anyhow_chain(&error),
+                    retry_in_ms = backoff.as_millis(),
+                    "the relay could not publish; the events stay in the outbox"
+                );
+                backoff
+            }
+        };
+        if pause(&mut stopped, wait).await {
+            return;
+        }
+    }
+}
+
+fn anyhow_chain(error: &dyn std::error::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes.join(": ")
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "gauges are floats; backlogs and ages are far below 2^52"
+)]
+async fn record_backlog(outbox: &dyn Outbox, clock: &dyn Clock) {
+    match outbox.backlog().await {
+        Ok(backlog) => {
+            metrics::gauge!(OUTBOX_UNPUBLISHED).set(backlog.unpublished as f64);
+            let age = backlog.oldest.map_or(0.0, |oldest| {
+                (clock.now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            metrics::gauge!(OUTBOX_OLDEST_AGE).set(age);
+        }
+        Err(error) => tracing::warn!(error = %error, "reading the outbox backlog"),
+    }
+}
+
+async fn purge(outbox: &dyn Outbox, clock: &dyn Clock, retention: Duration) {
+    let Ok(retention) = chrono::Duration::from_std(retention) else {
+        return;
+    };
+    match outbox.purge_published(clock.now() - retention).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "purged published events past their retention"),
+        Err(error) => tracing::warn!(error = %error, "purging published events"),
+    }
+}
+
+async fn consume(
+    subscriber: Arc<dyn EventSubscriber>,
+    handler: Arc<dyn EventHandler>,
+    config: WorkerConfig,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let group = handler.name();
+    let mut backoff = Duration::ZERO;
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let received = subscriber
+            .receive(group, &config.consumer_name, 64, config.receive_wait)
+            .await;
+        let failed = match received {
+            Ok(deliveries) => handle_batch(subscriber.as_ref(), handler.as_ref(), deliveries).await,
+            Err(error) => {
+                tracing::warn!(consumer = group, error = %error, cause = %anyhow_chain(error.as_ref()), "receiving events");
+                true
+            }
+        };
+        let wait = if failed {
+            backoff = back_off(
+                backoff,
+                Duration::from_millis(200),
+                config.relay_max_backoff,
+            );
+            backoff
+        } else {
+            backoff = Duration::ZERO;
+            Duration::ZERO
+        };
+        if pause(&mut stopped, wait).await {
+            return;
+        }
+    }
+}
+
+/// Handles a batch in order and acknowledges what was handled. Stops at the first
+/// failure, leaving it and the rest unacknowledged for redelivery; `true` then.
+async fn handle_batch(
+    subscriber: &dyn EventSubscriber,
+    handler: &dyn EventHandler,
+    deliveries: Vec<application::ports::Delivery>,
+) -> bool {
+    let group = handler.name();
+    let mut handled = Vec::with_capacity(deliveries.len());
+    let mut failed = false;
+    for delivery in deliveries {
+        if delivery.redelivered {
+            metrics::counter!(CONSUMER_REDELIVERIES, "consumer" => group).increment(1);
+        }
+        let Some(envelope) = &delivery.envelope else {
+            // No retry makes it readable: acknowledge it, say so loudly.
+            tracing::error!(consumer = group, message = %delivery.id, "skipping an event that cannot be decoded");
+            metrics::counter!(CONSUMER_EVENTS, "consumer" => group, "outcome" => "undecodable")
+                .increment(1);
+            handled.push(delivery.id);
+            continue;
+        };
+        match handler.handle(envelope).await {
+            Ok(applied) => {
+                let outcome = if applied { "applied" } else { "duplicate" };
+                metrics::counter!(CONSUMER_EVENTS, "consumer" => group, "outcome" => outcome)
+                    .increment(1);
+                let lag = Utc::now() - envelope.event.meta().occurred_at;
+                #[allow(clippy::cast_precision_loss, reason = "a lag in ms fits a float")]
+                metrics::gauge!(CONSUMER_LAG, "consumer" => group)
+                    .set(lag.num_milliseconds().max(0) as f64 / 1000.0);
+                handled.push(delivery.id);
+            }
+            Err(error) => {
+                metrics::counter!(CONSUMER_EVENTS, "consumer" => group, "outcome" => "failed")
+                    .increment(1);
+                tracing::warn!(
+                    consumer = group,
+                    event = %envelope.id,
+                    error = %error,
+                    "handling an event failed; it will be delivered again"
+                );
+                failed = true;
+                break;
+            }
+        }
+    }
+    if !handled.is_empty()
+        && let Err(error) = subscriber.ack(group, &handled).await
+    {
+        // Handled but unacknowledged: it comes back, and the inbox makes it a no-op.
+        tracing::warn!(consumer = group, error = %error, "acknowledging events");
+        failed = true;
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_the_initial_wait_up_to_the_maximum() {
+        let initial = Duration::from_millis(200);
+        let max = Duration::from_secs(1);
+        let first = back_off(Duration::ZERO, initial, max);
+        assert_eq!(first, Duration::from_millis(400));
+        assert_eq!(back_off(first, initial, max), Duration::from_millis(800));
+        assert_eq!(back_off(Duration::from_millis(800), initial, max), max);
+        assert_eq!(back_off(max, initial, max), max);
+    }
+}
