@@ -22,5 +22,8 @@ pub use persistence::{
     SqlIdempotencyKeys, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork, SqlUsers,
 };
 pub use system::{SystemClock, UuidV7Ids};
-pub use throttle::{InMemoryLoginThrottle, ThrottleConfig};
+pub use throttle::{
+    InMemoryLoginThrottle, InMemoryRequestBudget, RATE_LIMIT_BACKEND_ERRORS, RedisLoginThrottle,
+    RedisRequestBudget, ThrottleConfig, describe_metrics as describe_rate_limit_metrics,
+};
 pub use tokens::{JwtAccessTokens, JwtConfig, JwtKey};
