@@ -46,6 +46,11 @@ pub enum Error {
     InvalidAccessToken(crate::ports::TokenRejection),
     #[error("too many failed attempts; retry in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: u64 },
+    /// The caller's tenant has spent its request budget for the current window.
+    #[error(
+        "the tenant's request budget for this period is spent; retry in {retry_after_secs} seconds"
+    )]
+    RequestBudgetExhausted { retry_after_secs: u64 },
     #[error(transparent)]
     Rule(#[from] UserError),
     /// A task rule refused the change (`NotAllowed`, `Deleted` and a missing checklist

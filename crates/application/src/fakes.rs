@@ -3,8 +3,10 @@
 //! version checks, transactions, one-time refresh tokens) and nothing more.
 
 mod db;
+mod read_models;
 
 pub use db::FakeDb;
+pub use read_models::{FakeAuditLog, FakeTaskStats};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,11 +20,12 @@ use domain::{Email, Password, PasswordHash, Role, TenantId, TenantName, User, Us
 use uuid::Uuid;
 
 use crate::Principal;
-use crate::auth::{Login, Logout, Refresh, RegisterTenant, RegisterTenantCommand};
+use crate::auth::{Authenticate, Login, Logout, Refresh, RegisterTenant, RegisterTenantCommand};
 use crate::ports::{
     AccessToken, AccessTokens, Clock, IdGenerator, LoginThrottle, PasswordHasher, RefreshOutcome,
-    RefreshTokens, RepositoryError, SessionId, ThrottleKey, TokenRejection,
+    RefreshTokens, RepositoryError, RequestBudget, SessionId, ThrottleKey, TokenRejection,
 };
+use crate::reports::{GetTaskStats, ListAuditEntries};
 use crate::tasks::{ChangeTask, CreateTask, GetTask, ListTasks};
 use crate::users::{
     CreateUser, CreateUserCommand, GetUser, ListUsers, UpdateUser, UpdateUserCommand, UserLifecycle,
@@ -194,6 +197,45 @@ impl LoginThrottle for FakeThrottle {
     }
 }
 
+/// Accepts any token as the principal it was made with.
+pub struct FakeVerifier(pub Principal);
+
+impl AccessTokens for FakeVerifier {
+    fn issue(&self, _user: &User, _now: DateTime<Utc>) -> anyhow::Result<AccessToken> {
+        anyhow::bail!("the verifier issues no tokens")
+    }
+
+    fn verify(&self, _token: &str) -> Result<Principal, TokenRejection> {
+        Ok(self.0)
+    }
+}
+
+/// A budget that is spent or not as the test says, and remembers who spent it.
+#[derive(Default)]
+pub struct FakeBudget {
+    wait_secs: AtomicU64,
+    spent_by: Mutex<Vec<TenantId>>,
+}
+
+impl FakeBudget {
+    pub fn exhaust_for(&self, wait: Duration) {
+        self.wait_secs.store(wait.as_secs(), Ordering::SeqCst);
+    }
+
+    pub fn spent_by(&self) -> Vec<TenantId> {
+        self.spent_by.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl RequestBudget for FakeBudget {
+    async fn spend(&self, tenant: TenantId) -> anyhow::Result<Option<Duration>> {
+        self.spent_by.lock().unwrap().push(tenant);
+        let secs = self.wait_secs.load(Ordering::SeqCst);
+        Ok((secs > 0).then(|| Duration::from_secs(secs)))
+    }
+}
+
 pub struct FixedClock(DateTime<Utc>);
 
 impl Clock for FixedClock {
@@ -217,6 +259,9 @@ pub struct Fakes {
     pub refresh_tokens: Arc<FakeRefreshTokens>,
     pub throttle: Arc<FakeThrottle>,
     pub clock: Arc<FixedClock>,
+    pub task_stats: Arc<FakeTaskStats>,
+    pub audit: Arc<FakeAuditLog>,
+    pub budget: Arc<FakeBudget>,
 }
 
 impl Fakes {
@@ -229,6 +274,9 @@ impl Fakes {
             clock: Arc::new(FixedClock(
                 Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             )),
+            task_stats: Arc::default(),
+            audit: Arc::default(),
+            budget: Arc::default(),
         }
     }
 
@@ -273,6 +321,28 @@ impl Fakes {
         Logout {
             refresh_tokens: self.refresh_tokens.clone(),
             clock: self.clock.clone(),
+        }
+    }
+
+    /// Authenticates every token as `principal`, spending `budget` when there is one.
+    pub fn authenticate(&self, principal: Principal, with_budget: bool) -> Authenticate {
+        Authenticate {
+            tokens: Arc::new(FakeVerifier(principal)),
+            budget: with_budget.then(|| self.budget.clone() as Arc<dyn RequestBudget>),
+        }
+    }
+
+    pub fn get_task_stats(&self) -> GetTaskStats {
+        GetTaskStats {
+            users: Arc::new(self.db.clone()),
+            stats: self.task_stats.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    pub fn list_audit_entries(&self) -> ListAuditEntries {
+        ListAuditEntries {
+            audit: self.audit.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ mod error;
 mod fakes;
 mod idempotency;
 pub mod ports;
+pub mod reports;
 pub mod tasks;
 pub mod users;
 

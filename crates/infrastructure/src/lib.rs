@@ -35,5 +35,8 @@ pub use persistence::{
 };
 pub use read_models::{SqlAuditLog, SqlInbox, SqlTaskStats};
 pub use system::{SystemClock, UuidV7Ids};
-pub use throttle::{InMemoryLoginThrottle, ThrottleConfig};
+pub use throttle::{
+    InMemoryLoginThrottle, InMemoryRequestBudget, RATE_LIMIT_BACKEND_ERRORS, RedisLoginThrottle,
+    RedisRequestBudget, ThrottleConfig, describe_metrics as describe_rate_limit_metrics,
+};
 pub use tokens::{JwtAccessTokens, JwtConfig, JwtKey};

@@ -1,18 +1,27 @@
-//! Counting failed sign-ins in memory, per email and per client address.
+//! Rate limiting: failed sign-ins per email and per client (`LoginThrottle`) and a
+//! budget of requests per tenant (`RequestBudget`), each in this process or in Redis.
 //!
-//! Each key keeps the instants of its recent failures (a sliding window). State lives in
-//! this process only: with several replicas each counts on its own, which still bounds
-//! guessing per replica. A shared store (Redis) would be a second adapter of the port.
-//!
-//! Memory is bounded twice: each key keeps at most its limit of failures, and at most
-//! `MAX_KEYS` keys are kept, since client addresses and emails cost an attacker nothing.
+//! The in-process limiters are the embedded default; with several replicas each counts
+//! on its own. The Redis ones keep the counts in Redis, so a limit holds across every
+//! replica of the service. When Redis errors or does not answer in time, a Redis limiter
+//! counts in an in-process limiter it holds instead: limits then hold per replica only
+//! (degraded, never off), a warning is logged and `keystone_rate_limit_backend_errors_total`
+//! counts the failure. Failing open would let anyone who can slow Redis down lift the
+//! limits; failing closed would take sign-in and the API down with Redis.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+mod budget;
+mod login_memory;
+mod login_redis;
 
-use application::ports::{LoginThrottle, ThrottleKey};
-use async_trait::async_trait;
+use std::time::Duration;
+
+use application::ports::ThrottleKey;
+
+use crate::redis_pool::RedisError;
+
+pub use budget::{InMemoryRequestBudget, RedisRequestBudget};
+pub use login_memory::InMemoryLoginThrottle;
+pub use login_redis::RedisLoginThrottle;
 
 /// How many failures each kind of key may have within `window`. A limit of 0 turns
 /// throttling of that kind off.
@@ -23,161 +32,94 @@ pub struct ThrottleConfig {
     pub window: Duration,
 }
 
-/// The most keys kept at once. A key with its failures takes a few hundred bytes, so
-/// this holds the throttle to a few tens of megabytes.
-const MAX_KEYS: usize = 100_000;
-
-/// The in-process `LoginThrottle`.
-#[derive(Debug)]
-pub struct InMemoryLoginThrottle {
-    config: ThrottleConfig,
-    /// `MAX_KEYS`, but for tests.
-    max_keys: usize,
-    state: Mutex<State>,
-}
-
-#[derive(Debug)]
-struct State {
-    /// Failures per key, oldest first, never more than the key's limit.
-    failures: HashMap<ThrottleKey, VecDeque<Instant>>,
-    /// When to next drop the keys whose failures have all left the window.
-    next_sweep: Instant,
-}
-
-impl InMemoryLoginThrottle {
-    #[must_use]
-    pub fn new(config: ThrottleConfig) -> Self {
-        Self {
-            config,
-            max_keys: MAX_KEYS,
-            state: Mutex::new(State {
-                failures: HashMap::new(),
-                next_sweep: Instant::now() + config.window,
-            }),
-        }
-    }
-
-    fn limit(&self, key: &ThrottleKey) -> usize {
-        let limit = match key {
-            ThrottleKey::Email(_) => self.config.max_failures_per_email,
-            ThrottleKey::Client(_) => self.config.max_failures_per_client,
-        };
-        usize::try_from(limit).unwrap_or(usize::MAX)
-    }
-
-    /// A panic elsewhere cannot leave the counters inconsistent, so a poisoned lock is
-    /// still safe to use.
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn forget_expired(&self, failures: &mut VecDeque<Instant>, now: Instant) {
-        while failures
-            .front()
-            .is_some_and(|&at| now.duration_since(at) >= self.config.window)
-        {
-            failures.pop_front();
-        }
-    }
-
-    /// Keeps memory bounded by the keys that failed within the last window or two: once
-    /// per window, keys with no recent failure are dropped.
-    fn sweep(&self, state: &mut State, now: Instant) {
-        if now < state.next_sweep {
-            return;
-        }
-        state.failures.retain(|_, failures| {
-            self.forget_expired(failures, now);
-            !failures.is_empty()
-        });
-        state.next_sweep = now + self.config.window;
-    }
-
-    /// Makes room for one more key when `max_keys` are kept, by forgetting the key whose
-    /// latest failure is the oldest: the closest to being swept anyway (an expired key
-    /// goes first). This scans every key, but only a flood of new keys gets here.
-    fn make_room(&self, state: &mut State) {
-        if state.failures.len() < self.max_keys {
-            return;
-        }
-        let stalest = state
-            .failures
-            .iter()
-            .min_by_key(|(_, failures)| failures.back().copied())
-            .map(|(key, _)| key.clone());
-        if let Some(key) = stalest {
-            state.failures.remove(&key);
+impl ThrottleConfig {
+    /// The failures `key` may have within the window; 0 when its kind is not throttled.
+    fn limit(&self, key: &ThrottleKey) -> u32 {
+        match key {
+            ThrottleKey::Email(_) => self.max_failures_per_email,
+            ThrottleKey::Client(_) => self.max_failures_per_client,
         }
     }
 }
 
-#[async_trait]
-impl LoginThrottle for InMemoryLoginThrottle {
-    async fn blocked_for(&self, keys: &[ThrottleKey]) -> anyhow::Result<Option<Duration>> {
-        let now = Instant::now();
-        let mut state = self.state();
-        let mut wait: Option<Duration> = None;
-        for key in keys {
-            let limit = self.limit(key);
-            let Some(failures) = state.failures.get_mut(key) else {
-                continue;
-            };
-            self.forget_expired(failures, now);
-            if limit == 0 || failures.len() < limit {
-                continue;
-            }
-            // Blocked until the oldest counted failure leaves the window.
-            if let Some(&oldest) = failures.front() {
-                let left = self
-                    .config
-                    .window
-                    .saturating_sub(now.duration_since(oldest));
-                wait = wait.max(Some(left));
-            }
-        }
-        Ok(wait)
-    }
+/// Calls to Redis by a rate limiter that failed, so that the limiter counted in this
+/// process instead; labelled by `limiter` (`login`, `request_budget`).
+pub const RATE_LIMIT_BACKEND_ERRORS: &str = "keystone_rate_limit_backend_errors_total";
 
-    async fn record_failure(&self, keys: &[ThrottleKey]) -> anyhow::Result<()> {
-        let now = Instant::now();
-        let mut state = self.state();
-        self.sweep(&mut state, now);
-        for key in keys {
-            let limit = self.limit(key);
-            if limit == 0 {
-                continue;
-            }
-            if !state.failures.contains_key(key) {
-                self.make_room(&mut state);
-            }
-            let failures = state.failures.entry(key.clone()).or_default();
-            self.forget_expired(failures, now);
-            failures.push_back(now);
-            // The newest `limit` failures decide when the key is free again; older ones
-            // would only cost memory.
-            if failures.len() > limit {
-                failures.pop_front();
-            }
-        }
-        Ok(())
-    }
-
-    async fn reset(&self, key: &ThrottleKey) -> anyhow::Result<()> {
-        self.state().failures.remove(key);
-        Ok(())
-    }
+/// Gives the rate limiters' metrics their help text. Call once the recorder is in place.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        RATE_LIMIT_BACKEND_ERRORS,
+        metrics::Unit::Count,
+        "Rate limiter calls to Redis that failed and were counted in process instead"
+    );
 }
 
+/// Notes that `limiter` could not reach Redis and limits in this process for this call.
+fn degraded(limiter: &'static str, error: RedisError) {
+    let error = anyhow::Error::from(error);
+    tracing::warn!(
+        limiter,
+        error = format!("{error:#}"),
+        "rate limiter cannot reach redis; limiting in this process only"
+    );
+    metrics::counter!(RATE_LIMIT_BACKEND_ERRORS, "limiter" => limiter).increment(1);
+}
+
+/// A duration in whole milliseconds, at least one: what Redis expiries and the Lua
+/// scripts count in.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// The same tests for every `LoginThrottle`: in process always, in Redis when
+/// `TEST_REDIS_URL` is set.
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod contract {
+    use std::sync::Arc;
 
-    fn throttle(per_email: u32, per_client: u32, window: Duration) -> InMemoryLoginThrottle {
-        InMemoryLoginThrottle::new(ThrottleConfig {
-            max_failures_per_email: per_email,
-            max_failures_per_client: per_client,
-            window,
-        })
+    use application::ports::LoginThrottle;
+
+    use super::*;
+    use crate::testing;
+
+    /// Every adapter with these limits: in process always, in Redis when
+    /// `TEST_REDIS_URL` is set.
+    struct Throttles {
+        all: Vec<Arc<dyn LoginThrottle>>,
+        redis: Option<Arc<RedisLoginThrottle>>,
+    }
+
+    impl Throttles {
+        fn new(per_email: u32, per_client: u32, window: Duration) -> Self {
+            let config = ThrottleConfig {
+                max_failures_per_email: per_email,
+                max_failures_per_client: per_client,
+                window,
+            };
+            let mut all: Vec<Arc<dyn LoginThrottle>> =
+                vec![Arc::new(InMemoryLoginThrottle::new(config))];
+            let redis = testing::redis().map(|(redis, namespace)| {
+                Arc::new(RedisLoginThrottle::new(redis, namespace, config))
+            });
+            match &redis {
+                Some(throttle) => all.push(throttle.clone()),
+                None => eprintln!(
+                    "skipping the Redis login throttle: {} is not set",
+                    testing::TEST_REDIS_URL
+                ),
+            }
+            Self { all, redis }
+        }
+
+        /// A fallback would pass these tests in place of a broken Redis script.
+        fn assert_redis_answered(&self) {
+            if let Some(throttle) = &self.redis {
+                assert_eq!(throttle.fallbacks(), 0);
+            }
+        }
     }
 
     fn email(address: &str) -> ThrottleKey {
@@ -191,110 +133,91 @@ mod tests {
     #[tokio::test]
     async fn an_email_is_blocked_after_its_limit_of_failures_and_told_how_long_to_wait() {
         let window = Duration::from_mins(1);
-        let throttle = throttle(3, 100, window);
-        let keys = [email("a@example.com")];
-        for _ in 0..2 {
+        let throttles = Throttles::new(3, 100, window);
+        for throttle in &throttles.all {
+            let keys = [email("a@example.com")];
+            for _ in 0..2 {
+                throttle.record_failure(&keys).await.unwrap();
+            }
+            assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
             throttle.record_failure(&keys).await.unwrap();
+            let wait = throttle.blocked_for(&keys).await.unwrap().expect("blocked");
+            assert!(wait > Duration::ZERO && wait <= window, "{wait:?}");
         }
-        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
-        throttle.record_failure(&keys).await.unwrap();
-        let wait = throttle.blocked_for(&keys).await.unwrap().expect("blocked");
-        assert!(wait > Duration::ZERO && wait <= window, "{wait:?}");
+        throttles.assert_redis_answered();
+    }
+
+    #[tokio::test]
+    async fn the_wait_ends_when_the_oldest_counted_failure_leaves_the_window() {
+        let window = Duration::from_mins(1);
+        let throttles = Throttles::new(2, 100, window);
+        for throttle in &throttles.all {
+            let keys = [email("a@example.com")];
+            throttle.record_failure(&keys).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            throttle.record_failure(&keys).await.unwrap();
+            let wait = throttle.blocked_for(&keys).await.unwrap().expect("blocked");
+            // Counted from the first failure, not the second: at least 300 ms less.
+            assert!(wait + Duration::from_millis(300) <= window, "{wait:?}");
+        }
+        throttles.assert_redis_answered();
     }
 
     #[tokio::test]
     async fn each_key_counts_against_its_own_limit() {
-        let throttle = throttle(5, 2, Duration::from_mins(1));
-        for n in 0..2 {
-            let keys = [email(&format!("user{n}@example.com")), client("10.0.0.1")];
-            throttle.record_failure(&keys).await.unwrap();
+        let throttles = Throttles::new(5, 2, Duration::from_mins(1));
+        for throttle in &throttles.all {
+            for n in 0..2 {
+                let keys = [email(&format!("user{n}@example.com")), client("10.0.0.1")];
+                throttle.record_failure(&keys).await.unwrap();
+            }
+            let client_blocked = throttle.blocked_for(&[client("10.0.0.1")]).await;
+            assert!(client_blocked.unwrap().is_some());
+            let email_blocked = throttle.blocked_for(&[email("user0@example.com")]).await;
+            assert_eq!(email_blocked.unwrap(), None);
+            let other = [email("user0@example.com"), client("10.0.0.2")];
+            assert_eq!(throttle.blocked_for(&other).await.unwrap(), None);
         }
-        assert!(
-            throttle
-                .blocked_for(&[client("10.0.0.1")])
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert_eq!(
-            throttle
-                .blocked_for(&[email("user0@example.com")])
-                .await
-                .unwrap(),
-            None
-        );
-        let other = [email("user0@example.com"), client("10.0.0.2")];
-        assert_eq!(throttle.blocked_for(&other).await.unwrap(), None);
+        throttles.assert_redis_answered();
     }
 
     #[tokio::test]
     async fn a_reset_clears_the_failures_of_a_key() {
-        let throttle = throttle(1, 100, Duration::from_mins(1));
-        let keys = [email("a@example.com")];
-        throttle.record_failure(&keys).await.unwrap();
-        assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
-        throttle.reset(&keys[0]).await.unwrap();
-        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+        let throttles = Throttles::new(1, 100, Duration::from_mins(1));
+        for throttle in &throttles.all {
+            let keys = [email("a@example.com")];
+            throttle.record_failure(&keys).await.unwrap();
+            assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
+            throttle.reset(&keys[0]).await.unwrap();
+            assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+        }
+        throttles.assert_redis_answered();
     }
 
     #[tokio::test]
     async fn failures_older_than_the_window_no_longer_count() {
-        let throttle = throttle(2, 100, Duration::from_millis(50));
-        let keys = [email("a@example.com")];
-        throttle.record_failure(&keys).await.unwrap();
-        throttle.record_failure(&keys).await.unwrap();
-        assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn keys_without_recent_failures_are_swept_from_memory() {
-        let throttle = throttle(5, 5, Duration::from_millis(50));
-        throttle
-            .record_failure(&[email("old@example.com")])
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        throttle
-            .record_failure(&[email("new@example.com")])
-            .await
-            .unwrap();
-        let state = throttle.state();
-        assert_eq!(state.failures.len(), 1);
-        assert!(state.failures.contains_key(&email("new@example.com")));
-    }
-
-    #[tokio::test]
-    async fn at_its_key_limit_it_forgets_the_key_that_failed_least_recently() {
-        let mut throttle = throttle(5, 5, Duration::from_mins(1));
-        throttle.max_keys = 2;
-        for address in ["first@example.com", "second@example.com"] {
-            throttle.record_failure(&[email(address)]).await.unwrap();
-            // Distinct instants, so "least recently" has one answer.
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        let throttles = Throttles::new(2, 100, Duration::from_millis(50));
+        for throttle in &throttles.all {
+            let keys = [email("a@example.com")];
+            throttle.record_failure(&keys).await.unwrap();
+            throttle.record_failure(&keys).await.unwrap();
+            assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
         }
-        throttle
-            .record_failure(&[email("first@example.com")])
-            .await
-            .unwrap();
-        throttle
-            .record_failure(&[email("third@example.com")])
-            .await
-            .unwrap();
-        let state = throttle.state();
-        assert_eq!(state.failures.len(), 2);
-        assert!(!state.failures.contains_key(&email("second@example.com")));
-        assert_eq!(state.failures[&email("first@example.com")].len(), 2);
+        throttles.assert_redis_answered();
     }
 
     #[tokio::test]
     async fn a_limit_of_zero_never_blocks() {
-        let throttle = throttle(0, 1, Duration::from_mins(1));
-        let keys = [email("a@example.com")];
-        for _ in 0..10 {
-            throttle.record_failure(&keys).await.unwrap();
+        let throttles = Throttles::new(0, 1, Duration::from_mins(1));
+        for throttle in &throttles.all {
+            let keys = [email("a@example.com")];
+            for _ in 0..10 {
+                throttle.record_failure(&keys).await.unwrap();
+            }
+            assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
         }
-        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+        throttles.assert_redis_answered();
     }
 }

@@ -187,6 +187,11 @@ impl ApiError {
                 "too_many_requests",
                 "Too many requests",
             ),
+            Self::Application(Error::RequestBudgetExhausted { .. }) => (
+                S::TOO_MANY_REQUESTS,
+                "request_budget_exhausted",
+                "Request budget exhausted",
+            ),
             Self::Application(Error::Rule(UserError::CannotDeactivateSelf)) => (
                 S::CONFLICT,
                 "cannot_deactivate_self",
@@ -363,7 +368,10 @@ impl ResponseError for ApiError {
             Self::Application(Error::InvalidAccessToken(reason)) => {
                 headers.insert(header::WWW_AUTHENTICATE, bearer_challenge(*reason));
             }
-            Self::Application(Error::Throttled { retry_after_secs }) => {
+            Self::Application(
+                Error::Throttled { retry_after_secs }
+                | Error::RequestBudgetExhausted { retry_after_secs },
+            ) => {
                 headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
             }
             // The client learns the version to reload, or to retry against.
@@ -461,6 +469,13 @@ mod tests {
                 },
                 429,
                 "too_many_requests",
+            ),
+            (
+                Error::RequestBudgetExhausted {
+                    retry_after_secs: 7,
+                },
+                429,
+                "request_budget_exhausted",
             ),
             (
                 Error::Rule(UserError::CannotDeactivateSelf),
@@ -629,6 +644,16 @@ mod tests {
         })
         .error_response();
         assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "42");
+    }
+
+    #[test]
+    fn a_spent_request_budget_says_when_to_retry() {
+        let response = ApiError::from(Error::RequestBudgetExhausted {
+            retry_after_secs: 9,
+        })
+        .error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "9");
     }
 
     #[actix_web::test]

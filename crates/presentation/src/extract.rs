@@ -214,26 +214,25 @@ pub(crate) fn path_config() -> web::PathConfig {
 }
 
 /// The caller, proven by `Authorization: Bearer <token>`. Anything else is 401 with a
-/// `WWW-Authenticate` challenge.
+/// `WWW-Authenticate` challenge; a tenant that has spent its request budget is 429.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Authenticated(pub Principal);
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            let wiring = std::io::Error::other("AppState is not registered with the app");
-            return ready(Err(Error::Unexpected(wiring.into()).into()));
-        };
-        ready(
-            state
-                .authenticate
-                .execute(bearer_token(req))
-                .map(Self)
-                .map_err(ApiError::from),
-        )
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let bearer = bearer_token(req).map(str::to_owned);
+        Box::pin(async move {
+            let Some(state) = state else {
+                let wiring = std::io::Error::other("AppState is not registered with the app");
+                return Err(Error::Unexpected(wiring.into()).into());
+            };
+            let principal = state.authenticate.execute(bearer.as_deref()).await?;
+            Ok(Self(principal))
+        })
     }
 }
 

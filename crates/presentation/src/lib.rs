@@ -21,8 +21,11 @@ mod idempotency;
 mod metrics;
 mod openapi;
 mod patch;
+mod reports;
 mod tasks;
 mod telemetry;
+#[cfg(test)]
+mod testing;
 mod users;
 
 use std::sync::Arc;
@@ -34,6 +37,7 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, web};
 use application::auth::{Authenticate, Login, Logout, Refresh, RegisterTenant};
 use application::ports::HealthProbe;
+use application::reports::{GetTaskStats, ListAuditEntries};
 use application::tasks::{ChangeTask, CreateTask, GetTask, ListTasks};
 use application::users::{CreateUser, GetUser, ListUsers, UpdateUser, UserLifecycle};
 use tracing_actix_web::TracingLogger;
@@ -62,6 +66,8 @@ pub struct AppState {
     pub change_task: ChangeTask,
     pub get_task: GetTask,
     pub list_tasks: ListTasks,
+    pub get_task_stats: GetTaskStats,
+    pub list_audit_entries: ListAuditEntries,
     pub probes: Vec<Arc<dyn HealthProbe>>,
     pub shutdown: ShutdownFlag,
     /// Serves `/metrics` on this app's port; `None` when the server serves it on a port
@@ -171,6 +177,8 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/users/{id}/activate").post(users::activate))
         .service(web::resource("/api/v1/users/{id}/deactivate").post(users::deactivate))
         .service(web::resource("/api/v1/users/{id}/restore").post(users::restore))
+        .service(web::resource("/api/v1/users/{id}/task-stats").get(reports::task_stats))
+        .service(web::resource("/api/v1/audit").get(reports::audit))
         .service(
             web::resource("/api/v1/tasks")
                 .get(tasks::list)

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 use utoipa_scalar::Scalar;
 
 use crate::error::{FieldError, PROBLEM_JSON, Problem};
-use crate::{AppState, auth, health, tasks, users};
+use crate::{AppState, auth, health, reports, tasks, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +42,8 @@ use crate::{AppState, auth, health, tasks, users};
         users::activate,
         users::deactivate,
         users::restore,
+        reports::task_stats,
+        reports::audit,
         tasks::list,
         tasks::create,
         tasks::get,
@@ -72,6 +74,7 @@ use crate::{AppState, auth, health, tasks, users};
             UnsupportedMediaType,
             ValidationFailed,
             TooManyRequests,
+            RequestBudgetExhausted,
             InternalError,
             ServiceUnavailable,
         ),
@@ -82,6 +85,8 @@ use crate::{AppState, auth, health, tasks, users};
         (name = "users", description = "The users of the caller's tenant"),
         (name = "tasks", description = "The tasks of the caller's tenant; their `ETag` is \
             their version"),
+        (name = "reports", description = "Read models kept from the domain events: \
+            eventually consistent, a moment behind the latest change"),
         (name = "health", description = "Probes for orchestrators and load balancers"),
         (name = "meta", description = "The API describing itself"),
     ),
@@ -114,8 +119,8 @@ impl Modify for BearerAuth {
 
 /// Adds the answers whole families of operations share, unless an operation documents
 /// its own: 400, 413, 415 and 422 wherever a JSON body is read (`ValidJson`), 400
-/// wherever a path parameter is parsed (`web::Path`), 401 wherever a bearer token is
-/// required (`Authenticated`), 412 wherever `If-Match` is taken (`IfMatch`), and 500
+/// wherever a path parameter is parsed (`web::Path`), 401 and 429 wherever a bearer
+/// token is required (`Authenticated`, which also spends the request budget), 412 wherever `If-Match` is taken (`IfMatch`), and 500
 /// and 503 on every route that runs a use case (those under `/api/v1/`). Deriving them
 /// from the operation keeps a new route from forgetting them.
 struct CommonResponses;
@@ -146,6 +151,7 @@ impl Modify for CommonResponses {
                 }
                 if operation.security.is_some() {
                     common.push(("401", reference::<Unauthorized>()));
+                    common.push(("429", reference::<RequestBudgetExhausted>()));
                 }
                 if has_header_parameter(operation, IF_MATCH) {
                     common.push(("412", reference::<PreconditionFailed>()));
@@ -242,6 +248,10 @@ problem_responses! {
     TooManyRequests => "Too many failed sign-ins for this email or client \
         (`too_many_requests`)",
         header "Retry-After": "Seconds to wait before trying again";
+    RequestBudgetExhausted => "The caller's tenant has spent its budget of requests for \
+        the current window (`request_budget_exhausted`); only when the service budgets \
+        requests",
+        header "Retry-After": "Seconds until the window turns and requests are accepted again";
     InternalError => "An unexpected error; details are logged, not returned \
         (`internal_error`)";
     ServiceUnavailable => "A dependency is unavailable; try again later \
@@ -343,6 +353,8 @@ mod tests {
             "post /api/v1/users/{id}/activate",
             "post /api/v1/users/{id}/deactivate",
             "post /api/v1/users/{id}/restore",
+            "get /api/v1/users/{id}/task-stats",
+            "get /api/v1/audit",
             "get /api/v1/tasks",
             "post /api/v1/tasks",
             "get /api/v1/tasks/{id}",
@@ -363,7 +375,7 @@ mod tests {
                 "{route} is not documented"
             );
         }
-        assert_eq!(documented.len(), 32, "{documented:#?}");
+        assert_eq!(documented.len(), 34, "{documented:#?}");
     }
 
     fn header_parameters(operation: &Value) -> Vec<&str> {
@@ -486,6 +498,7 @@ mod tests {
             }
             if operation.get("security").is_some() {
                 assert!(!responses["401"].is_null(), "{name} lacks 401");
+                assert!(!responses["429"].is_null(), "{name} lacks 429");
             }
             let parameters = operation["parameters"].as_array();
             if parameters.is_some_and(|list| list.iter().any(|p| p["in"] == "path")) {
@@ -508,7 +521,7 @@ mod tests {
     #[test]
     fn the_documented_query_bounds_are_the_enforced_ones() {
         let document = document();
-        for path in ["/api/v1/users", "/api/v1/tasks"] {
+        for path in ["/api/v1/users", "/api/v1/tasks", "/api/v1/audit"] {
             let limit = list_parameter(&document, path, "limit");
             assert_eq!(limit["minimum"], 1);
             assert_eq!(limit["maximum"], u64::from(extract::MAX_PAGE_SIZE));
@@ -525,5 +538,54 @@ mod tests {
         let sort = list_parameter(&document, "/api/v1/tasks", "sort");
         assert_eq!(sort["default"], "-created_at");
         assert_eq!(sort["enum"].as_array().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn task_stats_document_that_they_are_eventually_consistent_and_not_cached() {
+        let document = document();
+        let get = &document["paths"]["/api/v1/users/{id}/task-stats"]["get"];
+        let description = get["description"].as_str().unwrap();
+        assert!(
+            description.contains("eventually consistent"),
+            "{description}"
+        );
+        assert!(description.contains("`as_of`"), "{description}");
+        let ok = &get["responses"]["200"];
+        assert!(!ok["headers"]["Cache-Control"].is_null());
+        let schema = &document["components"]["schemas"]["TaskStats"];
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|name| name.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        assert_eq!(
+            required,
+            [
+                "as_of",
+                "assigned_total",
+                "done",
+                "in_progress",
+                "open",
+                "overdue",
+                "updated_at"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_budget_429_is_not_described_as_failed_sign_ins() {
+        let document = document();
+        let responses = &document["components"]["responses"];
+        let budget = responses["RequestBudgetExhausted"]["description"].to_string();
+        assert!(budget.contains("request_budget_exhausted"), "{budget}");
+        assert!(!budget.contains("sign-in"), "{budget}");
+        assert!(!responses["RequestBudgetExhausted"]["headers"]["Retry-After"].is_null());
+        let audit = &document["paths"]["/api/v1/audit"]["get"]["responses"]["429"];
+        assert_eq!(
+            audit["$ref"],
+            "#/components/responses/RequestBudgetExhausted"
+        );
     }
 }

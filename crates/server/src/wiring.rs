@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use application::auth::{Authenticate, Login, Logout, Refresh, RegisterTenant};
 use application::ports::{
-    AccessTokens, Clock, HealthProbe, IdGenerator, IdempotencyKeys, LoginThrottle, PasswordHasher,
-    RefreshTokens, TaskQueries, UnitOfWork, UserRepository,
+    AccessTokens, AuditEntry, AuditLog, Clock, HealthProbe, IdGenerator, IdempotencyKeys,
+    LoginThrottle, PasswordHasher, RefreshTokens, RepositoryError, TaskQueries, TaskStats,
+    TaskStatsQueries, UnitOfWork, UserRepository,
 };
+use application::reports::{GetTaskStats, ListAuditEntries};
 use application::tasks::{ChangeTask, CreateTask, GetTask, ListTasks};
 use application::users::{CreateUser, GetUser, ListUsers, UpdateUser, UserLifecycle};
 use infrastructure::database::{Database, DatabaseProbe};
@@ -130,6 +132,8 @@ pub fn app_state(
         },
         authenticate: Authenticate {
             tokens: access_tokens,
+            // TODO(wiring): `RedisRequestBudget` / `InMemoryRequestBudget` from settings.
+            budget: None,
         },
         get_user: GetUser {
             users: users.clone(),
@@ -162,13 +166,58 @@ pub fn app_state(
             clock: clock.clone(),
             ids: ids.clone(),
         },
-        change_task: ChangeTask { uow, clock, ids },
+        change_task: ChangeTask {
+            uow,
+            clock: clock.clone(),
+            ids,
+        },
         get_task: GetTask {
             queries: tasks.clone(),
         },
         list_tasks: ListTasks { queries: tasks },
+        // TODO(wiring): the SQL read-model adapters replace `ReadModelsNotWired`.
+        get_task_stats: GetTaskStats {
+            users: users.clone(),
+            stats: Arc::new(ReadModelsNotWired),
+            clock,
+        },
+        list_audit_entries: ListAuditEntries {
+            audit: Arc::new(ReadModelsNotWired),
+        },
         probes,
         shutdown,
         metrics,
     })
+}
+
+/// Stands in for the read-model adapters until they are wired: every read is a 503.
+// TODO(wiring): remove with the SQL read-model adapters.
+struct ReadModelsNotWired;
+
+fn not_wired() -> RepositoryError {
+    RepositoryError::Unavailable(anyhow::anyhow!("the read models are not wired yet"))
+}
+
+#[async_trait::async_trait]
+impl TaskStatsQueries for ReadModelsNotWired {
+    async fn stats(
+        &self,
+        _tenant: domain::TenantId,
+        _user: domain::UserId,
+        _today: chrono::NaiveDate,
+    ) -> Result<TaskStats, RepositoryError> {
+        Err(not_wired())
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditLog for ReadModelsNotWired {
+    async fn list(
+        &self,
+        _tenant: domain::TenantId,
+        _before: Option<uuid::Uuid>,
+        _limit: u64,
+    ) -> Result<Vec<AuditEntry>, RepositoryError> {
+        Err(not_wired())
+    }
 }

@@ -1,20 +1,125 @@
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::ports::AccessTokens;
+use crate::ports::{AccessTokens, RequestBudget, TokenRejection};
 use crate::{Error, Principal};
 
-/// Turns a bearer token into the caller's principal.
+/// Turns a bearer token into the caller's principal, and spends one request of the
+/// tenant's budget when requests are budgeted. Every authenticated request passes here,
+/// so this is the one place the budget is enforced.
 pub struct Authenticate {
     pub tokens: Arc<dyn AccessTokens>,
+    /// The per-tenant request budget; `None` when requests are not limited.
+    pub budget: Option<Arc<dyn RequestBudget>>,
 }
 
 impl Authenticate {
     /// # Errors
-    /// `InvalidAccessToken` with the reason the token was refused.
-    pub fn execute(&self, bearer: Option<&str>) -> Result<Principal, Error> {
-        let token = bearer.ok_or(Error::InvalidAccessToken(
-            crate::ports::TokenRejection::Missing,
-        ))?;
-        self.tokens.verify(token).map_err(Error::InvalidAccessToken)
+    /// `InvalidAccessToken` with the reason the token was refused;
+    /// `RequestBudgetExhausted` when the caller's tenant has spent its budget.
+    pub async fn execute(&self, bearer: Option<&str>) -> Result<Principal, Error> {
+        let token = bearer.ok_or(Error::InvalidAccessToken(TokenRejection::Missing))?;
+        let principal = self
+            .tokens
+            .verify(token)
+            .map_err(Error::InvalidAccessToken)?;
+        // Only after the token is verified: the tenant to charge comes from it, and a
+        // stranger with forged tokens must not spend a tenant's budget.
+        if let Some(budget) = &self.budget
+            && let Some(wait) = budget
+                .spend(principal.tenant_id)
+                .await
+                .map_err(Error::Unexpected)?
+        {
+            tracing::info!(tenant_id = %principal.tenant_id, "request budget spent");
+            return Err(Error::RequestBudgetExhausted {
+                retry_after_secs: whole_seconds(wait),
+            });
+        }
+        Ok(principal)
+    }
+}
+
+/// `Retry-After` counts whole seconds: rounded up, so a client that waits as told is
+/// not refused again, and never 0.
+fn whole_seconds(wait: Duration) -> u64 {
+    let rounded_up = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    rounded_up.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::Fakes;
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_refused_before_the_budget_is_spent() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        let error = fakes
+            .authenticate(Fakes::principal(&admin), true)
+            .execute(None)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            Error::InvalidAccessToken(TokenRejection::Missing)
+        ));
+        assert!(fakes.budget.spent_by().is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_authenticated_request_spends_its_tenants_budget() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        let authenticate = fakes.authenticate(Fakes::principal(&admin), true);
+        for _ in 0..2 {
+            let principal = authenticate.execute(Some("token")).await.unwrap();
+            assert_eq!(principal.user_id, admin.id());
+        }
+        assert_eq!(
+            fakes.budget.spent_by(),
+            [admin.tenant_id(), admin.tenant_id()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_refuses_the_request_and_says_when_to_retry() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        fakes.budget.exhaust_for(Duration::from_secs(12));
+        let error = fakes
+            .authenticate(Fakes::principal(&admin), true)
+            .execute(Some("token"))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            Error::RequestBudgetExhausted {
+                retry_after_secs: 12
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn without_a_budget_nothing_is_spent_and_nothing_is_refused() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        fakes.budget.exhaust_for(Duration::from_secs(12));
+        let principal = fakes
+            .authenticate(Fakes::principal(&admin), false)
+            .execute(Some("token"))
+            .await
+            .unwrap();
+        assert_eq!(principal.tenant_id, admin.tenant_id());
+        assert!(fakes.budget.spent_by().is_empty());
+    }
+
+    #[test]
+    fn the_wait_is_rounded_up_to_whole_seconds_and_never_zero() {
+        assert_eq!(whole_seconds(Duration::from_millis(1_100)), 2);
+        assert_eq!(whole_seconds(Duration::from_secs(3)), 3);
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
     }
 }
