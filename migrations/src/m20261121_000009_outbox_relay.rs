@@ -23,8 +23,10 @@ impl MigrationTrait for Migration {
                     .table(Outbox::Table)
                     // The version the aggregate reached with the change that recorded
                     // the event: 0 for its creation. Events stored before this column
-                    // existed read 0, which no consumer takes for a real version.
-                    .add_column(big_integer(Outbox::AggregateVersion).default(0))
+                    // existed read -1, below every real version: the task statistics
+                    // apply them in the order they arrive, and any later event or a
+                    // rebuild (`server projections rebuild`) takes precedence.
+                    .add_column(big_integer(Outbox::AggregateVersion).default(-1))
                     .to_owned(),
             )
             .await?;

@@ -22,8 +22,8 @@ mod unit_of_work;
 
 pub use cache::{Cache, CacheError, Lookup};
 pub use events::{
-    Delivery, EventEnvelope, EventHandler, EventPublisher, EventSubscriber, Outbox,
-    OutboxBacklog, RelayError,
+    Delivery, EventEnvelope, EventHandler, EventPublisher, EventSubscriber, Outbox, OutboxBacklog,
+    RelayError,
 };
 pub use idempotency::{Claim, ClaimToken, IdempotencyKey, IdempotencyKeys, RecordedResponse};
 pub use read_models::{AuditEntry, AuditLog, Projections, TaskStats, TaskStatsQueries};

@@ -1,11 +1,14 @@
 //! Keystone's adapters: the real implementations of the application's ports.
 //!
-//! This is the only crate that knows sea-orm and SQL, Argon2, JWT and the system clock.
-//! It owns the mapping between database rows and domain types (and of domain events to
-//! the JSON the outbox stores), the unit of work that makes a use case's writes one
-//! transaction, the translation of driver errors into `RepositoryError`, and the
-//! database lifecycle (connecting, migrating, health). It does not know HTTP, actix or configuration files: the server
-//! reads settings and hands plain config structs in.
+//! This is the only crate that knows sea-orm and SQL, Redis, Argon2, JWT and the system
+//! clock. It owns the mapping between database rows and domain types (and of domain
+//! events to the JSON the outbox and the bus carry), the unit of work that makes a use
+//! case's writes one transaction, the translation of driver errors into
+//! `RepositoryError`, the database lifecycle (connecting, migrating, health), the cache
+//! and its decorators, the outbox relay and the event buses, the read models and the
+//! rate limiters. Each Redis-backed adapter has an in-process twin for the embedded
+//! default. It does not know HTTP, actix or configuration files: the server reads
+//! settings and hands plain config structs in.
 
 mod cache;
 pub mod database;

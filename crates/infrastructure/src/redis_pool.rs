@@ -94,11 +94,7 @@ impl Redis {
     ///
     /// # Errors
     /// As `run`.
-    pub async fn run_within<T, F, Fut>(
-        &self,
-        deadline: Duration,
-        call: F,
-    ) -> Result<T, RedisError>
+    pub async fn run_within<T, F, Fut>(&self, deadline: Duration, call: F) -> Result<T, RedisError>
     where
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -149,13 +145,13 @@ impl HealthProbe for RedisProbe {
     }
 
     async fn check(&self) -> anyhow::Result<()> {
-        let pong: String = self
-            .redis
-            .run(|mut connection| async move {
-                redis::cmd("PING").query_async(&mut connection).await
-            })
-            .await
-            .context("redis did not answer PING")?;
+        let pong: String =
+            self.redis
+                .run(|mut connection| async move {
+                    redis::cmd("PING").query_async(&mut connection).await
+                })
+                .await
+                .context("redis did not answer PING")?;
         anyhow::ensure!(pong == "PONG", "redis answered PING with {pong:?}");
         Ok(())
     }

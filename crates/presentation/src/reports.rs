@@ -31,7 +31,9 @@ pub(crate) struct TaskStats {
     /// When an event last changed these figures; `null` if none ever did.
     #[schema(required = true)]
     updated_at: Option<DateTime<Utc>>,
-    /// Every event of the tenant up to this time is counted; `null` before the first.
+    /// When the latest event of the tenant that the read model applied occurred; `null`
+    /// before the first. A change made after it is not counted yet; one made before it
+    /// almost always is (an event committed late or being redelivered can still come).
     #[schema(required = true)]
     as_of: Option<DateTime<Utc>>,
 }
@@ -139,8 +141,9 @@ fn decode_cursor(cursor: &str) -> Result<Uuid, &'static str> {
     summary = "How many tasks a user of the caller's tenant has, by status",
     description = "Served from a read model that the task events keep, never counted from \
         the tasks at request time: the figures are eventually consistent, usually a \
-        moment behind the latest change. `as_of` says how fresh they are: every event of \
-        the tenant up to that time is counted. Any member of the tenant may read them.",
+        moment behind the latest change. `as_of` says how fresh they are: the time of the \
+        latest event of the tenant applied, so a change made after it is not counted \
+        yet. Any member of the tenant may read them.",
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user's figures", body = TaskStats,

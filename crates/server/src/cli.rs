@@ -1,12 +1,15 @@
-//! The command line: `server [serve]`, `server migrate ...`, `server openapi`,
-//! `server healthcheck`.
+//! The command line: `server [serve]`, `server worker`, `server migrate ...`,
+//! `server projections rebuild`, `server openapi`, `server healthcheck`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use application::ports::Projections as _;
 use clap::{Parser, Subcommand};
+use domain::TenantId;
+use infrastructure::SqlTaskStats;
 use infrastructure::database;
 
 use crate::settings::{Environment, Settings};
@@ -25,12 +28,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the HTTP API (the default).
+    /// Serve the HTTP API (the default), with the outbox relay and the event consumers
+    /// unless `events.run_in_server` is off.
     Serve,
+    /// Run the outbox relay and the event consumers, without the HTTP API.
+    Worker,
     /// Manage the database schema.
     Migrate {
         #[command(subcommand)]
         action: MigrateAction,
+    },
+    /// Manage the read models kept by events.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsAction,
     },
     /// Print the OpenAPI document to standard output.
     Openapi,
@@ -64,6 +75,17 @@ pub enum MigrateAction {
     },
 }
 
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ProjectionsAction {
+    /// Rebuild the task statistics from the tasks table, for one tenant or all. Safe
+    /// while the service runs: events still in flight apply on top only when newer.
+    Rebuild {
+        /// The tenant's id; every tenant when absent.
+        #[arg(long)]
+        tenant: Option<uuid::Uuid>,
+    },
+}
+
 /// # Errors
 /// When the database is unreachable or a migration fails.
 pub async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<()> {
@@ -92,6 +114,26 @@ pub async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Resu
             }
         }
     }
+    Ok(())
+}
+
+/// # Errors
+/// When the database is unreachable or the rebuild fails.
+pub async fn projections(settings: &Settings, action: ProjectionsAction) -> anyhow::Result<()> {
+    let db = connect(settings).await?;
+    match action {
+        ProjectionsAction::Rebuild { tenant } => {
+            let rebuilt = SqlTaskStats::new(db.clone())
+                .rebuild_task_stats(tenant.map(TenantId::from_uuid))
+                .await
+                .context("rebuilding the task statistics")?;
+            writeln!(
+                std::io::stdout().lock(),
+                "rebuilt the task statistics of {rebuilt} tenant(s)"
+            )?;
+        }
+    }
+    db.close().await?;
     Ok(())
 }
 

@@ -10,3 +10,4 @@ pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
 mod wiring;
+pub mod worker;

@@ -20,7 +20,9 @@ async fn main() -> anyhow::Result<()> {
             let application = startup::Application::build(&settings).await?;
             application.run_until_signalled().await
         }
+        Command::Worker => startup::run_worker(&settings).await,
         Command::Migrate { action } => cli::migrate(&settings, action).await,
+        Command::Projections { action } => cli::projections(&settings, action).await,
         Command::Openapi => cli::print_openapi(),
         Command::Healthcheck => unreachable!("answered before telemetry starts"),
     };

@@ -73,6 +73,10 @@ fn install() -> anyhow::Result<PrometheusHandle> {
             }
         })?;
     presentation::describe_metrics();
+    infrastructure::describe_cache_metrics();
+    infrastructure::describe_event_metrics();
+    infrastructure::describe_rate_limit_metrics();
+    crate::worker::describe_metrics();
     metrics::describe_gauge!(BUILD_INFO, "The version and commit of the running binary");
     metrics::describe_gauge!(POOL_CONNECTIONS, Unit::Count, "Open database connections");
     metrics::describe_gauge!(

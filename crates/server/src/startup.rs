@@ -9,10 +9,12 @@ use actix_web::dev::Server;
 use actix_web::{HttpServer, web};
 use anyhow::{Context, bail};
 use infrastructure::database::{self, Database, DatabaseConfig};
+use infrastructure::redis_pool::Redis;
 use presentation::{MetricsRenderer, ShutdownFlag};
 
 use crate::settings::{Environment, Settings};
 use crate::shutdown::{self, Shutdown};
+use crate::worker::WorkersHandle;
 
 /// Connects to the configured database.
 ///
@@ -35,6 +37,9 @@ pub struct Application {
     metrics: Option<(u16, Server)>,
     shutdown: Shutdown,
     db: Database,
+    redis: Option<Redis>,
+    /// The relay and the consumers, unless `events.run_in_server` is off.
+    workers: Option<WorkersHandle>,
 }
 
 impl Application {
@@ -54,7 +59,13 @@ impl Application {
         };
         let served_here = metrics.is_none().then_some(renderer);
         let flag = ShutdownFlag::default();
-        let state = crate::wiring::app_state(settings, &db, flag.clone(), served_here)?;
+        let redis = crate::wiring::redis(settings)?;
+        let state =
+            crate::wiring::app_state(settings, &db, redis.as_ref(), flag.clone(), served_here)?;
+        let workers = settings
+            .events
+            .run_in_server
+            .then(|| crate::wiring::workers(settings, &db, redis.as_ref()).spawn());
         let state = web::Data::new(state);
         let listener = bind(settings, settings.server.port)?;
         let port = listener.local_addr()?.port();
@@ -77,6 +88,8 @@ impl Application {
             metrics,
             shutdown: Shutdown::new(flag, handles),
             db,
+            redis,
+            workers,
         })
     }
 
@@ -112,7 +125,9 @@ impl Application {
         self.run().await
     }
 
-    /// Serves until stopped through [`Application::shutdown`], then closes the pool.
+    /// Serves until stopped through [`Application::shutdown`], then stops the workers
+    /// (after the requests, so the events of the last ones are still relayed when the
+    /// relay is quick enough) and closes the pools.
     ///
     /// # Errors
     /// When a server fails while running.
@@ -121,12 +136,62 @@ impl Application {
             Some((_, metrics)) => tokio::try_join!(self.server, metrics).map(|_| ()),
             None => self.server.await,
         };
-        if let Err(error) = self.db.close().await {
-            tracing::warn!(error = %error, "closing the database pool");
+        if let Some(workers) = self.workers {
+            workers.stop().await;
         }
+        close(&self.db, self.redis.as_ref()).await;
         tracing::info!("stopped");
         served.context("running the HTTP server")
     }
+}
+
+async fn close(db: &Database, redis: Option<&Redis>) {
+    if let Err(error) = db.close().await {
+        tracing::warn!(error = %error, "closing the database pool");
+    }
+    if let Some(redis) = redis {
+        redis.close();
+    }
+}
+
+/// `server worker`: the relay and the consumers without the HTTP API (and `/metrics`
+/// on `metrics.port`, when set), until SIGTERM or SIGINT; then each loop finishes the
+/// batch in hand.
+///
+/// # Errors
+/// When the database is unreachable, migrations are pending in production, or the
+/// signal handlers or the metrics server cannot be installed.
+pub async fn run_worker(settings: &Settings) -> anyhow::Result<()> {
+    let db = connect(settings).await?;
+    ensure_schema(settings, &db).await?;
+    let redis = crate::wiring::redis(settings)?;
+    let metrics = match settings.metrics.port {
+        Some(port) => {
+            let renderer = crate::metrics::renderer(crate::metrics::recorder()?, db.clone());
+            Some(metrics_server(settings, port, renderer)?)
+        }
+        None => None,
+    };
+    let signal = shutdown::termination().context("listening for SIGTERM and SIGINT")?;
+    let workers = crate::wiring::workers(settings, &db, redis.as_ref()).spawn();
+    tracing::info!(
+        metrics_port = metrics.as_ref().map(|(port, _)| *port),
+        "worker running"
+    );
+    let metrics = metrics.map(|(_, server)| {
+        let handle = server.handle();
+        (handle, actix_web::rt::spawn(server))
+    });
+    let signal = signal.await;
+    tracing::info!(signal, "shutting down: finishing the batches in hand");
+    workers.stop().await;
+    if let Some((handle, server)) = metrics {
+        handle.stop(true).await;
+        let _ = server.await;
+    }
+    close(&db, redis.as_ref()).await;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 fn bind(settings: &Settings, port: u16) -> anyhow::Result<TcpListener> {

@@ -6,22 +6,27 @@ use std::time::Duration;
 
 use application::auth::{Authenticate, Login, Logout, Refresh, RegisterTenant};
 use application::ports::{
-    AccessTokens, AuditEntry, AuditLog, Clock, HealthProbe, IdGenerator, IdempotencyKeys,
-    LoginThrottle, PasswordHasher, RefreshTokens, RepositoryError, TaskQueries, TaskStats,
-    TaskStatsQueries, UnitOfWork, UserRepository,
+    AccessTokens, Cache, Clock, EventPublisher, EventSubscriber, HealthProbe, IdGenerator,
+    IdempotencyKeys, LoginThrottle, PasswordHasher, RefreshTokens, RequestBudget, TaskQueries,
+    UnitOfWork, UserRepository,
 };
 use application::reports::{GetTaskStats, ListAuditEntries};
 use application::tasks::{ChangeTask, CreateTask, GetTask, ListTasks};
 use application::users::{CreateUser, GetUser, ListUsers, UpdateUser, UserLifecycle};
 use infrastructure::database::{Database, DatabaseProbe};
+use infrastructure::redis_pool::{Redis, RedisConfig, RedisProbe};
 use infrastructure::{
-    Argon2Hasher, Argon2Params, InMemoryLoginThrottle, JwtAccessTokens, JwtConfig, JwtKey,
-    SqlIdempotencyKeys, SqlRefreshTokens, SqlTaskQueries, SqlUnitOfWork, SqlUsers, SystemClock,
-    ThrottleConfig, UuidV7Ids,
+    Argon2Hasher, Argon2Params, CacheAside, CacheConfig, CachedTaskQueries, CachedUsers,
+    InMemoryCache, InMemoryLoginThrottle, InMemoryRequestBudget, InProcessBus,
+    InvalidatingUnitOfWork, JwtAccessTokens, JwtConfig, JwtKey, RedisCache, RedisLoginThrottle,
+    RedisRequestBudget, RedisStreamBus, SqlAuditLog, SqlIdempotencyKeys, SqlInbox, SqlOutbox,
+    SqlRefreshTokens, SqlTaskQueries, SqlTaskStats, SqlUnitOfWork, SqlUsers, StreamConfig,
+    SystemClock, ThrottleConfig, UuidV7Ids,
 };
 use presentation::{AppState, MetricsRenderer, ShutdownFlag};
 
 use crate::settings::Settings;
+use crate::worker::{LagProbe, WorkerConfig, Workers};
 
 /// One instance of every port, shared by the use cases.
 struct Adapters {
@@ -35,17 +40,108 @@ struct Adapters {
     access_tokens: Arc<dyn AccessTokens>,
     refresh_tokens: Arc<dyn RefreshTokens>,
     throttle: Arc<dyn LoginThrottle>,
+    budget: Option<Arc<dyn RequestBudget>>,
     probes: Vec<Arc<dyn HealthProbe>>,
 }
 
+/// Failed sign-ins are counted in Redis when configured, so that the limit holds
+/// across replicas.
+fn login_throttle(settings: &Settings, redis: Option<&Redis>) -> Arc<dyn LoginThrottle> {
+    let throttle = &settings.auth.login_throttle;
+    let config = ThrottleConfig {
+        max_failures_per_email: throttle.max_failures_per_email,
+        max_failures_per_client: throttle.max_failures_per_client,
+        window: Duration::from_secs(throttle.window_secs),
+    };
+    match redis {
+        Some(redis) => Arc::new(RedisLoginThrottle::new(
+            redis.clone(),
+            settings.redis.namespace.clone(),
+            config,
+        )),
+        None => Arc::new(InMemoryLoginThrottle::new(config)),
+    }
+}
+
+/// The per-tenant request budget, when one is set.
+fn request_budget(settings: &Settings, redis: Option<&Redis>) -> Option<Arc<dyn RequestBudget>> {
+    let limit = settings.rate_limit.tenant_requests;
+    if limit == 0 {
+        return None;
+    }
+    let window = Duration::from_secs(settings.rate_limit.window_secs);
+    Some(match redis {
+        Some(redis) => Arc::new(RedisRequestBudget::new(
+            redis.clone(),
+            settings.redis.namespace.clone(),
+            limit,
+            window,
+        )),
+        None => Arc::new(InMemoryRequestBudget::new(limit, window)),
+    })
+}
+
+/// The Redis pool, when `redis.url` is set.
+///
+/// # Errors
+/// When the URL is not a Redis URL.
+pub fn redis(settings: &Settings) -> anyhow::Result<Option<Redis>> {
+    settings
+        .redis
+        .url()
+        .map(|url| {
+            Redis::new(&RedisConfig {
+                url: url.to_owned(),
+                pool_size: settings.redis.pool_size,
+                timeout: Duration::from_millis(settings.redis.timeout_ms),
+            })
+        })
+        .transpose()
+}
+
+/// The cache shared by the read decorators and the unit of work: Redis when
+/// configured, else in-process (right for one process only).
+fn cache_aside(settings: &Settings, redis: Option<&Redis>) -> CacheAside {
+    let config = CacheConfig {
+        ttl: Duration::from_secs(settings.cache.ttl_secs),
+        compress_above: settings.cache.compress_above_bytes,
+    };
+    let cache: Arc<dyn Cache> = match redis {
+        Some(redis) => Arc::new(RedisCache::new(
+            redis.clone(),
+            settings.redis.namespace.clone(),
+            config.ttl,
+        )),
+        None => Arc::new(InMemoryCache::new(
+            settings.cache.memory_capacity,
+            config.ttl,
+        )),
+    };
+    CacheAside::new(cache, config)
+}
+
 impl Adapters {
-    fn new(settings: &Settings, db: &Database) -> anyhow::Result<Self> {
+    fn new(settings: &Settings, db: &Database, redis: Option<&Redis>) -> anyhow::Result<Self> {
         let auth = &settings.auth;
+        let cache = cache_aside(settings, redis);
+        let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(DatabaseProbe::new(db.clone()))];
+        if let Some(redis) = redis {
+            probes.push(Arc::new(RedisProbe::new(redis.clone())));
+        }
         Ok(Self {
-            users: Arc::new(SqlUsers::new(db.clone())),
-            uow: Arc::new(SqlUnitOfWork::new(db.clone())),
+            users: Arc::new(CachedUsers::new(
+                Arc::new(SqlUsers::new(db.clone())),
+                cache.clone(),
+            )),
+            uow: Arc::new(InvalidatingUnitOfWork::new(
+                Arc::new(SqlUnitOfWork::new(db.clone())),
+                cache.clone(),
+            )),
             keys: Arc::new(SqlIdempotencyKeys::new(db.clone())),
-            tasks: Arc::new(SqlTaskQueries::new(db.clone())),
+            tasks: Arc::new(CachedTaskQueries::new(
+                Arc::new(SqlTaskQueries::new(db.clone())),
+                cache,
+            )),
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
             hasher: Arc::new(Argon2Hasher::new(Argon2Params {
@@ -68,12 +164,9 @@ impl Adapters {
                 db.clone(),
                 Duration::from_secs(auth.refresh_token_ttl_secs),
             )),
-            throttle: Arc::new(InMemoryLoginThrottle::new(ThrottleConfig {
-                max_failures_per_email: auth.login_throttle.max_failures_per_email,
-                max_failures_per_client: auth.login_throttle.max_failures_per_client,
-                window: Duration::from_secs(auth.login_throttle.window_secs),
-            })),
-            probes: vec![Arc::new(DatabaseProbe::new(db.clone()))],
+            throttle: login_throttle(settings, redis),
+            budget: request_budget(settings, redis),
+            probes,
         })
     }
 }
@@ -87,6 +180,7 @@ impl Adapters {
 pub fn app_state(
     settings: &Settings,
     db: &Database,
+    redis: Option<&Redis>,
     shutdown: ShutdownFlag,
     metrics: Option<MetricsRenderer>,
 ) -> anyhow::Result<AppState> {
@@ -101,8 +195,9 @@ pub fn app_state(
         access_tokens,
         refresh_tokens,
         throttle,
+        budget,
         probes,
-    } = Adapters::new(settings, db)?;
+    } = Adapters::new(settings, db, redis)?;
     Ok(AppState {
         service_name: "keystone".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -132,8 +227,7 @@ pub fn app_state(
         },
         authenticate: Authenticate {
             tokens: access_tokens,
-            // TODO(wiring): `RedisRequestBudget` / `InMemoryRequestBudget` from settings.
-            budget: None,
+            budget,
         },
         get_user: GetUser {
             users: users.clone(),
@@ -178,11 +272,11 @@ pub fn app_state(
         // TODO(wiring): the SQL read-model adapters replace `ReadModelsNotWired`.
         get_task_stats: GetTaskStats {
             users: users.clone(),
-            stats: Arc::new(ReadModelsNotWired),
+            stats: Arc::new(SqlTaskStats::new(db.clone())),
             clock,
         },
         list_audit_entries: ListAuditEntries {
-            audit: Arc::new(ReadModelsNotWired),
+            audit: Arc::new(SqlAuditLog::new(db.clone())),
         },
         probes,
         shutdown,
@@ -190,34 +284,69 @@ pub fn app_state(
     })
 }
 
-/// Stands in for the read-model adapters until they are wired: every read is a 503.
-// TODO(wiring): remove with the SQL read-model adapters.
-struct ReadModelsNotWired;
-
-fn not_wired() -> RepositoryError {
-    RepositoryError::Unavailable(anyhow::anyhow!("the read models are not wired yet"))
-}
-
-#[async_trait::async_trait]
-impl TaskStatsQueries for ReadModelsNotWired {
-    async fn stats(
-        &self,
-        _tenant: domain::TenantId,
-        _user: domain::UserId,
-        _today: chrono::NaiveDate,
-    ) -> Result<TaskStats, RepositoryError> {
-        Err(not_wired())
+/// The relay and the consumers, on the Redis stream when Redis is configured, else on
+/// one in-process bus (the relay and the consumers must share it).
+#[must_use]
+pub fn workers(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Workers {
+    let events = &settings.events;
+    let claim_idle = Duration::from_secs(events.claim_idle_secs);
+    let (publisher, subscriber, lag) = match redis {
+        Some(redis) => redis_bus(settings, redis, claim_idle),
+        None => in_process_bus(settings, claim_idle),
+    };
+    // Stable per pod (Kubernetes sets HOSTNAME to the pod's name), so a restarted
+    // container takes its own pending messages back instead of adding a consumer.
+    let consumer_name = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| format!("keystone-{}", UuidV7Ids.new_id().simple()));
+    Workers {
+        outbox: Arc::new(SqlOutbox::new(db.clone())),
+        publisher,
+        subscriber,
+        handlers: vec![
+            Arc::new(SqlTaskStats::new(db.clone())),
+            Arc::new(SqlAuditLog::new(db.clone())),
+        ],
+        inbox: SqlInbox::new(db.clone()),
+        clock: Arc::new(SystemClock),
+        lag: Some(lag),
+        config: WorkerConfig {
+            relay_batch: events.relay_batch,
+            relay_interval: Duration::from_millis(events.relay_interval_ms),
+            relay_max_backoff: Duration::from_millis(events.relay_max_backoff_ms),
+            retention: Duration::from_secs(events.retention_hours * 3600),
+            receive_wait: Duration::from_secs(1),
+            consumer_name,
+        },
     }
 }
 
-#[async_trait::async_trait]
-impl AuditLog for ReadModelsNotWired {
-    async fn list(
-        &self,
-        _tenant: domain::TenantId,
-        _before: Option<uuid::Uuid>,
-        _limit: u64,
-    ) -> Result<Vec<AuditEntry>, RepositoryError> {
-        Err(not_wired())
-    }
+type Bus = (Arc<dyn EventPublisher>, Arc<dyn EventSubscriber>, LagProbe);
+
+fn redis_bus(settings: &Settings, redis: &Redis, claim_idle: Duration) -> Bus {
+    let bus = RedisStreamBus::new(
+        redis.clone(),
+        StreamConfig {
+            stream: format!("{}:events", settings.redis.namespace),
+            max_len: settings.events.stream_max_len,
+            claim_idle,
+        },
+    );
+    let probe = bus.clone();
+    let lag: LagProbe = Arc::new(move |group| {
+        let bus = probe.clone();
+        Box::pin(async move { bus.lag(group).await.ok().flatten() })
+    });
+    (Arc::new(bus.clone()), Arc::new(bus), lag)
+}
+
+fn in_process_bus(settings: &Settings, claim_idle: Duration) -> Bus {
+    let bus = InProcessBus::new(settings.events.stream_max_len, claim_idle);
+    let probe = bus.clone();
+    let lag: LagProbe = Arc::new(move |group| {
+        let behind = probe.lag(group);
+        Box::pin(async move { behind })
+    });
+    (Arc::new(bus.clone()), Arc::new(bus), lag)
 }

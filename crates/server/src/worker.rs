@@ -11,57 +11,42 @@
 //!   gauges and purges published events past their retention.
 //! - Each consumer reads its group's messages, hands each to its handler and
 //!   acknowledges it once the handler committed. A handler that fails leaves the
-//!   message unacknowledged: the bus hands it out again after its claim timeout.
+//!   message unacknowledged: the bus hands it out again after its claim timeout. There
+//!   is no dead-letter stream: an event that always fails comes back every claim
+//!   timeout, counted as `failed`, until it is fixed or the stream drops it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use application::ports::{Clock, EventHandler, EventPublisher, EventSubscriber, Outbox};
 use chrono::Utc;
+use infrastructure::SqlInbox;
 use metrics::Unit;
 use tokio::sync::watch;
 
-/// Unpublished events in the outbox.
-pub const OUTBOX_UNPUBLISHED: &str = "keystone_outbox_unpublished_events";
-/// Age of the oldest unpublished event, 0 when there is none.
-pub const OUTBOX_OLDEST_AGE: &str = "keystone_outbox_oldest_unpublished_age_seconds";
-/// Events the relay published.
-pub const RELAY_PUBLISHED: &str = "keystone_relay_published_events_total";
-/// Relay attempts that failed (outbox unreadable or bus refusing).
-pub const RELAY_FAILURES: &str = "keystone_relay_failures_total";
 /// Events a consumer took, by outcome: applied, duplicate, failed, undecodable.
 pub const CONSUMER_EVENTS: &str = "keystone_consumer_events_total";
-/// Messages handed to a consumer again after another one left them unacknowledged.
-pub const CONSUMER_REDELIVERIES: &str = "keystone_consumer_redeliveries_total";
 /// How long ago the event a consumer last handled occurred.
 pub const CONSUMER_LAG: &str = "keystone_consumer_lag_seconds";
 
-/// Gives the worker metrics their help text.
+/// Gives the worker metrics their help text. The relay's and the buses' own metrics
+/// (published, failed, redelivered, backlog, messages behind) are described by
+/// `infrastructure::describe_event_metrics`.
 pub fn describe_metrics() {
-    metrics::describe_gauge!(OUTBOX_UNPUBLISHED, Unit::Count, "Events not yet published");
-    metrics::describe_gauge!(
-        OUTBOX_OLDEST_AGE,
-        Unit::Seconds,
-        "Age of the oldest unpublished event"
-    );
-    metrics::describe_counter!(
-        RELAY_PUBLISHED,
-        Unit::Count,
-        "Events published by the relay"
-    );
-    metrics::describe_counter!(RELAY_FAILURES, Unit::Count, "Failed relay attempts");
     metrics::describe_counter!(CONSUMER_EVENTS, Unit::Count, "Events handled by consumers");
-    metrics::describe_counter!(
-        CONSUMER_REDELIVERIES,
-        Unit::Count,
-        "Events delivered again after a consumer left them unacknowledged"
-    );
     metrics::describe_gauge!(
         CONSUMER_LAG,
         Unit::Seconds,
         "Age of the event a consumer handled last"
     );
 }
+
+/// How many messages of a group the bus still holds for it, when the bus can tell.
+pub type LagProbe =
+    Arc<dyn Fn(&'static str) -> Pin<Box<dyn Future<Output = Option<u64>> + Send>> + Send + Sync>;
 
 /// How the loops pace themselves.
 #[derive(Debug, Clone)]
@@ -84,7 +69,10 @@ pub struct Workers {
     pub publisher: Arc<dyn EventPublisher>,
     pub subscriber: Arc<dyn EventSubscriber>,
     pub handlers: Vec<Arc<dyn EventHandler>>,
+    /// The consumers' records of the events they applied, purged with the outbox.
+    pub inbox: SqlInbox,
     pub clock: Arc<dyn Clock>,
+    pub lag: Option<LagProbe>,
     pub config: WorkerConfig,
 }
 
@@ -117,13 +105,24 @@ impl Workers {
             publisher,
             subscriber,
             handlers,
+            inbox,
             clock,
+            lag,
             config,
         } = self;
+        let groups = handlers.iter().map(|handler| handler.name()).collect();
+        let housekeeping = Housekeeping {
+            outbox: outbox.clone(),
+            inbox,
+            clock,
+            lag,
+            groups,
+            retention: config.retention,
+        };
         let mut loops = vec![tokio::spawn(relay(
             outbox,
             publisher,
-            clock,
+            housekeeping,
             config.clone(),
             stopped.clone(),
         ))];
@@ -158,12 +157,55 @@ fn back_off(current: Duration, initial: Duration, max: Duration) -> Duration {
 
 /// How often the relay refreshes the backlog gauges and purges.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
+const PURGE_EVERY: Duration = Duration::from_hours(1);
+
+/// What the relay does between batches: gauges and the purge.
+struct Housekeeping {
+    outbox: Arc<dyn Outbox>,
+    inbox: SqlInbox,
+    clock: Arc<dyn Clock>,
+    lag: Option<LagProbe>,
+    groups: Vec<&'static str>,
+    retention: Duration,
+}
+
+impl Housekeeping {
+    async fn record_gauges(&self) {
+        match self.outbox.backlog().await {
+            Ok(backlog) => infrastructure::record_backlog(&backlog, self.clock.now()),
+            Err(error) => tracing::warn!(error = %error, "reading the outbox backlog"),
+        }
+        if let Some(lag) = &self.lag {
+            for group in &self.groups {
+                if let Some(behind) = lag(group).await {
+                    infrastructure::record_consumer_lag(group, behind);
+                }
+            }
+        }
+    }
+
+    async fn purge(&self) {
+        let Ok(retention) = chrono::Duration::from_std(self.retention) else {
+            return;
+        };
+        let before = self.clock.now() - retention;
+        match self.outbox.purge_published(before).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged published events past their retention"),
+            Err(error) => tracing::warn!(error = %error, "purging published events"),
+        }
+        match self.inbox.purge_processed(before).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged consumers' records of old events"),
+            Err(error) => tracing::warn!(error = %error, "purging consumers' records"),
+        }
+    }
+}
 
 async fn relay(
     outbox: Arc<dyn Outbox>,
     publisher: Arc<dyn EventPublisher>,
-    clock: Arc<dyn Clock>,
+    housekeeping: Housekeeping,
     config: WorkerConfig,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -176,28 +218,26 @@ async fn relay(
         }
         if last_gauges.elapsed() >= HOUSEKEEPING_EVERY {
             last_gauges = tokio::time::Instant::now();
-            record_backlog(outbox.as_ref(), clock.as_ref()).await;
+            housekeeping.record_gauges().await;
         }
         if last_purge.elapsed() >= PURGE_EVERY {
             last_purge = tokio::time::Instant::now();
-            purge(outbox.as_ref(), clock.as_ref(), config.retention).await;
+            housekeeping.purge().await;
         }
         let wait = match outbox.relay(config.relay_batch, publisher.as_ref()).await {
-            Ok(published) => {
+            Ok(relayed) => {
                 if !backoff.is_zero() {
                     tracing::info!("the relay publishes again");
                 }
                 backoff = Duration::ZERO;
-                metrics::counter!(RELAY_PUBLISHED).increment(published);
                 // A full batch means more may be waiting: go on at once.
-                if published >= config.relay_batch {
+                if relayed >= config.relay_batch {
                     Duration::ZERO
                 } else {
                     config.relay_interval
                 }
             }
             Err(error) => {
-                metrics::counter!(RELAY_FAILURES).increment(1);
                 backoff = back_off(backoff, config.relay_interval, config.relay_max_backoff);
                 tracing::warn!(
                     error = %error,
@@ -222,34 +262,6 @@ fn anyhow_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     causes.join(": ")
-}
-
-#[allow(
-    clippy::cast_precision_loss,
-    reason = "gauges are floats; backlogs and ages are far below 2^52"
-)]
-async fn record_backlog(outbox: &dyn Outbox, clock: &dyn Clock) {
-    match outbox.backlog().await {
-        Ok(backlog) => {
-            metrics::gauge!(OUTBOX_UNPUBLISHED).set(backlog.unpublished as f64);
-            let age = backlog.oldest.map_or(0.0, |oldest| {
-                (clock.now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
-            });
-            metrics::gauge!(OUTBOX_OLDEST_AGE).set(age);
-        }
-        Err(error) => tracing::warn!(error = %error, "reading the outbox backlog"),
-    }
-}
-
-async fn purge(outbox: &dyn Outbox, clock: &dyn Clock, retention: Duration) {
-    let Ok(retention) = chrono::Duration::from_std(retention) else {
-        return;
-    };
-    match outbox.purge_published(clock.now() - retention).await {
-        Ok(0) => {}
-        Ok(purged) => tracing::info!(purged, "purged published events past their retention"),
-        Err(error) => tracing::warn!(error = %error, "purging published events"),
-    }
 }
 
 async fn consume(
@@ -291,26 +303,24 @@ async fn consume(
     }
 }
 
-/// Handles a batch in order and acknowledges what was handled. Stops at the first
-/// failure, leaving it and the rest unacknowledged for redelivery; `true` then.
+/// Handles a batch in order and acknowledges what was handled. A failed event is left
+/// unacknowledged for redelivery after the claim timeout, and the rest of the batch
+/// goes on (both read models accept events in any order); `true` when one failed.
 async fn handle_batch(
     subscriber: &dyn EventSubscriber,
     handler: &dyn EventHandler,
     deliveries: Vec<application::ports::Delivery>,
 ) -> bool {
     let group = handler.name();
-    let mut handled = Vec::with_capacity(deliveries.len());
+    let mut done = Vec::with_capacity(deliveries.len());
     let mut failed = false;
     for delivery in deliveries {
-        if delivery.redelivered {
-            metrics::counter!(CONSUMER_REDELIVERIES, "consumer" => group).increment(1);
-        }
         let Some(envelope) = &delivery.envelope else {
             // No retry makes it readable: acknowledge it, say so loudly.
             tracing::error!(consumer = group, message = %delivery.id, "skipping an event that cannot be decoded");
             metrics::counter!(CONSUMER_EVENTS, "consumer" => group, "outcome" => "undecodable")
                 .increment(1);
-            handled.push(delivery.id);
+            done.push(delivery.id);
             continue;
         };
         match handler.handle(envelope).await {
@@ -322,7 +332,7 @@ async fn handle_batch(
                 #[allow(clippy::cast_precision_loss, reason = "a lag in ms fits a float")]
                 metrics::gauge!(CONSUMER_LAG, "consumer" => group)
                     .set(lag.num_milliseconds().max(0) as f64 / 1000.0);
-                handled.push(delivery.id);
+                done.push(delivery.id);
             }
             Err(error) => {
                 metrics::counter!(CONSUMER_EVENTS, "consumer" => group, "outcome" => "failed")
@@ -334,12 +344,11 @@ async fn handle_batch(
                     "handling an event failed; it will be delivered again"
                 );
                 failed = true;
-                break;
             }
         }
     }
-    if !handled.is_empty()
-        && let Err(error) = subscriber.ack(group, &handled).await
+    if !done.is_empty()
+        && let Err(error) = subscriber.ack(group, &done).await
     {
         // Handled but unacknowledged: it comes back, and the inbox makes it a no-op.
         tracing::warn!(consumer = group, error = %error, "acknowledging events");

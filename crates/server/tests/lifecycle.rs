@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,16 +24,9 @@ impl Server {
     fn start(env: &[(&str, &str)]) -> Self {
         let folder = tempfile::tempdir().unwrap();
         let port = free_port();
-        let database = format!("sqlite://{}", folder.path().join("keystone.db").display());
         let log = File::create(folder.path().join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .arg("serve")
-            // No config/ folder there: built-in defaults, then the variables below.
-            .current_dir(folder.path())
-            .env("APP_ENVIRONMENT", "test")
-            .env("APP_SERVER__HOST", "127.0.0.1")
+        let child = command(folder.path(), &["serve"])
             .env("APP_SERVER__PORT", port.to_string())
-            .env("APP_DATABASE__URL", database)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
@@ -115,6 +109,20 @@ impl Drop for Server {
     }
 }
 
+/// The binary with `args`, run in `folder` (no config/ folder there: built-in defaults,
+/// then the variables below) on the SQLite database in it.
+fn command(folder: &Path, args: &[&str]) -> Command {
+    let database = format!("sqlite://{}", folder.join("keystone.db").display());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .args(args)
+        .current_dir(folder)
+        .env("APP_ENVIRONMENT", "test")
+        .env("APP_SERVER__HOST", "127.0.0.1")
+        .env("APP_DATABASE__URL", database);
+    command
+}
+
 /// A port nothing listens on right now. The server binds it a moment later; port 0 would
 /// be safer, but the port the server picked is not visible from outside the process.
 fn free_port() -> u16 {
@@ -127,14 +135,28 @@ fn free_port() -> u16 {
 
 /// One HTTP/1.1 request on a connection of its own; the status and the body.
 fn send(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    send_as(port, method, path, body, None)
+}
+
+/// `send` with a bearer token.
+fn send_as(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let body = body.unwrap_or_default();
+    let authorization = token
+        .map(|token| format!("authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+         {authorization}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
@@ -212,4 +234,93 @@ fn sigterm_lets_the_requests_in_flight_finish_then_the_process_exits_0() {
 fn the_healthcheck_passes_against_a_ready_server() {
     let server = Server::start(&[]);
     assert!(server.healthcheck().success(), "{}", server.log());
+}
+
+/// The string value of `"field":"..."` in a JSON body.
+fn json_string<'a>(body: &'a str, field: &str) -> &'a str {
+    let key = format!("\"{field}\":\"");
+    let start = body
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {field} in {body}"))
+        + key.len();
+    &body[start..start + body[start..].find('"').unwrap()]
+}
+
+/// `server worker` applies the events an API without workers stored, and drains on
+/// SIGTERM; `server projections rebuild` rebuilds the statistics beside them.
+#[test]
+fn the_worker_applies_what_the_api_stored_and_stops_on_sigterm() {
+    let api = Server::start(&[("APP_EVENTS__RUN_IN_SERVER", "false")]);
+    let register = r#"{"tenant_name": "Acme", "email": "ada@example.com",
+        "username": "ada", "password": "correct horse battery"}"#;
+    let (status, body) = api
+        .send("POST", "/api/v1/auth/register", Some(register))
+        .unwrap();
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api
+        .send("POST", "/api/v1/auth/login", Some(SIGN_IN))
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let token = json_string(&body, "access_token").to_owned();
+    let audit = || send_as(api.port, "GET", "/api/v1/audit", None, Some(&token)).unwrap();
+    let (status, body) = audit();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""items":[]"#),
+        "nothing applies events yet: {body}"
+    );
+
+    let log = File::create(api.folder.path().join("worker.log")).unwrap();
+    let mut worker = command(api.folder.path(), &["worker"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let worker_log = || std::fs::read_to_string(api.folder.path().join("worker.log")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = audit();
+        if body.contains("user.registered") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not applied: {body}\n{}",
+            worker_log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    let sent = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not stop:\n{}",
+            worker_log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exit.code(), Some(0), "{}", worker_log());
+    assert!(worker_log().contains("workers stopped"), "{}", worker_log());
+
+    let rebuilt = command(api.folder.path(), &["projections", "rebuild"])
+        .output()
+        .unwrap();
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&rebuilt.stdout).trim(),
+        "rebuilt the task statistics of 1 tenant(s)"
+    );
 }

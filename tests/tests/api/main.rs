@@ -4,11 +4,14 @@
 
 mod auth;
 mod bad_input;
+mod consumers;
 mod database_outage;
+mod events;
 mod health;
 mod idempotency;
 mod metrics;
 mod openapi;
+mod rate_limits;
 mod startup;
 mod task_lists;
 mod tasks;

@@ -39,11 +39,7 @@ pub trait Outbox: Send + Sync {
     /// several replicas may call this at once: none publishes what another is
     /// publishing. Returns how many were published; when `publisher` fails, nothing
     /// of the batch is marked and the error is returned.
-    async fn relay(
-        &self,
-        limit: u64,
-        publisher: &dyn EventPublisher,
-    ) -> Result<u64, RelayError>;
+    async fn relay(&self, limit: u64, publisher: &dyn EventPublisher) -> Result<u64, RelayError>;
 
     /// Deletes events published before `before`; returns how many.
     async fn purge_published(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;

@@ -20,8 +20,10 @@ pub struct TaskStats {
     pub assigned_total: u64,
     /// When an event last changed this user's figures; `None` if none ever did.
     pub updated_at: Option<DateTime<Utc>>,
-    /// The read model holds every event of the tenant that occurred up to this time;
-    /// `None` before the first one.
+    /// When the latest event of the tenant the read model applied occurred; `None`
+    /// before the first. A watermark of what is surely missing (anything later), not a
+    /// promise that everything earlier arrived: an event committed late or waiting for
+    /// redelivery can still come.
     pub as_of: Option<DateTime<Utc>>,
 }
 

@@ -84,15 +84,26 @@ impl Transaction for InvalidatingTransaction {
     /// Invalidates after the commit, whatever its outcome: an error from COMMIT does
     /// not prove nothing was written (the connection may have dropped after the server
     /// committed), and an invalidation too many only costs a miss.
+    ///
+    /// Both run in a task of their own, so that a caller dropped between the two (a
+    /// client that hung up, a drain that timed out) cannot leave a committed change
+    /// uninvalidated: the task runs to its end either way.
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {
         let Self {
             inner,
             cache,
             touched,
         } = *self;
-        let committed = inner.commit().await;
-        cache.invalidate(touched).await;
-        committed
+        let finishing = tokio::spawn(async move {
+            let committed = inner.commit().await;
+            cache.invalidate(touched).await;
+            committed
+        });
+        finishing.await.unwrap_or_else(|error| {
+            Err(RepositoryError::Unexpected(anyhow::anyhow!(
+                "committing and invalidating stopped: {error}"
+            )))
+        })
     }
 }
 

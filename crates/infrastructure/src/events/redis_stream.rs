@@ -162,6 +162,11 @@ impl RedisStreamBus {
     }
 
     /// New entries for `consumer` of `group`, waiting up to `wait` for some.
+    /// New entries for `consumer`, polled every [`POLL_INTERVAL`] until some arrive or
+    /// `wait` is over. Not `XREADGROUP ... BLOCK`: a blocked read would hold a pooled
+    /// connection for the whole wait and outlast the client's response timeout, and a
+    /// reply lost to that timeout leaves its entries pending on this consumer until the
+    /// claim timeout. A poll is one cheap round trip under the per-call deadline.
     async fn read_new(
         &self,
         group: &str,
@@ -169,23 +174,35 @@ impl RedisStreamBus {
         max: usize,
         wait: Duration,
     ) -> anyhow::Result<Vec<StreamId>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let entries = self.read_new_once(group, consumer, max).await?;
+            let now = tokio::time::Instant::now();
+            if !entries.is_empty() || now >= deadline {
+                return Ok(entries);
+            }
+            tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+        }
+    }
+
+    async fn read_new_once(
+        &self,
+        group: &str,
+        consumer: &str,
+        max: usize,
+    ) -> anyhow::Result<Vec<StreamId>> {
         let stream = self.config.stream.clone();
         let (group, consumer) = (group.to_owned(), consumer.to_owned());
-        let block = millis(wait);
         let reply: Option<StreamReadReply> = self
             .redis
-            .run_within(wait + self.redis.timeout(), |mut connection| async move {
-                let mut read = redis::cmd("XREADGROUP");
-                read.arg("GROUP")
+            .run(|mut connection| async move {
+                redis::cmd("XREADGROUP")
+                    .arg("GROUP")
                     .arg(&group)
                     .arg(&consumer)
                     .arg("COUNT")
-                    .arg(max);
-                // BLOCK 0 would wait forever.
-                if block > 0 {
-                    read.arg("BLOCK").arg(block);
-                }
-                read.arg("STREAMS")
+                    .arg(max)
+                    .arg("STREAMS")
                     .arg(&stream)
                     .arg(">")
                     .query_async(&mut connection)
@@ -200,6 +217,9 @@ impl RedisStreamBus {
             .collect())
     }
 }
+
+/// How often a waiting consumer asks the stream for new entries.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A duration in whole milliseconds, as Redis takes it.
 fn millis(duration: Duration) -> u64 {

@@ -446,14 +446,13 @@ impl TaskStatsQueries for SqlTaskStats {
     }
 }
 
-/// Replaces the tenant's rows with the tasks table's, in `tx`.
+/// Sets the tenant's rows to the tasks table's, in `tx`. Not a delete and an insert: a
+/// handler may insert a task's row meanwhile (its event committed after this read),
+/// so every row is upserted, and each figure takes the task's value only where the
+/// task's version is at least the figure's, the same rule the handlers follow. Tasks
+/// are never removed from the tasks table, so no row needs deleting.
 async fn rebuild_tenant(tx: &DatabaseTransaction, tenant: Uuid) -> Result<(), RepositoryError> {
     use task_stats_tasks::Column;
-    task_stats_tasks::Entity::delete_many()
-        .filter(Column::TenantId.eq(tenant))
-        .exec(tx)
-        .await
-        .map_err(|error| repository_error(error, "clearing a tenant's task statistics"))?;
     // Every figure is stamped with the task's version: the state the rebuild read holds
     // every event up to it.
     let version = || Expr::col(tasks::Column::Version);
@@ -493,6 +492,7 @@ async fn rebuild_tenant(tx: &DatabaseTransaction, tenant: Uuid) -> Result<(), Re
                 anyhow::Error::new(error).context("building the task statistics' rebuild"),
             )
         })?
+        .on_conflict(rebuild_conflict())
         .to_owned();
     tx.execute(&insert)
         .await
@@ -531,6 +531,58 @@ async fn rebuild_tenant(tx: &DatabaseTransaction, tenant: Uuid) -> Result<(), Re
         advance(tx, tenant, latest).await?;
     }
     Ok(())
+}
+
+/// On a row that exists: each figure and its version from the rebuild where the
+/// rebuild's version is at least the figure's, else kept; `updated_at` the later one.
+fn rebuild_conflict() -> OnConflict {
+    use task_stats_tasks::Column;
+    let table = "task_stats_tasks";
+    let newer = |value: &str, version: &str| {
+        Expr::cust(format!(
+            "CASE WHEN excluded.{version} >= {table}.{version} \
+             THEN excluded.{value} ELSE {table}.{value} END"
+        ))
+    };
+    let mut conflict = OnConflict::column(Column::TaskId);
+    for (value, version, value_column, version_column) in [
+        (
+            "assignee_id",
+            "assignee_version",
+            Column::AssigneeId,
+            Column::AssigneeVersion,
+        ),
+        (
+            "status",
+            "status_version",
+            Column::Status,
+            Column::StatusVersion,
+        ),
+        (
+            "due_date",
+            "due_date_version",
+            Column::DueDate,
+            Column::DueDateVersion,
+        ),
+        (
+            "deleted",
+            "deleted_version",
+            Column::Deleted,
+            Column::DeletedVersion,
+        ),
+    ] {
+        // Every SET expression sees the row as it was before the update.
+        conflict.value(value_column, newer(value, version));
+        conflict.value(version_column, newer(version, version));
+    }
+    conflict.value(
+        Column::UpdatedAt,
+        Expr::cust(format!(
+            "CASE WHEN excluded.updated_at > {table}.updated_at \
+             THEN excluded.updated_at ELSE {table}.updated_at END"
+        )),
+    );
+    conflict
 }
 
 async fn every_tenant(db: &Database) -> Result<Vec<Uuid>, RepositoryError> {
@@ -921,6 +973,37 @@ mod tests {
             let reopened = stats.stats(w.tenant(), member, day(1)).await.unwrap();
             assert_eq!(counts(reopened), [1, 0, 0, 0, 1]);
             assert_eq!(reopened.updated_at, Some(at(4)));
+        })
+        .await;
+    }
+
+    /// A handler may apply an event newer than the tasks table the rebuild read (its
+    /// change committed after the read): the rebuild keeps that figure.
+    #[tokio::test]
+    async fn a_rebuild_keeps_a_figure_that_a_newer_event_already_set() {
+        on_every_backend(|db| async move {
+            let stats = SqlTaskStats::new(db.clone());
+            let w = WriteSide::new(SqlUnitOfWork::new(db)).await;
+            let member = w.member.id();
+            let mut task = w.create(Some(member), None, 1);
+            let created = w.add(&mut task).await;
+            handle_all(&stats, &created).await;
+            let completed_later = envelope(
+                5,
+                DomainEvent::TaskCompleted {
+                    meta: meta(w.tenant(), 9),
+                    task: task.id(),
+                },
+            );
+            assert!(stats.handle(&completed_later).await.unwrap());
+
+            stats.rebuild_task_stats(Some(w.tenant())).await.unwrap();
+            let figures = stats.stats(w.tenant(), member, day(1)).await.unwrap();
+            assert_eq!(
+                counts(figures),
+                [0, 0, 1, 0, 1],
+                "open, in progress, done, overdue, total"
+            );
         })
         .await;
     }
