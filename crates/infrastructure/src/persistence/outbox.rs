@@ -30,6 +30,8 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use application::ports::{
     EventEnvelope, EventPublisher, Outbox, OutboxBacklog, RelayError, RepositoryError,
 };
@@ -184,6 +186,7 @@ async fn relay_batch(
         .all(db)
         .await
         .map_err(|error| repository_error(error, "reading unpublished events"))?;
+    let rows = in_version_order(rows);
     if rows.is_empty() {
         return Ok(0);
     }
@@ -204,6 +207,33 @@ async fn relay_batch(
     let relayed = batch.len() as u64;
     metrics::counter!(OUTBOX_RELAYED).increment(relayed);
     Ok(relayed)
+}
+
+/// The batch with the events of each aggregate in the order of the versions they
+/// recorded, in the places the batch gave that aggregate. Occurrence times come from
+/// the clocks of the replicas that made the changes; a replica whose clock is behind
+/// can stamp a later change of an aggregate with an earlier time. Versions cannot go
+/// back: a change reads the aggregate under a row lock after the previous one
+/// committed. Events stored before versions existed (-1) keep their order.
+fn in_version_order(rows: Vec<outbox::Model>) -> Vec<outbox::Model> {
+    let mut places: HashMap<Uuid, Vec<usize>> = HashMap::new();
+    for (place, row) in rows.iter().enumerate() {
+        places.entry(row.aggregate_id).or_default().push(place);
+    }
+    let mut slots: Vec<Option<outbox::Model>> = rows.into_iter().map(Some).collect();
+    let mut ordered: Vec<Option<outbox::Model>> = vec![None; slots.len()];
+    for places in places.into_values() {
+        let mut group: Vec<outbox::Model> = places
+            .iter()
+            .filter_map(|&place| slots[place].take())
+            .collect();
+        // Stable: events of one change (one version) keep the order they were stored in.
+        group.sort_by_key(|row| row.aggregate_version);
+        for (place, row) in places.into_iter().zip(group) {
+            ordered[place] = Some(row);
+        }
+    }
+    ordered.into_iter().flatten().collect()
 }
 
 /// The event `row` holds; `None`, logged and counted, when it holds none this version
@@ -392,6 +422,42 @@ mod tests {
             let first = &bus.published()[0];
             assert_eq!(first.event, stored[1].event);
             assert_eq!(first.aggregate_version, 1);
+        })
+        .await;
+    }
+
+    /// A replica with a clock behind stamped the second change of `a` earlier than the
+    /// first: within a batch, the versions decide an aggregate's order.
+    #[tokio::test]
+    async fn a_skewed_clock_cannot_reorder_the_changes_of_an_aggregate_within_a_batch() {
+        on_every_backend(|db| async move {
+            let (a, b) = (
+                TaskId::from_uuid(Uuid::now_v7()),
+                TaskId::from_uuid(Uuid::now_v7()),
+            );
+            let transaction = db.ungated().begin().await.unwrap();
+            for (event, version) in [
+                (started(a, at(3)), 1),
+                (started(b, at(2)), 1),
+                (started(a, at(1)), 2),
+            ] {
+                append(&transaction, std::slice::from_ref(&event), version)
+                    .await
+                    .unwrap();
+            }
+            transaction.commit().await.unwrap();
+            let bus = Bus::default();
+            assert_eq!(SqlOutbox::new(db).relay(10, &bus).await.unwrap(), 3);
+            let published: Vec<(Uuid, i64)> = bus
+                .published()
+                .iter()
+                .map(|envelope| (envelope.event.aggregate().1, envelope.aggregate_version))
+                .collect();
+            // a's places are first and last (by time); its versions fill them in order.
+            assert_eq!(
+                published,
+                [(a.as_uuid(), 1), (b.as_uuid(), 1), (a.as_uuid(), 2)]
+            );
         })
         .await;
     }
