@@ -24,7 +24,9 @@ use sea_orm::sea_query::LikeExpr;
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 pub use idempotency::SqlIdempotencyKeys;
-pub(crate) use mapping::{decode_event, event_payload};
+pub(crate) use mapping::{
+    checklist_rows, decode_event, event_payload, task_from_rows, task_row, user_from_row, user_row,
+};
 pub use outbox::SqlOutbox;
 pub use refresh_tokens::SqlRefreshTokens;
 pub use tasks::SqlTaskQueries;

@@ -1,26 +1,26 @@
 //! The cached shape of users and tasks, and the keys they are kept under.
 //!
-//! Domain types know nothing of serde, so each aggregate has a snapshot struct here that
-//! mirrors its `*Snapshot` with plain values. Reading one back parses every value
-//! through the domain's constructors, as the database mapping does, so an entry that
-//! breaks a rule is an error (and the decorators treat it as a miss), never an
-//! aggregate. A value is one header byte, then JSON, zstd-compressed when it is large.
+//! Domain types know nothing of serde, so an aggregate is cached as the rows the
+//! database holds for it, made and read back by the same mapping as the database's
+//! (`persistence::mapping`): an entry that breaks a rule is an error (and the decorators
+//! treat it as a miss), never an aggregate, and a rule lives in one place. A value is
+//! one header byte, then JSON, zstd-compressed when it is large.
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{DateTime, NaiveDate, Utc};
-use domain::{
-    ChecklistItem, ChecklistItemId, ChecklistText, Email, PasswordHash, Priority, Role, Task,
-    TaskDescription, TaskId, TaskSnapshot, TaskStatus, TaskTitle, TenantId, User, UserId,
-    UserSnapshot, Username,
-};
+use domain::{Email, Task, TaskId, TenantId, User, UserId};
+use sea_orm::TryIntoModel;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// The version of the cached shape, part of every key. Bump it whenever `CachedUser` or
-/// `CachedTask` change: a deploy then reads and writes keys of its own and never
-/// decodes what an older one wrote; the old entries expire with their TTL.
-pub(super) const SCHEMA_VERSION: u32 = 1;
+use crate::persistence::entity::{task_checklist_items, tasks, users};
+use crate::persistence::{checklist_rows, task_from_rows, task_row, user_from_row, user_row};
+
+/// The version of the cached shape, part of every key. Bump it whenever the `users`,
+/// `tasks` or `task_checklist_items` rows or `CachedTask` change: a deploy then reads
+/// and writes keys of its own and never decodes what an older one wrote; the old
+/// entries expire with their TTL.
+pub(super) const SCHEMA_VERSION: u32 = 2;
 
 /// The header byte of a value stored as it is.
 const PLAIN: u8 = 0;
@@ -66,7 +66,7 @@ pub(super) trait Cacheable: Sized + Send + Sync {
     /// The `entity` label of the cache metrics.
     const ENTITY: &'static str;
 
-    fn to_json(&self) -> serde_json::Result<Vec<u8>>;
+    fn to_json(&self) -> anyhow::Result<Vec<u8>>;
 
     /// # Errors
     /// When the JSON is not this shape, or a value breaks a domain rule.
@@ -122,163 +122,51 @@ pub(super) fn unpack_user_ref(packed: &[u8]) -> Option<(TenantId, UserId)> {
     ))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct CachedUser {
-    id: Uuid,
-    tenant_id: Uuid,
-    email: String,
-    username: String,
-    password_hash: String,
-    role: String,
-    is_active: bool,
-    version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    deleted_at: Option<DateTime<Utc>>,
-}
-
 impl Cacheable for User {
     const ENTITY: &'static str = "user";
 
-    fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        let user = self.snapshot();
-        serde_json::to_vec(&CachedUser {
-            id: user.id.as_uuid(),
-            tenant_id: user.tenant_id.as_uuid(),
-            email: user.email.as_str().to_owned(),
-            username: user.username.as_str().to_owned(),
-            password_hash: user.password_hash.as_str().to_owned(),
-            role: user.role.as_str().to_owned(),
-            is_active: user.is_active,
-            version: user.version,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-            deleted_at: user.deleted_at,
-        })
+    fn to_json(&self) -> anyhow::Result<Vec<u8>> {
+        let row = user_row(self).try_into_model().context("a user's row")?;
+        Ok(serde_json::to_vec(&row)?)
     }
 
     fn from_json(json: &[u8]) -> anyhow::Result<Self> {
-        let user: CachedUser = serde_json::from_slice(json).context("a cached user")?;
-        let id = user.id;
-        Ok(User::reconstitute(UserSnapshot {
-            id: UserId::from_uuid(user.id),
-            tenant_id: TenantId::from_uuid(user.tenant_id),
-            email: Email::parse(&user.email).with_context(|| format!("cached user {id}: email"))?,
-            username: Username::parse(&user.username)
-                .with_context(|| format!("cached user {id}: username"))?,
-            password_hash: PasswordHash::new(user.password_hash),
-            role: Role::parse(&user.role).with_context(|| format!("cached user {id}: role"))?,
-            is_active: user.is_active,
-            version: user.version,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-            deleted_at: user.deleted_at,
-        }))
+        let row: users::Model = serde_json::from_slice(json).context("a cached user")?;
+        user_from_row(row)
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// A task as cached: its row and its checklist's rows, in checklist order.
+#[derive(Serialize, Deserialize)]
 struct CachedTask {
-    id: Uuid,
-    tenant_id: Uuid,
-    title: String,
-    description: String,
-    status: String,
-    priority: i16,
-    due_date: Option<NaiveDate>,
-    assignee: Option<Uuid>,
-    creator: Uuid,
-    checklist: Vec<CachedChecklistItem>,
-    version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    completed_at: Option<DateTime<Utc>>,
-    deleted_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct CachedChecklistItem {
-    id: Uuid,
-    text: String,
-    done: bool,
+    task: tasks::Model,
+    checklist: Vec<task_checklist_items::Model>,
 }
 
 impl Cacheable for Task {
     const ENTITY: &'static str = "task";
 
-    fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        let task = self.snapshot();
-        serde_json::to_vec(&CachedTask {
-            id: task.id.as_uuid(),
-            tenant_id: task.tenant_id.as_uuid(),
-            title: task.title.as_str().to_owned(),
-            description: task.description.as_str().to_owned(),
-            status: task.status.as_str().to_owned(),
-            priority: task.priority.rank(),
-            due_date: task.due_date,
-            assignee: task.assignee.map(UserId::as_uuid),
-            creator: task.creator.as_uuid(),
-            checklist: task
-                .checklist
-                .iter()
-                .map(|item| CachedChecklistItem {
-                    id: item.id().as_uuid(),
-                    text: item.text().as_str().to_owned(),
-                    done: item.is_done(),
-                })
-                .collect(),
-            version: task.version,
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            completed_at: task.completed_at,
-            deleted_at: task.deleted_at,
-        })
+    fn to_json(&self) -> anyhow::Result<Vec<u8>> {
+        let cached = CachedTask {
+            task: task_row(self).try_into_model().context("a task's row")?,
+            checklist: checklist_rows(self),
+        };
+        Ok(serde_json::to_vec(&cached)?)
     }
 
     fn from_json(json: &[u8]) -> anyhow::Result<Self> {
-        let task: CachedTask = serde_json::from_slice(json).context("a cached task")?;
-        let id = task.id;
-        let checklist = task
-            .checklist
-            .into_iter()
-            .map(|item| {
-                let text = ChecklistText::parse(&item.text)
-                    .with_context(|| format!("cached task {id}: checklist item {}", item.id))?;
-                Ok(ChecklistItem::reconstitute(
-                    ChecklistItemId::from_uuid(item.id),
-                    text,
-                    item.done,
-                ))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Task::reconstitute(TaskSnapshot {
-            id: TaskId::from_uuid(task.id),
-            tenant_id: TenantId::from_uuid(task.tenant_id),
-            title: TaskTitle::parse(&task.title)
-                .with_context(|| format!("cached task {id}: title"))?,
-            description: TaskDescription::parse(&task.description)
-                .with_context(|| format!("cached task {id}: description"))?,
-            status: TaskStatus::parse(&task.status)
-                .with_context(|| format!("cached task {id}: status"))?,
-            priority: Priority::from_rank(task.priority)
-                .ok_or_else(|| anyhow!("cached task {id}: priority is not a rank"))?,
-            due_date: task.due_date,
-            assignee: task.assignee.map(UserId::from_uuid),
-            creator: UserId::from_uuid(task.creator),
-            checklist,
-            version: task.version,
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            completed_at: task.completed_at,
-            deleted_at: task.deleted_at,
-        }))
+        let cached: CachedTask = serde_json::from_slice(json).context("a cached task")?;
+        task_from_rows(&cached.task, cached.checklist)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-    use domain::{Actor, NewTask};
+    use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+    use domain::{
+        Actor, ChecklistItemId, ChecklistText, NewTask, PasswordHash, Priority, Role,
+        TaskDescription, TaskTitle, Username,
+    };
 
     use super::*;
 

@@ -10,5 +10,7 @@ mod user;
 
 pub(crate) use event::{decode as decode_event, payload as event_payload};
 pub(super) use event::{envelope_from_row, outbox_row};
-pub(super) use task::{checklist_rows, task_changes, task_from_rows, task_row};
-pub(super) use user::{tenant_row, user_changes, user_from_row, user_row};
+pub(super) use task::task_changes;
+pub(crate) use task::{checklist_rows, task_from_rows, task_row};
+pub(super) use user::{tenant_row, user_changes};
+pub(crate) use user::{user_from_row, user_row};

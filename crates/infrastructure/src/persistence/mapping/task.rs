@@ -10,7 +10,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use crate::persistence::entity::{task_checklist_items, tasks};
 
 /// Every column of a new task's row.
-pub(in crate::persistence) fn task_row(task: &Task) -> tasks::ActiveModel {
+pub(crate) fn task_row(task: &Task) -> tasks::ActiveModel {
     let task = task.snapshot();
     tasks::ActiveModel {
         id: Set(task.id.as_uuid()),
@@ -45,7 +45,7 @@ pub(in crate::persistence) fn task_changes(task: &TaskSnapshot) -> tasks::Active
 
 /// The checklist's rows, positioned in checklist order. Plain models, so they can be
 /// compared with the stored ones as well as inserted.
-pub(in crate::persistence) fn checklist_rows(task: &Task) -> Vec<task_checklist_items::Model> {
+pub(crate) fn checklist_rows(task: &Task) -> Vec<task_checklist_items::Model> {
     task.checklist()
         .iter()
         .zip(0..)
@@ -65,7 +65,7 @@ pub(in crate::persistence) fn checklist_rows(task: &Task) -> Vec<task_checklist_
 /// # Errors
 /// When a stored value no longer parses; the message names the task and the column,
 /// never the value.
-pub(in crate::persistence) fn task_from_rows(
+pub(crate) fn task_from_rows(
     row: &tasks::Model,
     items: Vec<task_checklist_items::Model>,
 ) -> anyhow::Result<Task> {

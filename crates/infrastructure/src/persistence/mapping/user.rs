@@ -15,7 +15,7 @@ pub(in crate::persistence) fn tenant_row(tenant: &Tenant) -> tenants::ActiveMode
 }
 
 /// Every column of a new user's row.
-pub(in crate::persistence) fn user_row(user: &User) -> users::ActiveModel {
+pub(crate) fn user_row(user: &User) -> users::ActiveModel {
     let user = user.snapshot();
     users::ActiveModel {
         id: Set(user.id.as_uuid()),
@@ -47,7 +47,7 @@ pub(in crate::persistence) fn user_changes(user: &UserSnapshot) -> users::Active
 /// # Errors
 /// When a stored value no longer parses; the message names the user and the column,
 /// never the value.
-pub(in crate::persistence) fn user_from_row(row: users::Model) -> anyhow::Result<User> {
+pub(crate) fn user_from_row(row: users::Model) -> anyhow::Result<User> {
     let id = row.id;
     Ok(User::reconstitute(UserSnapshot {
         id: UserId::from_uuid(row.id),
