@@ -70,12 +70,6 @@ impl Redis {
         })
     }
 
-    /// The per-call deadline.
-    #[must_use]
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Runs `call` on a pooled connection, within the deadline (waiting for the
     /// connection included).
     ///
@@ -86,19 +80,7 @@ impl Redis {
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        self.run_within(self.timeout, call).await
-    }
-
-    /// `run` with a deadline of its own, for calls that block on purpose
-    /// (`XREADGROUP ... BLOCK`).
-    ///
-    /// # Errors
-    /// As `run`.
-    pub async fn run_within<T, F, Fut>(&self, deadline: Duration, call: F) -> Result<T, RedisError>
-    where
-        F: FnOnce(Connection) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
-    {
+        let deadline = self.timeout;
         let attempt = async {
             let connection = self
                 .pool

@@ -240,8 +240,7 @@ async fn relay(
             Err(error) => {
                 backoff = back_off(backoff, config.relay_interval, config.relay_max_backoff);
                 tracing::warn!(
-                    error = %error,
-                    cause = %anyhow_chain(&error),
+                    error = format!("{:#}", anyhow::Error::new(error)),
                     retry_in_ms = backoff.as_millis(),
                     "the relay could not publish; the events stay in the outbox"
                 );
@@ -252,16 +251,6 @@ async fn relay(
             return;
         }
     }
-}
-
-fn anyhow_chain(error: &dyn std::error::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    causes.join(": ")
 }
 
 async fn consume(
@@ -282,7 +271,11 @@ async fn consume(
         let failed = match received {
             Ok(deliveries) => handle_batch(subscriber.as_ref(), handler.as_ref(), deliveries).await,
             Err(error) => {
-                tracing::warn!(consumer = group, error = %error, cause = %anyhow_chain(error.as_ref()), "receiving events");
+                tracing::warn!(
+                    consumer = group,
+                    error = format!("{error:#}"),
+                    "receiving events"
+                );
                 true
             }
         };

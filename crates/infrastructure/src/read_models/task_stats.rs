@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::{DomainEvent, TaskStatus, TenantId, UserId};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Value,
@@ -263,29 +263,22 @@ async fn touch(
     at: DateTime<Utc>,
 ) -> Result<(), RepositoryError> {
     use task_stats_users::Column;
-    let inserted = task_stats_users::Entity::insert(task_stats_users::ActiveModel {
+    task_stats_users::Entity::insert(task_stats_users::ActiveModel {
         tenant_id: Set(tenant),
         user_id: Set(user),
         updated_at: Set(at),
     })
     .on_conflict(
         OnConflict::columns([Column::TenantId, Column::UserId])
-            .do_nothing()
+            .value(
+                Column::UpdatedAt,
+                later_of("task_stats_users", "updated_at"),
+            )
             .to_owned(),
     )
     .exec_without_returning(tx)
     .await
     .map_err(|error| repository_error(error, "recording when a user's figures changed"))?;
-    if inserted == 0 {
-        task_stats_users::Entity::update_many()
-            .col_expr(Column::UpdatedAt, Expr::value(at))
-            .filter(Column::TenantId.eq(tenant))
-            .filter(Column::UserId.eq(user))
-            .filter(Column::UpdatedAt.lt(at))
-            .exec(tx)
-            .await
-            .map_err(|error| repository_error(error, "recording when a user's figures changed"))?;
-    }
     Ok(())
 }
 
@@ -296,30 +289,28 @@ async fn advance(
     at: DateTime<Utc>,
 ) -> Result<(), RepositoryError> {
     use projection_positions::Column;
-    let inserted = projection_positions::Entity::insert(projection_positions::ActiveModel {
+    projection_positions::Entity::insert(projection_positions::ActiveModel {
         projection: Set(NAME.to_owned()),
         tenant_id: Set(tenant),
         as_of: Set(at),
     })
     .on_conflict(
         OnConflict::columns([Column::Projection, Column::TenantId])
-            .do_nothing()
+            .value(Column::AsOf, later_of("projection_positions", "as_of"))
             .to_owned(),
     )
     .exec_without_returning(tx)
     .await
     .map_err(|error| repository_error(error, "advancing the task statistics' position"))?;
-    if inserted == 0 {
-        projection_positions::Entity::update_many()
-            .col_expr(Column::AsOf, Expr::value(at))
-            .filter(Column::Projection.eq(NAME))
-            .filter(Column::TenantId.eq(tenant))
-            .filter(Column::AsOf.lt(at))
-            .exec(tx)
-            .await
-            .map_err(|error| repository_error(error, "advancing the task statistics' position"))?;
-    }
     Ok(())
+}
+
+/// In an upsert's update, the later of the stored and the incoming `column`.
+fn later_of(table: &str, column: &str) -> SimpleExpr {
+    Expr::cust(format!(
+        "CASE WHEN excluded.{column} > {table}.{column} \
+         THEN excluded.{column} ELSE {table}.{column} END"
+    ))
 }
 
 /// Applies a task event's figures, and records when the figures of the users it
@@ -575,13 +566,7 @@ fn rebuild_conflict() -> OnConflict {
         conflict.value(value_column, newer(value, version));
         conflict.value(version_column, newer(version, version));
     }
-    conflict.value(
-        Column::UpdatedAt,
-        Expr::cust(format!(
-            "CASE WHEN excluded.updated_at > {table}.updated_at \
-             THEN excluded.updated_at ELSE {table}.updated_at END"
-        )),
-    );
+    conflict.value(Column::UpdatedAt, later_of(table, "updated_at"));
     conflict
 }
 
