@@ -23,13 +23,16 @@ worker:
 projections-rebuild:
     cargo run -- projections rebuild
 
-# Run every test on SQLite.
+# Run the tests that need no service (SQLite, in-process adapters); the summary counts
+# the ones left out, each ignored with the service it needs.
 test:
     cargo test
 
-# Run every test on SQLite and in-process adapters and, where it applies, on PostgreSQL and Redis too.
+# Run every test: those that need PostgreSQL and Redis too (which they then require),
+# the API suite once more on PostgreSQL and Redis, and the xtask tests.
 test-all:
-    TEST_DATABASE_URL={{pg_url}} TEST_REDIS_URL={{redis_url}} cargo test
+    TEST_DATABASE_URL={{pg_url}} TEST_REDIS_URL={{redis_url}} cargo test -- --include-ignored
+    TEST_DATABASE_URL={{pg_url}} TEST_REDIS_URL={{redis_url}} KEYSTONE_TEST_STACK=services cargo test -p keystone-tests --test api
     cargo test -p xtask
 
 # Format check and clippy with warnings as errors.

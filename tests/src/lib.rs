@@ -1,15 +1,58 @@
 //! Helpers shared by the black-box API tests: start the real application on port 0
 //! with a database of its own, and talk to it over HTTP like any client would.
+//!
+//! The suite runs on the embedded default (`SQLite`, in-process cache, bus and limits).
+//! With `KEYSTONE_TEST_STACK=services` (`just test-all` sets it) it runs on
+//! `PostgreSQL` and Redis instead, which it then requires (`TEST_DATABASE_URL`,
+//! `TEST_REDIS_URL`). The few tests that need a service whatever the stack are ignored,
+//! with the reason, unless the run includes ignored tests.
 
 pub mod proxy;
 
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use awc::Client;
+use infrastructure::testing::{Backend, Place, TestRedis};
 use serde_json::{Value, json};
 use server::settings::{DatabaseSettings, Environment, Secret, ServerSettings, Settings};
 use server::startup::Application;
+
+/// The variable that puts the suite on `PostgreSQL` and Redis: `services`.
+pub const TEST_STACK: &str = "KEYSTONE_TEST_STACK";
+
+/// The database and the Redis namespace of one test's settings, removed once nothing
+/// holds them.
+/// Held only to be dropped.
+#[derive(Default)]
+struct Resources {
+    _database: Option<Place>,
+    _redis: Option<TestRedis>,
+}
+
+/// Settings for one test, and what they name: cloning them shares it, and the last
+/// clone dropped (with the apps that run on them) removes the database and the keys.
+#[derive(Clone)]
+pub struct TestSettings {
+    settings: Settings,
+    _resources: Arc<Resources>,
+}
+
+impl Deref for TestSettings {
+    type Target = Settings;
+
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+impl DerefMut for TestSettings {
+    fn deref_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+}
 
 /// A running application and a client pointed at it.
 pub struct TestApp {
@@ -17,7 +60,7 @@ pub struct TestApp {
     /// Where `/metrics` is served when `metrics.port` is set.
     pub metrics_address: Option<String>,
     pub client: Client,
-    pub settings: Settings,
+    pub settings: TestSettings,
 }
 
 /// A response with its body read and parsed (null when empty or not JSON).
@@ -42,32 +85,68 @@ impl TestResponse {
     }
 }
 
-/// Settings for one test: port 0, a fresh database (PostgreSQL when
-/// `TEST_DATABASE_URL` is set), Redis under a namespace of its own when
-/// `TEST_REDIS_URL` is set, cheap password hashing.
+/// Whether the suite runs on `PostgreSQL` and Redis (`KEYSTONE_TEST_STACK=services`).
 ///
 /// # Panics
-/// When no fresh database can be made.
-pub async fn test_settings() -> Settings {
-    let mut settings = embedded_settings_on(infrastructure::testing::fresh_database_url().await);
-    if let Some(url) = std::env::var(infrastructure::testing::TEST_REDIS_URL)
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-    {
-        settings.redis.url = Some(Secret::new(url));
-        settings.redis.namespace = format!("keystone_test_{}", uuid::Uuid::now_v7().simple());
+/// When the variable holds anything else: a typo must not quietly test the embedded
+/// stack instead.
+#[must_use]
+pub fn on_services() -> bool {
+    match std::env::var(TEST_STACK) {
+        Ok(stack) if stack == "services" => true,
+        Ok(stack) if stack.is_empty() || stack == "embedded" => false,
+        Ok(stack) => panic!("{TEST_STACK} is {stack:?}: use `services` or `embedded`"),
+        Err(_) => false,
     }
-    settings
 }
 
-/// Settings for the embedded default whatever the environment: a fresh `SQLite`
-/// database and in-process cache, bus and limits.
-pub async fn embedded_settings() -> Settings {
-    embedded_settings_on(
-        infrastructure::testing::Backend::Sqlite
-            .fresh_database_url()
-            .await,
-    )
+/// Settings for one test: port 0, a fresh database, cheap password hashing, on the
+/// stack the run asked for (see the module docs).
+///
+/// # Panics
+/// When no fresh database can be made, or the services stack lacks a service.
+pub async fn test_settings() -> TestSettings {
+    if on_services() {
+        services_settings().await
+    } else {
+        embedded_settings().await
+    }
+}
+
+/// Settings for the embedded default whatever the run: a fresh `SQLite` database and
+/// in-process cache, bus and limits.
+pub async fn embedded_settings() -> TestSettings {
+    settings_on(Backend::Sqlite, false).await
+}
+
+/// Settings on `PostgreSQL` and Redis whatever the run, each required.
+pub async fn services_settings() -> TestSettings {
+    settings_on(Backend::postgres(), true).await
+}
+
+/// Settings on `PostgreSQL`, required, with the in-process cache, bus and limits.
+pub async fn postgres_settings() -> TestSettings {
+    settings_on(Backend::postgres(), false).await
+}
+
+async fn settings_on(backend: Backend, with_redis: bool) -> TestSettings {
+    let (url, place) = backend.fresh_database_url().await;
+    let mut settings = embedded_settings_on(url);
+    let redis = if with_redis {
+        let redis = TestRedis::new().await;
+        settings.redis.url = Some(Secret::new(redis.url().to_owned()));
+        settings.redis.namespace.clone_from(&redis.namespace);
+        Some(redis)
+    } else {
+        None
+    };
+    TestSettings {
+        settings,
+        _resources: Arc::new(Resources {
+            _database: Some(place),
+            _redis: redis,
+        }),
+    }
 }
 
 fn embedded_settings_on(database_url: String) -> Settings {
@@ -125,7 +204,7 @@ pub async fn spawn_app() -> TestApp {
 ///
 /// # Panics
 /// When the application cannot start.
-pub async fn spawn_app_with(settings: Settings) -> TestApp {
+pub async fn spawn_app_with(settings: TestSettings) -> TestApp {
     let app = Application::build(&settings)
         .await
         .expect("application starts");

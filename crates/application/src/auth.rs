@@ -6,7 +6,9 @@ mod logout;
 mod refresh;
 mod register;
 
-use domain::{Role, TenantId, UserId};
+use std::sync::Arc;
+
+use domain::{Role, TenantId, User, UserId};
 
 pub use authenticate::Authenticate;
 pub use login::{Login, LoginCommand, TokenPair};
@@ -14,7 +16,68 @@ pub use logout::Logout;
 pub use refresh::Refresh;
 pub use register::{RegisterTenant, RegisterTenantCommand};
 
-use crate::Error;
+use crate::ports::{
+    AccessTokens, LoginThrottle, Lookup, PasswordHasher, RefreshTokens, RequestBudget,
+};
+use crate::users::UserQueries;
+use crate::{Error, Ports};
+
+/// Every sign-up and sign-in use case, built once from the ports they share.
+pub struct Auth {
+    pub register: RegisterTenant,
+    pub login: Login,
+    pub refresh: Refresh,
+    pub logout: Logout,
+    pub authenticate: Authenticate,
+}
+
+/// The ports signing in needs beyond the shared ones.
+pub struct AuthPorts {
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub access_tokens: Arc<dyn AccessTokens>,
+    pub refresh_tokens: Arc<dyn RefreshTokens>,
+    pub throttle: Arc<dyn LoginThrottle>,
+    /// The per-tenant request budget; `None` when requests are not limited.
+    pub budget: Option<Arc<dyn RequestBudget>>,
+    pub users: Arc<dyn Lookup<User>>,
+    pub user_queries: Arc<dyn UserQueries>,
+}
+
+impl Auth {
+    #[must_use]
+    pub fn new(ports: &Ports, auth: AuthPorts) -> Self {
+        Self {
+            register: RegisterTenant {
+                uow: ports.uow.clone(),
+                hasher: auth.hasher.clone(),
+                clock: ports.clock.clone(),
+                ids: ports.ids.clone(),
+            },
+            login: Login {
+                users: auth.user_queries,
+                hasher: auth.hasher,
+                access_tokens: auth.access_tokens.clone(),
+                refresh_tokens: auth.refresh_tokens.clone(),
+                throttle: auth.throttle,
+                clock: ports.clock.clone(),
+            },
+            refresh: Refresh {
+                users: auth.users,
+                access_tokens: auth.access_tokens.clone(),
+                refresh_tokens: auth.refresh_tokens.clone(),
+                clock: ports.clock.clone(),
+            },
+            logout: Logout {
+                refresh_tokens: auth.refresh_tokens,
+                clock: ports.clock.clone(),
+            },
+            authenticate: Authenticate {
+                tokens: auth.access_tokens,
+                budget: auth.budget,
+            },
+        }
+    }
+}
 
 /// The authenticated caller, as proven by an access token. The tenant every query is
 /// scoped to comes from here, never from a request body or header.

@@ -2,35 +2,19 @@
 //!
 //! One enum for the whole layer, not one per use case: the variants would be the same
 //! in all of them, and the HTTP layer turns this one type into problem+json in a single
-//! `match` (see docs/adr/0004-error-strategy.md).
+//! `match` (see docs/adr/0004-error-strategy.md). Each aggregate's rules arrive as its
+//! own variant (`User`, `Task`), named after the aggregate.
 
 use domain::{TaskError, UserError};
 
 use crate::ports::RepositoryError;
 
-/// What was not found, for the error message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resource {
-    User,
-    Task,
-    ChecklistItem,
-}
-
-impl std::fmt::Display for Resource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::User => "user",
-            Self::Task => "task",
-            Self::ChecklistItem => "checklist item",
-        })
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Missing, or in another tenant, or deleted and not asked for: never told apart.
+    /// Names what was not found (`task`, `checklist item`).
     #[error("{0} not found")]
-    NotFound(Resource),
+    NotFound(&'static str),
     #[error("the email address is already registered")]
     EmailTaken,
     #[error("the resource was modified concurrently; reload it and try again")]
@@ -51,8 +35,9 @@ pub enum Error {
         "the tenant's request budget for this period is spent; retry in {retry_after_secs} seconds"
     )]
     RequestBudgetExhausted { retry_after_secs: u64 },
+    /// A user rule refused the change.
     #[error(transparent)]
-    Rule(#[from] UserError),
+    User(#[from] UserError),
     /// A task rule refused the change (`NotAllowed`, `Deleted` and a missing checklist
     /// item arrive as `Forbidden` and `NotFound` instead).
     #[error(transparent)]
@@ -76,8 +61,8 @@ impl From<TaskError> for Error {
     fn from(error: TaskError) -> Self {
         match error {
             TaskError::NotAllowed => Self::Forbidden,
-            TaskError::Deleted => Self::NotFound(Resource::Task),
-            TaskError::ChecklistItemNotFound => Self::NotFound(Resource::ChecklistItem),
+            TaskError::Deleted => Self::NotFound("task"),
+            TaskError::ChecklistItemNotFound => Self::NotFound("checklist item"),
             rule => Self::Task(rule),
         }
     }
@@ -88,7 +73,6 @@ impl From<RepositoryError> for Error {
         match error {
             RepositoryError::EmailTaken => Self::EmailTaken,
             RepositoryError::Stale => Self::ConcurrentModification,
-            RepositoryError::NoActiveAdminLeft => Self::Rule(UserError::LastActiveAdmin),
             RepositoryError::Unavailable(source) => Self::Unavailable(source),
             RepositoryError::Unexpected(source) => Self::Unexpected(source),
         }
@@ -110,12 +94,24 @@ mod tests {
             Error::ConcurrentModification
         ));
         assert!(matches!(
-            Error::from(RepositoryError::NoActiveAdminLeft),
-            Error::Rule(UserError::LastActiveAdmin)
-        ));
-        assert!(matches!(
             Error::from(RepositoryError::Unavailable(anyhow::anyhow!("down"))),
             Error::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn a_task_rule_about_who_or_what_exists_reads_as_forbidden_or_not_found() {
+        assert!(matches!(
+            Error::from(TaskError::NotAllowed),
+            Error::Forbidden
+        ));
+        assert!(matches!(
+            Error::from(TaskError::Deleted),
+            Error::NotFound("task")
+        ));
+        assert!(matches!(
+            Error::from(TaskError::ChecklistFull),
+            Error::Task(TaskError::ChecklistFull)
         ));
     }
 }

@@ -68,9 +68,12 @@ where
     result.map(Outcome::Created)
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl<T> Outcome<T> {
-    /// The created value; panics on a replay.
+    /// The created value.
+    ///
+    /// # Panics
+    /// On a replay.
     pub fn created(self) -> T {
         match self {
             Self::Created(value) => value,
@@ -87,8 +90,8 @@ mod tests {
     use domain::TenantId;
 
     use super::*;
-    use crate::fakes::FakeDb;
     use crate::ports::UnitOfWork;
+    use crate::testing::FakeDb;
 
     /// What the request creates; nothing here.
     #[derive(Debug)]

@@ -1,34 +1,33 @@
 //! The ports: what the use cases need from the outside world, in the domain's words.
 //!
-//! Each has a real adapter in `infrastructure` and a fake in this crate's tests. They are
-//! object-safe (`async_trait`) so the composition root can hand out `Arc<dyn Port>`
-//! without generic parameters spreading through every handler (docs/adr/0003).
+//! Each has a real adapter in `infrastructure`, an in-memory fake (in `testing`, or
+//! beside the queries of an aggregate), and a caller in this crate. They are object-safe (`async_trait`) so the composition root
+//! can hand out `Arc<dyn Port>` without generic parameters spreading through every
+//! handler (docs/adr/0003). The ports every aggregate shares are generic over it
+//! (`Store<A>`, `Lookup<A>`); the queries that differ per aggregate live in the
+//! aggregate's module (`tasks::TaskQueries`, `users::UserQueries`).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{Email, Password, PasswordHash, Tenant, TenantId, User, UserId};
+use domain::{Aggregate, Password, PasswordHash, TenantId, User, UserId};
 use uuid::Uuid;
 
 use crate::auth::Principal;
 
-mod cache;
 mod events;
 mod idempotency;
 mod read_models;
-mod tasks;
 mod unit_of_work;
 
-pub use cache::{Cache, CacheError, Lookup};
 pub use events::{
-    Delivery, EventEnvelope, EventHandler, EventPublisher, EventSubscriber, Outbox, OutboxBacklog,
-    RelayError,
+    Delivery, EventEnvelope, EventHandler, EventPublisher, EventSubscriber, Inbox, Outbox,
+    OutboxBacklog, RelayError,
 };
 pub use idempotency::{Claim, ClaimToken, IdempotencyKey, IdempotencyKeys, RecordedResponse};
-pub use read_models::{AuditEntry, AuditLog, Projections, TaskStats, TaskStatsQueries};
-pub use tasks::{TaskCursor, TaskFilter, TaskOrder, TaskQueries, TaskSort, TaskStore};
-pub use unit_of_work::{Transaction, UnitOfWork};
+pub use read_models::{AuditEntry, AuditLog, TaskStats, TaskStatsQueries};
+pub use unit_of_work::{Accounts, Store, Transaction, UnitOfWork};
 
 /// Why a repository call failed, in terms a use case can act on.
 #[derive(Debug, thiserror::Error)]
@@ -38,67 +37,19 @@ pub enum RepositoryError {
     /// The stored version is not the one the aggregate was loaded with.
     #[error("the record was changed since it was read")]
     Stale,
-    /// The write would leave the tenant without an active admin (re-checked in the
-    /// write transaction, so concurrent demotions cannot slip past the domain rule).
-    #[error("the change would leave the tenant without an active admin")]
-    NoActiveAdminLeft,
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Filters for listing the users of one tenant.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserFilter {
-    /// Matches a substring of the email or the username, case-insensitively.
-    pub q: Option<String>,
-    pub is_active: Option<bool>,
-    pub include_deleted: bool,
-}
-
-/// Reads of users. Every method takes the tenant from the caller's principal and
-/// filters by it: a user of another tenant is simply not there. Writes go through a
-/// `UserStore` in a transaction.
+/// Reads one aggregate by id, outside any transaction: the read side of every
+/// aggregate, which the cache decorates once for all of them.
 #[async_trait]
-pub trait UserRepository: Send + Sync {
-    /// The user with this id in this tenant, deleted or not.
-    async fn get(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError>;
-
-    /// The user with this email in any tenant: emails are unique across the service,
-    /// and sign-in is the one place that does not know the tenant yet.
-    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError>;
-
-    async fn count_active_admins(&self, tenant: TenantId) -> Result<u64, RepositoryError>;
-
-    /// Users in id order (UUIDv7, so creation order) after `after`, at most `limit`.
-    async fn list(
-        &self,
-        tenant: TenantId,
-        filter: &UserFilter,
-        after: Option<UserId>,
-        limit: u64,
-    ) -> Result<Vec<User>, RepositoryError>;
-}
-
-/// Writes of tenants and users inside a transaction. Adding or saving a user also
-/// stores the events it recorded, in the same transaction, and leaves it holding none.
-#[async_trait]
-pub trait UserStore: Send {
-    /// The user with this id in this tenant, read in the transaction so that what the
-    /// caller decides from it (an assignee is active) still holds at commit.
-    async fn get(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError>;
-
-    /// A new tenant; its first admin follows with `add` in the same transaction.
-    async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError>;
-
-    /// `EmailTaken` when the email belongs to any user of any tenant.
-    async fn add(&mut self, user: &mut User) -> Result<(), RepositoryError>;
-
-    /// Saves a changed user if storage still holds `user.version()`; afterwards `user`
-    /// carries the new version. `Stale` when another write came first;
-    /// `NoActiveAdminLeft` when the tenant would be left without an active admin.
-    async fn save(&mut self, user: &mut User) -> Result<(), RepositoryError>;
+pub trait Lookup<A: Aggregate>: Send + Sync {
+    /// The aggregate with this id in this tenant, deleted or not; an aggregate of
+    /// another tenant is simply not there.
+    async fn get(&self, tenant: TenantId, id: A::Id) -> Result<Option<A>, RepositoryError>;
 }
 
 #[async_trait]
@@ -193,9 +144,6 @@ pub trait RefreshTokens: Send + Sync {
         session: SessionId,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError>;
-
-    /// Ends every session of the user (deactivated, deleted, role changed).
-    async fn revoke_user(&self, user: UserId, now: DateTime<Utc>) -> Result<(), RepositoryError>;
 }
 
 /// What failed sign-ins are counted against.
@@ -247,5 +195,16 @@ pub trait HealthProbe: Send + Sync {
         true
     }
 
-    async fn check(&self) -> anyhow::Result<()>;
+    /// Whether the dependency answers within `limit`. The probe cuts itself off at the
+    /// limit (this crate has no timer), so one hung dependency costs readiness `limit`.
+    async fn check(&self, limit: std::time::Duration) -> Result<(), ProbeError>;
+}
+
+/// Why a dependency failed its probe.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Failed(anyhow::Error),
+    #[error("no answer in time")]
+    TimedOut,
 }

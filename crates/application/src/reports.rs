@@ -8,5 +8,36 @@
 mod audit;
 mod task_stats;
 
-pub use audit::{AuditPage, ListAuditEntries, ListAuditQuery};
+use std::sync::Arc;
+
+use domain::User;
+
+pub use audit::{ListAuditEntries, ListAuditQuery};
 pub use task_stats::GetTaskStats;
+
+use crate::ports::{AuditLog, Clock, Lookup, TaskStatsQueries};
+
+/// Every report use case.
+pub struct Reports {
+    pub task_stats: GetTaskStats,
+    pub audit: ListAuditEntries,
+}
+
+impl Reports {
+    #[must_use]
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        users: Arc<dyn Lookup<User>>,
+        stats: Arc<dyn TaskStatsQueries>,
+        audit: Arc<dyn AuditLog>,
+    ) -> Self {
+        Self {
+            task_stats: GetTaskStats {
+                users,
+                stats,
+                clock,
+            },
+            audit: ListAuditEntries { audit },
+        }
+    }
+}

@@ -1,16 +1,52 @@
-//! Tasks: creating, reading, listing and changing them.
+//! Tasks: creating, reading, listing and changing them. Every change runs the one flow
+//! of `command::change`; what this module adds is what tasks are made of, who may
+//! change them and how their lists are filtered and sorted.
 
 mod change;
 mod create;
-mod list;
+mod queries;
+mod read;
 
-use domain::{Actor, Task};
+use std::sync::Arc;
 
-pub use change::{ChangeTask, TaskChange, VersionCheck};
+use domain::{Actor, Task, TenantId, UserId};
+
+pub use change::{ChangeTask, TaskChange};
 pub use create::{CreateTask, CreateTaskCommand};
-pub use list::{GetTask, ListTasks, ListTasksQuery, TaskPage};
+pub use queries::{TaskCursor, TaskFilter, TaskOrder, TaskQueries, TaskSort};
+pub use read::{GetTask, ListTasks, ListTasksQuery};
 
-use crate::{Error, Principal, Resource};
+use crate::ports::{Lookup, Transaction};
+use crate::{Error, Ports, Principal};
+
+/// Every task use case, built once from the ports they share.
+pub struct Tasks {
+    pub create: CreateTask,
+    pub get: GetTask,
+    pub list: ListTasks,
+    pub change: ChangeTask,
+}
+
+impl Tasks {
+    #[must_use]
+    pub fn new(
+        ports: &Ports,
+        lookup: Arc<dyn Lookup<Task>>,
+        queries: Arc<dyn TaskQueries>,
+    ) -> Self {
+        Self {
+            create: CreateTask {
+                uow: ports.uow.clone(),
+                keys: ports.keys.clone(),
+                clock: ports.clock.clone(),
+                ids: ports.ids.clone(),
+            },
+            get: GetTask::new(lookup),
+            list: ListTasks { queries },
+            change: ChangeTask::new(ports),
+        }
+    }
+}
 
 impl Principal {
     #[must_use]
@@ -22,22 +58,14 @@ impl Principal {
     }
 }
 
-/// Deleted tasks are hidden unless asked for; either way a task of another tenant is
-/// simply not found.
-fn visible(task: Option<Task>, include_deleted: bool) -> Result<Task, Error> {
-    task.filter(|task| include_deleted || !task.is_deleted())
-        .ok_or(Error::NotFound(Resource::Task))
-}
-
-/// The assignee must be an active, not deleted user of the caller's tenant. Read in
+/// The assignee must be an active, not deleted user of the caller's tenant. Checked in
 /// the transaction, so a concurrent deactivation cannot slip in before the commit.
 async fn ensure_assignable(
-    tx: &mut dyn crate::ports::Transaction,
-    principal: &Principal,
-    assignee: domain::UserId,
+    tx: &mut dyn Transaction,
+    tenant: TenantId,
+    assignee: UserId,
 ) -> Result<(), Error> {
-    let user = tx.users().get(principal.tenant_id, assignee).await?;
-    if user.is_some_and(|user| user.can_sign_in()) {
+    if tx.can_act(tenant, assignee).await? {
         Ok(())
     } else {
         Err(Error::AssigneeInvalid)

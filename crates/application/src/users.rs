@@ -1,33 +1,51 @@
-//! Managing the users of a tenant.
+//! Managing the users of a tenant. Every change runs the one flow of
+//! `command::change`; what this module adds is who may make which change, the rules
+//! that need the count of the tenant's admins, and the sessions a change ends.
 
+mod change;
 mod create;
-mod get;
-mod lifecycle;
-mod list;
-mod update;
+mod queries;
+mod read;
 
-use domain::{User, UserId};
+use std::sync::Arc;
 
+use domain::User;
+
+pub use change::{ChangeUser, UserChange, UserEdit};
 pub use create::{CreateUser, CreateUserCommand};
-pub use get::GetUser;
-pub use lifecycle::UserLifecycle;
-pub use list::{ListUsers, ListUsersQuery, UserPage};
-pub use update::{UpdateUser, UpdateUserCommand};
+pub use queries::{UserFilter, UserQueries};
+pub use read::{GetUser, ListUsers, ListUsersQuery};
 
-use crate::ports::UserRepository;
-use crate::{Error, Principal, Resource};
+use crate::Ports;
+use crate::ports::{Lookup, PasswordHasher};
 
-/// The user `id` of the caller's tenant. Deleted users count as missing unless
-/// `include_deleted`: a 404 either way, so nothing leaks across tenants.
-async fn load(
-    users: &dyn UserRepository,
-    principal: &Principal,
-    id: UserId,
-    include_deleted: bool,
-) -> Result<User, Error> {
-    users
-        .get(principal.tenant_id, id)
-        .await?
-        .filter(|user| include_deleted || !user.is_deleted())
-        .ok_or(Error::NotFound(Resource::User))
+/// Every user use case, built once from the ports they share.
+pub struct Users {
+    pub create: CreateUser,
+    pub get: GetUser,
+    pub list: ListUsers,
+    pub change: ChangeUser,
+}
+
+impl Users {
+    #[must_use]
+    pub fn new(
+        ports: &Ports,
+        hasher: Arc<dyn PasswordHasher>,
+        lookup: Arc<dyn Lookup<User>>,
+        queries: Arc<dyn UserQueries>,
+    ) -> Self {
+        Self {
+            create: CreateUser {
+                uow: ports.uow.clone(),
+                keys: ports.keys.clone(),
+                hasher,
+                clock: ports.clock.clone(),
+                ids: ports.ids.clone(),
+            },
+            get: GetUser::new(lookup),
+            list: ListUsers { queries },
+            change: ChangeUser::new(ports),
+        }
+    }
 }

@@ -2,10 +2,15 @@
 
 /// Declares a UUID-backed identifier type. Ids are made outside the domain (an id
 /// generator port hands out `UUIDv7`s, whose time order makes keyset pagination cheap).
+/// An id is stored and sent as its UUID, and knows nothing else of serialisation.
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
         pub struct $name(uuid::Uuid);
 
         impl $name {
@@ -16,6 +21,16 @@ macro_rules! id_type {
 
             #[must_use]
             pub const fn as_uuid(self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl $crate::aggregate::AggregateId for $name {
+            fn from_uuid(id: uuid::Uuid) -> Self {
+                Self(id)
+            }
+
+            fn as_uuid(self) -> uuid::Uuid {
                 self.0
             }
         }

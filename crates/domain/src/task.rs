@@ -5,12 +5,14 @@
 mod values;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 pub use values::{
     ChecklistText, Priority, TaskDescription, TaskStatus, TaskTitle, TextError, UnknownVariant,
 };
 
-use crate::event::{DomainEvent, EventMeta};
+use crate::aggregate::Aggregate;
+use crate::event::{AggregateEvent, EventMeta};
 use crate::id::id_type;
 use crate::tenant::TenantId;
 use crate::user::{Role, UserId};
@@ -52,6 +54,71 @@ pub enum TaskError {
     Deleted,
     #[error("the task is not deleted")]
     NotDeleted,
+}
+
+/// Something that happened to a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskEvent {
+    pub meta: EventMeta,
+    pub task_id: TaskId,
+    pub fact: TaskFact,
+}
+
+/// What happened to the task, with the facts a consumer needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaskFact {
+    /// Carries the first assignee; `Assigned` records later changes of it.
+    Created {
+        title: String,
+        creator: UserId,
+        assignee: Option<UserId>,
+        priority: Priority,
+        due_date: Option<NaiveDate>,
+    },
+    /// Title, description, priority or due date changed; carries the new values a
+    /// consumer may show or act on.
+    Edited {
+        title: String,
+        priority: Priority,
+        due_date: Option<NaiveDate>,
+    },
+    Assigned {
+        assignee: Option<UserId>,
+        previous: Option<UserId>,
+    },
+    Started,
+    Completed,
+    Reopened,
+    Deleted,
+    Restored,
+}
+
+impl AggregateEvent for TaskEvent {
+    fn aggregate_name(&self) -> &'static str {
+        Task::NAME
+    }
+
+    fn aggregate_id(&self) -> uuid::Uuid {
+        self.task_id.as_uuid()
+    }
+
+    fn meta(&self) -> &EventMeta {
+        &self.meta
+    }
+
+    fn name(&self) -> &'static str {
+        match self.fact {
+            TaskFact::Created { .. } => "task.created",
+            TaskFact::Edited { .. } => "task.edited",
+            TaskFact::Assigned { .. } => "task.assigned",
+            TaskFact::Started => "task.started",
+            TaskFact::Completed => "task.completed",
+            TaskFact::Reopened => "task.reopened",
+            TaskFact::Deleted => "task.deleted",
+            TaskFact::Restored => "task.restored",
+        }
+    }
 }
 
 /// A checklist item: a line of text that is done or not.
@@ -131,7 +198,7 @@ pub struct TaskSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
     state: TaskSnapshot,
-    events: Vec<DomainEvent>,
+    events: Vec<TaskEvent>,
 }
 
 impl Task {
@@ -181,9 +248,7 @@ impl Task {
             },
             events: Vec::new(),
         };
-        task.record(actor, now, |meta, task| DomainEvent::TaskCreated {
-            meta,
-            task: task.id,
+        task.record(actor, now, |task| TaskFact::Created {
             title: task.title.as_str().to_owned(),
             creator: task.creator,
             assignee: task.assignee,
@@ -208,16 +273,6 @@ impl Task {
     }
 
     #[must_use]
-    pub fn id(&self) -> TaskId {
-        self.state.id
-    }
-
-    #[must_use]
-    pub fn tenant_id(&self) -> TenantId {
-        self.state.tenant_id
-    }
-
-    #[must_use]
     pub fn status(&self) -> TaskStatus {
         self.state.status
     }
@@ -237,27 +292,6 @@ impl Task {
         &self.state.checklist
     }
 
-    #[must_use]
-    pub fn version(&self) -> i64 {
-        self.state.version
-    }
-
-    #[must_use]
-    pub fn is_deleted(&self) -> bool {
-        self.state.deleted_at.is_some()
-    }
-
-    /// The events recorded since the task was loaded or created, oldest first.
-    #[must_use]
-    pub fn events(&self) -> &[DomainEvent] {
-        &self.events
-    }
-
-    /// Hands the recorded events over for storing, leaving none behind.
-    pub fn take_events(&mut self) -> Vec<DomainEvent> {
-        std::mem::take(&mut self.events)
-    }
-
     /// Admins act on every task of their tenant; members on the tasks they created or
     /// are assigned to.
     #[must_use]
@@ -271,15 +305,18 @@ impl Task {
         &mut self,
         actor: Actor,
         now: DateTime<Utc>,
-        event: impl FnOnce(EventMeta, &TaskSnapshot) -> DomainEvent,
+        fact: impl FnOnce(&TaskSnapshot) -> TaskFact,
     ) {
-        let meta = EventMeta {
-            tenant_id: self.state.tenant_id,
-            actor: actor.id,
-            occurred_at: now,
-        };
-        let event = event(meta, &self.state);
-        self.events.push(event);
+        let fact = fact(&self.state);
+        self.events.push(TaskEvent {
+            meta: EventMeta {
+                tenant_id: self.state.tenant_id,
+                actor: actor.id,
+                occurred_at: now,
+            },
+            task_id: self.state.id,
+            fact,
+        });
     }
 
     /// The checks every change makes, in the order callers see them: gone, then who,
@@ -332,9 +369,7 @@ impl Task {
         }
         if self.state != before {
             self.state.updated_at = now;
-            self.record(actor, now, |meta, task| DomainEvent::TaskEdited {
-                meta,
-                task: task.id,
+            self.record(actor, now, |task| TaskFact::Edited {
                 title: task.title.as_str().to_owned(),
                 priority: task.priority,
                 due_date: task.due_date,
@@ -361,12 +396,7 @@ impl Task {
         }
         self.state.assignee = assignee;
         self.state.updated_at = now;
-        self.record(actor, now, |meta, task| DomainEvent::TaskAssigned {
-            meta,
-            task: task.id,
-            assignee,
-            previous,
-        });
+        self.record(actor, now, |_| TaskFact::Assigned { assignee, previous });
         Ok(())
     }
 
@@ -378,10 +408,7 @@ impl Task {
         self.ensure_may_change(actor, true)?;
         self.transition(TaskStatus::Todo, TaskStatus::InProgress)?;
         self.state.updated_at = now;
-        self.record(actor, now, |meta, task| DomainEvent::TaskStarted {
-            meta,
-            task: task.id,
-        });
+        self.record(actor, now, |_| TaskFact::Started);
         Ok(())
     }
 
@@ -399,10 +426,7 @@ impl Task {
         self.transition(TaskStatus::InProgress, TaskStatus::Done)?;
         self.state.completed_at = Some(now);
         self.state.updated_at = now;
-        self.record(actor, now, |meta, task| DomainEvent::TaskCompleted {
-            meta,
-            task: task.id,
-        });
+        self.record(actor, now, |_| TaskFact::Completed);
         Ok(())
     }
 
@@ -415,10 +439,7 @@ impl Task {
         self.transition(TaskStatus::Done, TaskStatus::Todo)?;
         self.state.completed_at = None;
         self.state.updated_at = now;
-        self.record(actor, now, |meta, task| DomainEvent::TaskReopened {
-            meta,
-            task: task.id,
-        });
+        self.record(actor, now, |_| TaskFact::Reopened);
         Ok(())
     }
 
@@ -500,10 +521,7 @@ impl Task {
         self.ensure_may_change(actor, true)?;
         self.state.deleted_at = Some(now);
         self.state.updated_at = now;
-        self.record(actor, now, |meta, task| DomainEvent::TaskDeleted {
-            meta,
-            task: task.id,
-        });
+        self.record(actor, now, |_| TaskFact::Deleted);
         Ok(())
     }
 
@@ -520,11 +538,42 @@ impl Task {
         }
         self.state.deleted_at = None;
         self.state.updated_at = now;
-        self.record(actor, now, |meta, task| DomainEvent::TaskRestored {
-            meta,
-            task: task.id,
-        });
+        self.record(actor, now, |_| TaskFact::Restored);
         Ok(())
+    }
+}
+
+impl Aggregate for Task {
+    const NAME: &'static str = "task";
+    type Id = TaskId;
+    type Event = TaskEvent;
+
+    fn id(&self) -> TaskId {
+        self.state.id
+    }
+
+    fn tenant_id(&self) -> TenantId {
+        self.state.tenant_id
+    }
+
+    fn version(&self) -> i64 {
+        self.state.version
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.state.deleted_at.is_some()
+    }
+
+    fn events(&self) -> &[TaskEvent] {
+        &self.events
+    }
+
+    fn take_events(&mut self) -> Vec<TaskEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn saved(&mut self) {
+        self.state.version += 1;
     }
 }
 

@@ -7,12 +7,14 @@ mod password;
 mod username;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use username::{Username, UsernameError};
 
-use crate::event::{DomainEvent, EventMeta};
+use crate::aggregate::Aggregate;
+use crate::event::{AggregateEvent, EventMeta};
 use crate::id::id_type;
 use crate::tenant::TenantId;
 
@@ -22,7 +24,8 @@ id_type!(
 );
 
 /// What a user may do within their tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
     Member,
@@ -76,6 +79,57 @@ pub enum UserError {
     NotDeleted,
 }
 
+/// Something that happened to a user. Every change that matters for security is told,
+/// so that the audit log holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEvent {
+    pub meta: EventMeta,
+    pub user_id: UserId,
+    pub fact: UserFact,
+}
+
+/// What happened to the user. An email address is personal data and stays out of the
+/// events, which travel and are kept for days; `EmailChanged` says only that it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum UserFact {
+    Registered { role: Role },
+    RoleChanged { role: Role, previous: Role },
+    Renamed { username: String },
+    EmailChanged,
+    Activated,
+    Deactivated,
+    Deleted,
+    Restored,
+}
+
+impl AggregateEvent for UserEvent {
+    fn aggregate_name(&self) -> &'static str {
+        User::NAME
+    }
+
+    fn aggregate_id(&self) -> uuid::Uuid {
+        self.user_id.as_uuid()
+    }
+
+    fn meta(&self) -> &EventMeta {
+        &self.meta
+    }
+
+    fn name(&self) -> &'static str {
+        match self.fact {
+            UserFact::Registered { .. } => "user.registered",
+            UserFact::RoleChanged { .. } => "user.role_changed",
+            UserFact::Renamed { .. } => "user.renamed",
+            UserFact::EmailChanged => "user.email_changed",
+            UserFact::Activated => "user.activated",
+            UserFact::Deactivated => "user.deactivated",
+            UserFact::Deleted => "user.deleted",
+            UserFact::Restored => "user.restored",
+        }
+    }
+}
+
 /// A user's whole state, as persistence adapters store and load it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSnapshot {
@@ -99,7 +153,7 @@ pub struct UserSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     state: UserSnapshot,
-    events: Vec<DomainEvent>,
+    events: Vec<UserEvent>,
 }
 
 impl User {
@@ -134,11 +188,7 @@ impl User {
             },
             events: Vec::new(),
         };
-        user.record(actor, now, |meta, user| DomainEvent::UserRegistered {
-            meta,
-            user: user.id,
-            role: user.role,
-        });
+        user.record(actor, now, UserFact::Registered { role });
         user
     }
 
@@ -156,40 +206,18 @@ impl User {
         &self.state
     }
 
-    /// The events recorded since the user was loaded or registered, oldest first.
-    #[must_use]
-    pub fn events(&self) -> &[DomainEvent] {
-        &self.events
-    }
-
-    /// Hands the recorded events over for storing, leaving none behind.
-    pub fn take_events(&mut self) -> Vec<DomainEvent> {
-        std::mem::take(&mut self.events)
-    }
-
-    fn record(
-        &mut self,
-        actor: UserId,
-        now: DateTime<Utc>,
-        event: impl FnOnce(EventMeta, &UserSnapshot) -> DomainEvent,
-    ) {
-        let meta = EventMeta {
-            tenant_id: self.state.tenant_id,
-            actor,
-            occurred_at: now,
-        };
-        let event = event(meta, &self.state);
-        self.events.push(event);
-    }
-
-    #[must_use]
-    pub fn id(&self) -> UserId {
-        self.state.id
-    }
-
-    #[must_use]
-    pub fn tenant_id(&self) -> TenantId {
-        self.state.tenant_id
+    /// Notes `fact` as done by `actor` at `now`, and moves `updated_at` on.
+    fn record(&mut self, actor: UserId, now: DateTime<Utc>, fact: UserFact) {
+        self.state.updated_at = now;
+        self.events.push(UserEvent {
+            meta: EventMeta {
+                tenant_id: self.state.tenant_id,
+                actor,
+                occurred_at: now,
+            },
+            user_id: self.state.id,
+            fact,
+        });
     }
 
     #[must_use]
@@ -217,20 +245,10 @@ impl User {
         self.state.is_active
     }
 
-    #[must_use]
-    pub fn is_deleted(&self) -> bool {
-        self.state.deleted_at.is_some()
-    }
-
     /// Whether this user may sign in and act: active and not deleted.
     #[must_use]
     pub fn can_sign_in(&self) -> bool {
         self.is_active() && !self.is_deleted()
-    }
-
-    #[must_use]
-    pub fn version(&self) -> i64 {
-        self.state.version
     }
 
     #[must_use]
@@ -267,28 +285,37 @@ impl User {
         Ok(())
     }
 
-    fn touch(&mut self, now: DateTime<Utc>) {
-        self.state.updated_at = now;
-    }
-
     /// # Errors
     /// `Deleted` when the user is deleted.
-    pub fn rename(&mut self, username: Username, now: DateTime<Utc>) -> Result<(), UserError> {
+    pub fn rename(
+        &mut self,
+        actor: UserId,
+        username: Username,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
         if self.state.username != username {
+            let fact = UserFact::Renamed {
+                username: username.as_str().to_owned(),
+            };
             self.state.username = username;
-            self.touch(now);
+            self.record(actor, now, fact);
         }
         Ok(())
     }
 
     /// # Errors
     /// `Deleted` when the user is deleted.
-    pub fn change_email(&mut self, email: Email, now: DateTime<Utc>) -> Result<(), UserError> {
+    pub fn change_email(
+        &mut self,
+        actor: UserId,
+        email: Email,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
         if self.state.email != email {
             self.state.email = email;
-            self.touch(now);
+            self.record(actor, now, UserFact::EmailChanged);
         }
         Ok(())
     }
@@ -304,7 +331,8 @@ impl User {
         now: DateTime<Utc>,
     ) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
-        if self.state.role == role {
+        let previous = self.state.role;
+        if previous == role {
             return Ok(());
         }
         if actor == self.id() {
@@ -314,17 +342,17 @@ impl User {
             self.ensure_not_last_active_admin(admins)?;
         }
         self.state.role = role;
-        self.touch(now);
+        self.record(actor, now, UserFact::RoleChanged { role, previous });
         Ok(())
     }
 
     /// # Errors
     /// `Deleted` when the user is deleted.
-    pub fn activate(&mut self, now: DateTime<Utc>) -> Result<(), UserError> {
+    pub fn activate(&mut self, actor: UserId, now: DateTime<Utc>) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
         if !self.state.is_active {
             self.state.is_active = true;
-            self.touch(now);
+            self.record(actor, now, UserFact::Activated);
         }
         Ok(())
     }
@@ -346,11 +374,7 @@ impl User {
         }
         self.ensure_not_last_active_admin(admins)?;
         self.state.is_active = false;
-        self.touch(now);
-        self.record(actor, now, |meta, user| DomainEvent::UserDeactivated {
-            meta,
-            user: user.id,
-        });
+        self.record(actor, now, UserFact::Deactivated);
         Ok(())
     }
 
@@ -370,19 +394,53 @@ impl User {
         }
         self.ensure_not_last_active_admin(admins)?;
         self.state.deleted_at = Some(now);
-        self.touch(now);
+        self.record(actor, now, UserFact::Deleted);
         Ok(())
     }
 
     /// # Errors
     /// `NotDeleted` when the user is not deleted.
-    pub fn restore(&mut self, now: DateTime<Utc>) -> Result<(), UserError> {
+    pub fn restore(&mut self, actor: UserId, now: DateTime<Utc>) -> Result<(), UserError> {
         if !self.is_deleted() {
             return Err(UserError::NotDeleted);
         }
         self.state.deleted_at = None;
-        self.touch(now);
+        self.record(actor, now, UserFact::Restored);
         Ok(())
+    }
+}
+
+impl Aggregate for User {
+    const NAME: &'static str = "user";
+    type Id = UserId;
+    type Event = UserEvent;
+
+    fn id(&self) -> UserId {
+        self.state.id
+    }
+
+    fn tenant_id(&self) -> TenantId {
+        self.state.tenant_id
+    }
+
+    fn version(&self) -> i64 {
+        self.state.version
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.state.deleted_at.is_some()
+    }
+
+    fn events(&self) -> &[UserEvent] {
+        &self.events
+    }
+
+    fn take_events(&mut self) -> Vec<UserEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn saved(&mut self) {
+        self.state.version += 1;
     }
 }
 
@@ -420,8 +478,8 @@ mod tests {
         assert!(user.can_sign_in());
         assert!(matches!(
             user.events(),
-            [DomainEvent::UserRegistered {
-                role: Role::Member,
+            [UserEvent {
+                fact: UserFact::Registered { role: Role::Member },
                 ..
             }]
         ));
@@ -432,7 +490,7 @@ mod tests {
     #[test]
     fn renaming_updates_the_username_and_the_timestamp() {
         let mut user = user(Role::Member);
-        user.rename(Username::parse("renamed").unwrap(), at(5))
+        user.rename(other(), Username::parse("renamed").unwrap(), at(5))
             .unwrap();
         assert_eq!(user.username().as_str(), "renamed");
         assert_eq!(user.updated_at(), at(5));
@@ -441,7 +499,7 @@ mod tests {
     #[test]
     fn changing_the_email_to_the_same_address_changes_nothing() {
         let mut user = user(Role::Member);
-        user.change_email(Email::parse("SOMEONE@example.com").unwrap(), at(5))
+        user.change_email(other(), Email::parse("SOMEONE@example.com").unwrap(), at(5))
             .unwrap();
         assert_eq!(user.updated_at(), at(0));
     }
@@ -512,10 +570,10 @@ mod tests {
         member.deactivate(admin, ActiveAdmins(1), at(1)).unwrap();
         assert!(matches!(
             member.take_events().as_slice(),
-            [DomainEvent::UserDeactivated { meta, .. }] if meta.actor == admin
+            [UserEvent { meta, fact: UserFact::Deactivated, .. }] if meta.actor == admin
         ));
         assert!(!member.can_sign_in());
-        member.activate(at(2)).unwrap();
+        member.activate(admin, at(2)).unwrap();
         assert!(member.can_sign_in());
         assert_eq!(member.updated_at(), at(2));
     }
@@ -557,14 +615,14 @@ mod tests {
         assert!(!member.can_sign_in());
         assert_eq!(member.deleted_at(), Some(at(1)));
         assert_eq!(
-            member.rename(Username::parse("again").unwrap(), at(2)),
+            member.rename(other(), Username::parse("again").unwrap(), at(2)),
             Err(UserError::Deleted)
         );
         assert_eq!(
             member.delete(other(), ActiveAdmins(1), at(2)),
             Err(UserError::Deleted)
         );
-        member.restore(at(3)).unwrap();
+        member.restore(other(), at(3)).unwrap();
         assert!(member.can_sign_in());
         assert_eq!(member.deleted_at(), None);
     }
@@ -572,7 +630,7 @@ mod tests {
     #[test]
     fn restoring_a_user_that_is_not_deleted_is_rejected() {
         let mut member = user(Role::Member);
-        assert_eq!(member.restore(at(1)), Err(UserError::NotDeleted));
+        assert_eq!(member.restore(other(), at(1)), Err(UserError::NotDeleted));
     }
 
     #[test]
@@ -581,5 +639,61 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Ok(role));
         }
         assert_eq!(Role::parse("owner"), Err(RoleError));
+    }
+
+    #[test]
+    fn every_change_that_matters_for_security_is_recorded_with_its_actor() {
+        let mut member = user(Role::Member);
+        member.take_events();
+        let admin = other();
+        member
+            .rename(admin, Username::parse("renamed").unwrap(), at(1))
+            .unwrap();
+        member
+            .change_email(admin, Email::parse("new@example.com").unwrap(), at(2))
+            .unwrap();
+        member
+            .change_role(admin, Role::Admin, ActiveAdmins(1), at(3))
+            .unwrap();
+        member.deactivate(admin, ActiveAdmins(2), at(4)).unwrap();
+        member.activate(admin, at(5)).unwrap();
+        member.delete(admin, ActiveAdmins(2), at(6)).unwrap();
+        member.restore(admin, at(7)).unwrap();
+        let events = member.take_events();
+        let facts: Vec<&UserFact> = events.iter().map(|event| &event.fact).collect();
+        assert_eq!(
+            facts,
+            [
+                &UserFact::Renamed {
+                    username: "renamed".to_owned()
+                },
+                &UserFact::EmailChanged,
+                &UserFact::RoleChanged {
+                    role: Role::Admin,
+                    previous: Role::Member
+                },
+                &UserFact::Deactivated,
+                &UserFact::Activated,
+                &UserFact::Deleted,
+                &UserFact::Restored,
+            ]
+        );
+        assert!(events.iter().all(|event| event.meta.actor == admin));
+        assert_eq!(member.updated_at(), at(7));
+    }
+
+    #[test]
+    fn a_change_that_changes_nothing_records_nothing() {
+        let mut member = user(Role::Member);
+        member.take_events();
+        member
+            .rename(other(), Username::parse("someone").unwrap(), at(1))
+            .unwrap();
+        member.activate(other(), at(2)).unwrap();
+        member
+            .change_role(other(), Role::Member, ActiveAdmins(1), at(3))
+            .unwrap();
+        assert!(member.events().is_empty());
+        assert_eq!(member.updated_at(), at(0));
     }
 }

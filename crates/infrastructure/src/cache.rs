@@ -1,18 +1,19 @@
-//! Cache-aside reads of users and tasks, and the two caches they can sit on.
+//! Cache-aside reads of every aggregate by id, and the two caches they can sit on.
 //!
 //! # What this module owns
 //!
-//! - Two adapters of the application's [`Cache`](application::ports::Cache) port:
-//!   [`InMemoryCache`] (bounded, with a TTL, for the embedded single-process default)
-//!   and [`RedisCache`] (shared by every replica).
-//! - Decorators that wrap the read ports without the use cases knowing:
-//!   [`CachedUsers`] (by id, and by email through an index) and [`CachedTaskQueries`]
-//!   (by id). Lists, searches and counts always go to the database: their results
-//!   depend on many rows, and no single write could say which cached pages it spoiled.
-//! - [`InvalidatingUnitOfWork`], which wraps the unit of work, records every user and
-//!   task a transaction adds or saves, and invalidates their entries after the commit.
-//! - The cached shape of the aggregates (`codec`): serde snapshots rebuilt through the
-//!   domain's own parsers, JSON, zstd above [`CacheConfig::compress_above`] bytes.
+//! - The `Cache` port (`port`), with two adapters: [`InMemoryCache`] (bounded, with a
+//!   TTL, for the embedded single-process default) and [`RedisCache`] (shared by every
+//!   replica).
+//! - [`CachedLookup`], one decorator of the application's `Lookup` port for every
+//!   aggregate, which the use cases do not know about. Lists, searches and counts
+//!   always go to the database: their results depend on many rows, and no single write
+//!   could say which cached pages it spoiled.
+//! - [`InvalidatingUnitOfWork`], which wraps the unit of work, records every aggregate
+//!   a transaction adds or saves, and invalidates their entries after the commit.
+//! - The cached shape of the aggregates (`codec`): the rows the database holds, read
+//!   back through the same mapping (`persistence::Persisted`), JSON, zstd above
+//!   [`CacheConfig::compress_above`] bytes.
 //!
 //! # The stale-fill race, and the guards that close it
 //!
@@ -41,23 +42,20 @@
 //! so that it does not (or use `noeviction`). The in-memory cache raises a floor
 //! instead, so that a forgotten guard never reads as an older generation.
 //!
-//! The email index is not guarded and never invalidated: it maps the hash of an email to
-//! a tenant and user id, and a reader checks the user it leads to (read by id, guarded)
-//! still has that email. A changed email makes the old entry lead nowhere; nothing is
-//! ever served from the index alone. `None` is never cached, so a new user or task
-//! needs no invalidation (their entries are invalidated anyway, which costs nothing).
+//! `None` is never cached, so a new aggregate needs no invalidation (its entry is
+//! invalidated anyway, which costs nothing). Sign-in looks users up by email in the
+//! database: its argon2 check costs a thousand such reads, and an index from emails to
+//! users would be one more thing to keep true.
 //!
 //! # Keys
 //!
-//! `v{SCHEMA_VERSION}:t:{tenant}:user:{id}` (guard: the same with `:gen`), the same for
-//! `task`, and `v{SCHEMA_VERSION}:email:{sha256 of the email}`; the Redis cache puts its
-//! namespace in front of each. The tenant in the key means a read in one tenant can
-//! never find another's aggregate. The schema version is bumped whenever the cached
-//! shape changes, so a deploy never decodes what an older one wrote (and an entry that
-//! fails to decode anyway is a miss). Email addresses are hashed so that key names,
-//! which show in Redis' `MONITOR`, `SCAN` and slow log, carry no personal data; the
-//! values do (a user's email and password hash), so Redis deserves the protection the
-//! database has.
+//! `v{SCHEMA_VERSION}:t:{tenant}:{aggregate}:{id}` (guard: the same with `:gen`); the
+//! Redis cache puts its namespace in front of each. The tenant in the key means a read
+//! in one tenant can never find another's aggregate. The schema version is bumped
+//! whenever the cached shape changes, so a deploy never decodes what an older one wrote
+//! (and an entry that fails to decode anyway is a miss). Key names, which show in
+//! Redis' `MONITOR`, `SCAN` and slow log, carry no personal data; the values do (a
+//! user's email and password hash), so Redis deserves the protection the database has.
 //!
 //! # When the cache fails
 //!
@@ -81,11 +79,11 @@
 
 mod aside;
 mod codec;
+mod lookup;
 mod memory;
+mod port;
 mod redis;
-mod tasks;
 mod unit_of_work;
-mod users;
 
 #[cfg(test)]
 mod contract;
@@ -97,13 +95,13 @@ use std::time::Duration;
 use metrics::Unit;
 
 pub use aside::CacheAside;
+pub use lookup::CachedLookup;
 pub use memory::InMemoryCache;
-pub use redis::RedisCache;
-pub use tasks::CachedTaskQueries;
-pub use unit_of_work::InvalidatingUnitOfWork;
-pub use users::CachedUsers;
 
-/// Reads served from the cache, by `entity` (`user`, `task`).
+pub use redis::RedisCache;
+pub use unit_of_work::InvalidatingUnitOfWork;
+
+/// Reads served from the cache, by `entity` (the aggregate: `user`, `task`).
 pub const HITS_TOTAL: &str = "keystone_cache_hits_total";
 /// Reads the cache could not serve and the database did, by `entity`.
 pub const MISSES_TOTAL: &str = "keystone_cache_misses_total";

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, ensure};
-use application::ports::{HealthProbe, RepositoryError};
+use application::ports::{HealthProbe, ProbeError, RepositoryError};
 use async_trait::async_trait;
 use migrations::Migrator;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -341,17 +341,21 @@ impl HealthProbe for DatabaseProbe {
         "database"
     }
 
-    async fn check(&self) -> anyhow::Result<()> {
-        let db = self.db.acquire().await?;
-        db.execute_unprepared("SELECT 1")
-            .await
-            .context("the database did not answer SELECT 1")?;
-        Ok(())
+    async fn check(&self, limit: Duration) -> Result<(), ProbeError> {
+        crate::within(limit, async {
+            let db = self.db.acquire().await?;
+            db.execute_unprepared("SELECT 1")
+                .await
+                .context("the database did not answer SELECT 1")?;
+            Ok(())
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::database::Database;
     use application::ports::UnitOfWork;
     use sea_orm::Statement;
     use uuid::Uuid;
@@ -394,11 +398,10 @@ mod tests {
         format!("sqlite://{}", file.display())
     }
 
-    #[tokio::test]
-    async fn a_new_database_has_every_migration_pending_until_up_applies_them() {
-        for backend in Backend::all() {
-            eprintln!("-- on {backend}");
-            let db = testing::connect(backend.fresh_database_url().await).await;
+    async fn a_new_database_has_every_migration_pending_until_up_applies_them(backend: Backend) {
+        {
+            let (url, _place) = backend.fresh_database_url().await;
+            let db = testing::connect(url).await;
             assert_eq!(pending_migrations(&db).await.unwrap(), all_migrations());
             migrate_up(&db).await.unwrap();
             let status = migration_status(&db).await.unwrap();
@@ -419,99 +422,87 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn rolling_back_one_migration_and_applying_it_again_round_trips() {
-        testing::on_every_backend(|db| async move {
-            migrate_down(&db, 1).await.unwrap();
-            let last = all_migrations().pop().unwrap();
-            assert_eq!(pending_migrations(&db).await.unwrap(), vec![last]);
-            assert!(!has_table(&db, "audit_log").await);
-            assert!(has_table(&db, "idempotency_keys").await);
-            migrate_up(&db).await.unwrap();
-            assert!(pending_migrations(&db).await.unwrap().is_empty());
-            assert!(has_column(&db, "task_stats_tasks", "status_version").await);
-        })
-        .await;
+    async fn rolling_back_one_migration_and_applying_it_again_round_trips(db: Database) {
+        migrate_down(&db, 1).await.unwrap();
+        let last = all_migrations().pop().unwrap();
+        assert_eq!(pending_migrations(&db).await.unwrap(), vec![last]);
+        assert!(!has_table(&db, "audit_log").await);
+        assert!(has_table(&db, "idempotency_keys").await);
+        migrate_up(&db).await.unwrap();
+        assert!(pending_migrations(&db).await.unwrap().is_empty());
+        assert!(has_column(&db, "task_stats_tasks", "status_version").await);
     }
 
-    #[tokio::test]
-    async fn a_reset_rolls_every_migration_back() {
-        testing::on_every_backend(|db| async move {
-            migrate_reset(&db).await.unwrap();
-            assert_eq!(pending_migrations(&db).await.unwrap(), all_migrations());
-            assert!(!has_table(&db, "tenants").await);
-        })
-        .await;
+    async fn a_reset_rolls_every_migration_back(db: Database) {
+        migrate_reset(&db).await.unwrap();
+        assert_eq!(pending_migrations(&db).await.unwrap(), all_migrations());
+        assert!(!has_table(&db, "tenants").await);
     }
 
-    #[tokio::test]
-    async fn fresh_drops_the_data_and_applies_every_migration() {
-        testing::on_every_backend(|db| async move {
-            let backend = db.ungated().get_database_backend();
-            let insert = Statement::from_sql_and_values(
-                backend,
-                match backend {
-                    DbBackend::Postgres => "INSERT INTO tenants (id, name, created_at) VALUES ($1, 'Acme', now())",
-                    _ => "INSERT INTO tenants (id, name, created_at) VALUES (?, 'Acme', '2026-01-01T00:00:00+00:00')",
-                },
-                [Uuid::now_v7().into()],
-            );
-            db.ungated().execute_raw(insert).await.unwrap();
-            migrate_fresh(&db).await.unwrap();
-            assert!(pending_migrations(&db).await.unwrap().is_empty());
-            let count = Statement::from_string(backend, "SELECT COUNT(*) AS n FROM tenants");
-            let row = db.ungated().query_one_raw(count).await.unwrap().unwrap();
-            assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn the_probe_passes_on_a_live_database_and_fails_once_it_is_closed() {
-        testing::on_every_backend(|db| async move {
-            let probe = DatabaseProbe::new(db.clone());
-            assert_eq!(probe.component(), "database");
-            probe.check().await.unwrap();
-            db.close().await.unwrap();
-            assert!(probe.check().await.is_err());
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn the_pool_status_counts_open_idle_and_most_connections() {
-        testing::on_every_backend(|db| async move {
-            let transaction = sea_orm::TransactionTrait::begin(db.ungated())
-                .await
-                .unwrap();
-            let busy = pool_status(&db).unwrap();
-            assert_eq!(busy.max, 5);
-            assert_eq!(busy.waiters, 0);
-            assert!((1..=5).contains(&busy.size), "{busy:?}");
-            assert!(busy.size - busy.idle >= 1, "{busy:?}");
-            transaction.rollback().await.unwrap();
-            // A connection goes back to the pool on a task of its own, so not at once.
-            let mut idle = pool_status(&db).unwrap();
-            for _ in 0..100 {
-                if idle.idle == idle.size {
-                    break;
+    async fn fresh_drops_the_data_and_applies_every_migration(db: Database) {
+        let backend = db.ungated().get_database_backend();
+        let insert = Statement::from_sql_and_values(
+            backend,
+            match backend {
+                DbBackend::Postgres => {
+                    "INSERT INTO tenants (id, name, created_at) VALUES ($1, 'Acme', now())"
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                idle = pool_status(&db).unwrap();
+                _ => {
+                    "INSERT INTO tenants (id, name, created_at) VALUES (?, 'Acme', '2026-01-01T00:00:00+00:00')"
+                }
+            },
+            [Uuid::now_v7().into()],
+        );
+        db.ungated().execute_raw(insert).await.unwrap();
+        migrate_fresh(&db).await.unwrap();
+        assert!(pending_migrations(&db).await.unwrap().is_empty());
+        let count = Statement::from_string(backend, "SELECT COUNT(*) AS n FROM tenants");
+        let row = db.ungated().query_one_raw(count).await.unwrap().unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
+    }
+
+    /// A probe's limit no test here comes near.
+    const LIMIT: Duration = Duration::from_secs(30);
+
+    async fn the_probe_passes_on_a_live_database_and_fails_once_it_is_closed(db: Database) {
+        let probe = DatabaseProbe::new(db.clone());
+        assert_eq!(probe.component(), "database");
+        probe.check(LIMIT).await.unwrap();
+        db.close().await.unwrap();
+        assert!(probe.check(LIMIT).await.is_err());
+    }
+
+    async fn the_pool_status_counts_open_idle_and_most_connections(db: Database) {
+        let transaction = sea_orm::TransactionTrait::begin(db.ungated())
+            .await
+            .unwrap();
+        let busy = pool_status(&db).unwrap();
+        assert_eq!(busy.max, 5);
+        assert_eq!(busy.waiters, 0);
+        assert!((1..=5).contains(&busy.size), "{busy:?}");
+        assert!(busy.size - busy.idle >= 1, "{busy:?}");
+        transaction.rollback().await.unwrap();
+        // A connection goes back to the pool on a task of its own, so not at once.
+        let mut idle = pool_status(&db).unwrap();
+        for _ in 0..100 {
+            if idle.idle == idle.size {
+                break;
             }
-            assert_eq!(idle.idle, idle.size, "{idle:?}");
-        })
-        .await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            idle = pool_status(&db).unwrap();
+        }
+        assert_eq!(idle.idle, idle.size, "{idle:?}");
     }
 
     /// The pool's one turn is held by a transaction until it ends, so the probe waits
     /// at the gate meanwhile, counted among the waiters.
-    #[tokio::test]
-    async fn a_caller_beyond_the_pools_size_waits_counted_until_a_transaction_ends() {
-        for backend in Backend::all() {
-            eprintln!("-- on {backend}");
+    async fn a_caller_beyond_the_pools_size_waits_counted_until_a_transaction_ends(
+        backend: Backend,
+    ) {
+        {
+            let (url, _place) = backend.fresh_database_url().await;
             let db = connect(&DatabaseConfig {
-                url: backend.fresh_database_url().await,
+                url,
                 max_connections: 1,
                 acquire_timeout: Duration::from_secs(2),
             })
@@ -521,12 +512,12 @@ mod tests {
             let probe = DatabaseProbe::new(db.clone());
             drop(uow.begin().await.unwrap());
             probe
-                .check()
+                .check(LIMIT)
                 .await
                 .expect("a dropped transaction gives its turn back");
 
             let transaction = uow.begin().await.unwrap();
-            let mut check = std::pin::pin!(probe.check());
+            let mut check = std::pin::pin!(probe.check(LIMIT));
             let early = tokio::time::timeout(Duration::from_millis(100), &mut check).await;
             assert!(early.is_err(), "the probe went past a busy pool");
             assert_eq!(pool_status(&db).unwrap().waiters, 1);
@@ -604,4 +595,17 @@ mod tests {
         };
         assert!(connect(&config).await.is_err());
     }
+
+    crate::on_every_backend!(
+        rolling_back_one_migration_and_applying_it_again_round_trips,
+        a_reset_rolls_every_migration_back,
+        fresh_drops_the_data_and_applies_every_migration,
+        the_probe_passes_on_a_live_database_and_fails_once_it_is_closed,
+        the_pool_status_counts_open_idle_and_most_connections,
+    );
+
+    crate::on_every_server!(
+        a_new_database_has_every_migration_pending_until_up_applies_them,
+        a_caller_beyond_the_pools_size_waits_counted_until_a_transaction_ends,
+    );
 }

@@ -12,7 +12,7 @@
 //! The metrics of the relay and of the bus are named here, and described by
 //! `describe_metrics`.
 
-mod envelope;
+pub(crate) mod envelope;
 mod in_process;
 mod redis_stream;
 
@@ -117,21 +117,25 @@ fn count_redelivered(group: &str, deliveries: &[Delivery]) {
     }
 }
 
-/// The contract both buses keep, run on each: the in-process one always, a Redis
-/// stream of its own when `TEST_REDIS_URL` is set.
+/// The contract both buses keep, run on each: the in-process one always, a Redis stream
+/// of its own when the run includes the tests that need Redis. No test waits on the
+/// clock to prove something: a claim that must not happen yet is asked of a patient
+/// handle (claim timeout of an hour), one that must happen of an eager handle (a
+/// millisecond), polled until it does; "never again" is the group's pending count.
 #[cfg(test)]
 mod tests {
     use std::future::Future;
+    use std::pin::Pin;
     use std::time::Duration;
 
     use application::ports::{EventEnvelope, EventPublisher, EventSubscriber};
     use chrono::TimeZone;
-    use domain::{DomainEvent, EventMeta, TaskId, TenantId, UserId};
+    use domain::{DomainEvent, EventMeta, TaskEvent, TaskFact, TaskId, TenantId, UserId};
     use tokio::time::Instant;
     use uuid::Uuid;
 
     use super::*;
-    use crate::testing;
+    use crate::testing::{self, TestRedis};
 
     /// `count` events of as many tasks, in order.
     pub(super) fn envelopes(count: usize) -> Vec<EventEnvelope> {
@@ -139,14 +143,15 @@ mod tests {
             .map(|n| EventEnvelope {
                 id: Uuid::now_v7(),
                 aggregate_version: i64::try_from(n).unwrap(),
-                event: DomainEvent::TaskCompleted {
+                event: DomainEvent::from(TaskEvent {
                     meta: EventMeta {
                         tenant_id: TenantId::from_uuid(Uuid::now_v7()),
                         actor: UserId::from_uuid(Uuid::now_v7()),
                         occurred_at: Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
                     },
-                    task: TaskId::from_uuid(Uuid::now_v7()),
-                },
+                    task_id: TaskId::from_uuid(Uuid::now_v7()),
+                    fact: TaskFact::Completed,
+                }),
             })
             .collect()
     }
@@ -154,35 +159,59 @@ mod tests {
     trait Bus: EventPublisher + EventSubscriber {}
     impl<T: EventPublisher + EventSubscriber> Bus for T {}
 
-    /// How long a test's buses leave a message to its consumer.
-    const CLAIM_IDLE: Duration = Duration::from_millis(300);
     /// A wait long enough for anything already published to arrive.
     const PATIENT: Duration = Duration::from_secs(2);
 
-    /// Runs `test` on each bus, printing which first so a failure says where.
-    async fn on_every_bus<F, Fut>(test: F)
-    where
-        F: Fn(Box<dyn Bus>) -> Fut,
-        Fut: Future<Output = ()>,
-    {
-        eprintln!("-- on the in-process bus");
-        test(Box::new(InProcessBus::new(1000, CLAIM_IDLE))).await;
-        let Some((redis, prefix)) = testing::redis() else {
-            eprintln!("-- Redis skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
-        eprintln!("-- on a Redis stream");
-        let stream = format!("{prefix}:events");
-        let config = StreamConfig {
-            stream: stream.clone(),
-            max_len: 1000,
-            claim_idle: CLAIM_IDLE,
-        };
-        test(Box::new(RedisStreamBus::new(redis.clone(), config))).await;
-        delete(&redis, stream).await;
+    /// How many of a group's messages were handed out and not acknowledged.
+    type PendingCount =
+        Box<dyn Fn(&'static str) -> Pin<Box<dyn Future<Output = u64> + Send>> + Send>;
+
+    /// Two handles on one bus: one that never claims what another consumer left (in
+    /// the span of a test), one that claims it after a millisecond.
+    struct Buses {
+        patient: Box<dyn Bus>,
+        eager: Box<dyn Bus>,
+        pending: PendingCount,
+        _redis: Option<TestRedis>,
     }
 
-    /// Removes `key` from Redis, so tests leave nothing behind.
+    fn in_process() -> Buses {
+        let patient = InProcessBus::new(1000, Duration::from_hours(1));
+        let eager = patient.with_claim_idle(Duration::from_millis(1));
+        let counted = patient.clone();
+        Buses {
+            patient: Box::new(patient),
+            eager: Box::new(eager),
+            pending: Box::new(move |group| {
+                let pending = counted.pending(group);
+                Box::pin(async move { pending })
+            }),
+            _redis: None,
+        }
+    }
+
+    async fn on_redis() -> Buses {
+        let redis = TestRedis::new().await;
+        let config = |claim_idle| StreamConfig {
+            stream: format!("{}:events", redis.namespace),
+            max_len: 1000,
+            claim_idle,
+        };
+        let patient = RedisStreamBus::new(redis.redis.clone(), config(Duration::from_hours(1)));
+        let eager = RedisStreamBus::new(redis.redis.clone(), config(Duration::from_millis(1)));
+        let counted = patient.clone();
+        Buses {
+            patient: Box::new(patient),
+            eager: Box::new(eager),
+            pending: Box::new(move |group| {
+                let counted = counted.clone();
+                Box::pin(async move { counted.pending(group).await })
+            }),
+            _redis: Some(redis),
+        }
+    }
+
+    /// Removes `key` from Redis.
     pub(super) async fn delete(redis: &crate::redis_pool::Redis, key: String) {
         redis
             .run(|mut connection| async move {
@@ -209,115 +238,132 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test]
-    async fn published_events_are_received_in_order_a_batch_at_a_time() {
-        on_every_bus(|bus| async move {
-            let events = envelopes(5);
-            bus.publish(&events[..2]).await.unwrap();
-            bus.publish(&events[2..]).await.unwrap();
-            let first = bus.receive("g", "c1", 3, PATIENT).await.unwrap();
-            assert_eq!(envelopes_of(&first), events[..3]);
-            assert!(first.iter().all(|delivery| !delivery.redelivered));
-            let rest = bus.receive("g", "c1", 3, PATIENT).await.unwrap();
-            assert_eq!(envelopes_of(&rest), events[3..]);
-        })
-        .await;
+    crate::with_and_without!(
+        in_process = in_process(),
+        on_redis = on_redis().await;
+        published_events_are_received_in_order_a_batch_at_a_time,
+        an_acknowledged_message_is_never_delivered_again,
+        a_message_left_unacknowledged_goes_to_another_consumer_after_the_claim_timeout,
+        every_group_receives_every_message,
+        a_receive_with_nothing_to_deliver_waits_then_returns_nothing,
+        a_waiting_receive_gets_a_message_published_meanwhile,
+    );
+
+    async fn published_events_are_received_in_order_a_batch_at_a_time(buses: Buses) {
+        let bus = buses.patient;
+        let events = envelopes(5);
+        bus.publish(&events[..2]).await.unwrap();
+        bus.publish(&events[2..]).await.unwrap();
+        let first = bus.receive("g", "c1", 3, PATIENT).await.unwrap();
+        assert_eq!(envelopes_of(&first), events[..3]);
+        assert!(first.iter().all(|delivery| !delivery.redelivered));
+        let rest = bus.receive("g", "c1", 3, PATIENT).await.unwrap();
+        assert_eq!(envelopes_of(&rest), events[3..]);
     }
 
-    #[tokio::test]
-    async fn an_acknowledged_message_is_never_delivered_again() {
-        on_every_bus(|bus| async move {
-            bus.publish(&envelopes(2)).await.unwrap();
-            let received = bus.receive("g", "c1", 10, PATIENT).await.unwrap();
-            assert_eq!(received.len(), 2);
-            bus.ack("g", &ids_of(&received)).await.unwrap();
-            tokio::time::sleep(CLAIM_IDLE * 2).await;
-            let again = bus
-                .receive("g", "c2", 10, Duration::from_millis(50))
+    async fn an_acknowledged_message_is_never_delivered_again(buses: Buses) {
+        let bus = &buses.patient;
+        bus.publish(&envelopes(2)).await.unwrap();
+        let received = bus.receive("g", "c1", 10, PATIENT).await.unwrap();
+        assert_eq!(received.len(), 2);
+        assert_eq!((buses.pending)("g").await, 2);
+        bus.ack("g", &ids_of(&received)).await.unwrap();
+        // Nothing pending and nothing new: nothing left to deliver, then or ever.
+        assert_eq!((buses.pending)("g").await, 0);
+        assert_eq!(bus.lag("g").await.unwrap().unwrap_or(0), 0);
+        let again = buses.eager.receive("g", "c2", 10, Duration::ZERO).await;
+        assert!(again.unwrap().is_empty());
+    }
+
+    async fn a_message_left_unacknowledged_goes_to_another_consumer_after_the_claim_timeout(
+        buses: Buses,
+    ) {
+        let events = envelopes(2);
+        buses.patient.publish(&events).await.unwrap();
+        let taken = buses
+            .patient
+            .receive("g", "dies", 1, PATIENT)
+            .await
+            .unwrap();
+        assert_eq!(envelopes_of(&taken), events[..1]);
+        // Before the claim timeout, another consumer gets the next message instead.
+        let next = buses.patient.receive("g", "lives", 10, Duration::ZERO);
+        let next = next.await.unwrap();
+        assert_eq!(envelopes_of(&next), events[1..]);
+        buses.patient.ack("g", &ids_of(&next)).await.unwrap();
+        // After it, the message left behind is claimed, marked redelivered.
+        let claimed = testing_eventually("the message is claimed", || async {
+            let claimed = buses.eager.receive("g", "lives", 10, Duration::ZERO);
+            Some(claimed.await.unwrap()).filter(|claimed| !claimed.is_empty())
+        })
+        .await;
+        assert_eq!(envelopes_of(&claimed), events[..1]);
+        assert_eq!(ids_of(&claimed), ids_of(&taken));
+        assert!(claimed[0].redelivered);
+        buses.eager.ack("g", &ids_of(&claimed)).await.unwrap();
+        assert_eq!((buses.pending)("g").await, 0, "nothing left to claim");
+    }
+
+    async fn every_group_receives_every_message(buses: Buses) {
+        let bus = buses.patient;
+        let events = envelopes(3);
+        bus.publish(&events).await.unwrap();
+        for group in ["stats", "audit"] {
+            let received = bus.receive(group, "c", 10, PATIENT).await.unwrap();
+            assert_eq!(envelopes_of(&received), events, "{group}");
+            bus.ack(group, &ids_of(&received)).await.unwrap();
+        }
+        // A group created later starts from the oldest message kept.
+        let late = bus.receive("late", "c", 10, PATIENT).await.unwrap();
+        assert_eq!(envelopes_of(&late), events);
+    }
+
+    /// The wait is a lower bound the bus promises, measured as such: longer than the
+    /// Redis client's own response timeout (500 ms), which a blocking read would run into.
+    async fn a_receive_with_nothing_to_deliver_waits_then_returns_nothing(buses: Buses) {
+        let started = Instant::now();
+        let received = buses
+            .patient
+            .receive("g", "c", 10, Duration::from_millis(1_200))
+            .await
+            .unwrap();
+        assert!(received.is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(1_200));
+    }
+
+    async fn a_waiting_receive_gets_a_message_published_meanwhile(buses: Buses) {
+        let bus = buses.patient;
+        // The group exists before the wait, so the message is new to it.
+        assert!(
+            bus.receive("g", "c", 10, Duration::ZERO)
                 .await
-                .unwrap();
-            assert!(again.is_empty(), "{again:?}");
-        })
-        .await;
+                .unwrap()
+                .is_empty()
+        );
+        let events = envelopes(1);
+        let receiving = bus.receive("g", "c", 10, Duration::from_secs(10));
+        tokio::pin!(receiving);
+        // Polled once, the receive has found nothing and waits.
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(receiving.as_mut().poll(cx))).await;
+        assert!(first.is_pending());
+        bus.publish(&events).await.unwrap();
+        assert_eq!(envelopes_of(&receiving.await.unwrap()), events);
     }
 
-    #[tokio::test]
-    async fn a_message_left_unacknowledged_goes_to_another_consumer_after_the_claim_timeout() {
-        on_every_bus(|bus| async move {
-            let events = envelopes(2);
-            bus.publish(&events).await.unwrap();
-            let taken = bus.receive("g", "dies", 1, PATIENT).await.unwrap();
-            assert_eq!(envelopes_of(&taken), events[..1]);
-            // Too early to claim: the other consumer gets the next message instead.
-            let next = bus.receive("g", "lives", 10, Duration::ZERO).await.unwrap();
-            assert_eq!(envelopes_of(&next), events[1..]);
-            bus.ack("g", &ids_of(&next)).await.unwrap();
-
-            tokio::time::sleep(CLAIM_IDLE + Duration::from_millis(100)).await;
-            let claimed = bus.receive("g", "lives", 10, PATIENT).await.unwrap();
-            assert_eq!(envelopes_of(&claimed), events[..1]);
-            assert_eq!(ids_of(&claimed), ids_of(&taken));
-            assert!(claimed[0].redelivered);
-            bus.ack("g", &ids_of(&claimed)).await.unwrap();
-            tokio::time::sleep(CLAIM_IDLE + Duration::from_millis(100)).await;
-            let nothing = bus.receive("g", "dies", 10, Duration::ZERO).await.unwrap();
-            assert!(nothing.is_empty(), "{nothing:?}");
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn every_group_receives_every_message() {
-        on_every_bus(|bus| async move {
-            let events = envelopes(3);
-            bus.publish(&events).await.unwrap();
-            for group in ["stats", "audit"] {
-                let received = bus.receive(group, "c", 10, PATIENT).await.unwrap();
-                assert_eq!(envelopes_of(&received), events, "{group}");
-                bus.ack(group, &ids_of(&received)).await.unwrap();
+    /// Polls `check` until it answers, for at most ten seconds.
+    async fn testing_eventually<T, F, Fut>(what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        for _ in 0..1000 {
+            if let Some(value) = check().await {
+                return value;
             }
-            // A group created later starts from the oldest message kept.
-            let late = bus.receive("late", "c", 10, PATIENT).await.unwrap();
-            assert_eq!(envelopes_of(&late), events);
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_receive_with_nothing_to_deliver_waits_then_returns_nothing() {
-        on_every_bus(|bus| async move {
-            let started = Instant::now();
-            // Longer than the Redis client's own response timeout (500 ms), which a
-            // blocking read would run into.
-            let received = bus
-                .receive("g", "c", 10, Duration::from_millis(1_200))
-                .await
-                .unwrap();
-            assert!(received.is_empty());
-            assert!(started.elapsed() >= Duration::from_millis(1_150));
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_waiting_receive_gets_a_message_published_meanwhile() {
-        on_every_bus(|bus| async move {
-            // The group exists before the wait, so the message is new to it.
-            assert!(
-                bus.receive("g", "c", 10, Duration::ZERO)
-                    .await
-                    .unwrap()
-                    .is_empty()
-            );
-            let events = envelopes(1);
-            let (received, ()) =
-                tokio::join!(bus.receive("g", "c", 10, Duration::from_secs(10)), async {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    bus.publish(&events).await.unwrap();
-                });
-            assert_eq!(envelopes_of(&received.unwrap()), events);
-        })
-        .await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{what} did not happen within ten seconds");
     }
 
     #[tokio::test]
@@ -327,7 +373,7 @@ mod tests {
             StreamConfig {
                 stream: "keystone_test:events".to_owned(),
                 max_len: 1000,
-                claim_idle: CLAIM_IDLE,
+                claim_idle: Duration::from_secs(1),
             },
         );
         // The bounds only tell a failure from a hang; the pool's deadline is 200 ms.

@@ -1,14 +1,15 @@
 //! Keystone's adapters: the real implementations of the application's ports.
 //!
 //! This is the only crate that knows sea-orm and SQL, Redis, Argon2, JWT and the system
-//! clock. It owns the mapping between database rows and domain types (and of domain
-//! events to the JSON the outbox and the bus carry), the unit of work that makes a use
+//! clock. It owns how each aggregate maps to its tables (`Persisted`, served by one
+//! generic store and lookup for every aggregate), the one JSON envelope events travel
+//! in (the outbox's payload and the bus's message), the unit of work that makes a use
 //! case's writes one transaction, the translation of driver errors into
 //! `RepositoryError`, the database lifecycle (connecting, migrating, health), the cache
-//! and its decorators, the outbox relay and the event buses, the read models and the
-//! rate limiters. Each Redis-backed adapter has an in-process twin for the embedded
-//! default. It does not know HTTP, actix or configuration files: the server reads
-//! settings and hands plain config structs in.
+//! and its two decorators, the outbox's relay side and the event buses, the read models
+//! and the rate limiters. Each Redis-backed adapter has an in-process twin for the
+//! embedded default. It does not know HTTP, actix or configuration files: the server
+//! reads settings and hands plain config structs in.
 
 mod cache;
 pub mod database;
@@ -24,8 +25,8 @@ mod throttle;
 mod tokens;
 
 pub use cache::{
-    CacheAside, CacheConfig, CachedTaskQueries, CachedUsers, InMemoryCache, InvalidatingUnitOfWork,
-    RedisCache, describe_metrics as describe_cache_metrics,
+    CacheAside, CacheConfig, CachedLookup, InMemoryCache, InvalidatingUnitOfWork, RedisCache,
+    describe_metrics as describe_cache_metrics,
 };
 pub use events::{
     InProcessBus, RedisStreamBus, StreamConfig, describe_metrics as describe_event_metrics,
@@ -33,8 +34,8 @@ pub use events::{
 };
 pub use password::{Argon2Hasher, Argon2Params};
 pub use persistence::{
-    SqlIdempotencyKeys, SqlOutbox, SqlRefreshTokens, SqlTaskQueries, SqlTransaction, SqlUnitOfWork,
-    SqlUsers,
+    SqlIdempotencyKeys, SqlLookup, SqlOutbox, SqlRefreshTokens, SqlTaskQueries, SqlTransaction,
+    SqlUnitOfWork, SqlUsers,
 };
 pub use read_models::{SqlAuditLog, SqlInbox, SqlTaskStats};
 pub use system::{SystemClock, UuidV7Ids};
@@ -43,3 +44,15 @@ pub use throttle::{
     RedisRequestBudget, ThrottleConfig, describe_metrics as describe_rate_limit_metrics,
 };
 pub use tokens::{JwtAccessTokens, JwtConfig, JwtKey};
+
+/// A probe's `check`, cut off at `limit`.
+async fn within(
+    limit: std::time::Duration,
+    check: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> Result<(), application::ports::ProbeError> {
+    use application::ports::ProbeError;
+    match tokio::time::timeout(limit, check).await {
+        Ok(result) => result.map_err(ProbeError::Failed),
+        Err(_elapsed) => Err(ProbeError::TimedOut),
+    }
+}

@@ -267,7 +267,14 @@ mod tests {
                     limited(&running, move || {
                         let current = now.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(current, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(50));
+                        // Holds its permit until two ran at once (or long enough to
+                        // show they cannot), so the overlap is not left to timing.
+                        for _ in 0..1000 {
+                            if most.load(Ordering::SeqCst) >= 2 {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
                         now.fetch_sub(1, Ordering::SeqCst);
                     })
                     .await

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use application::ports::HealthProbe;
+use application::ports::{HealthProbe, ProbeError};
 use async_trait::async_trait;
 use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
 
@@ -126,15 +126,57 @@ impl HealthProbe for RedisProbe {
         false
     }
 
-    async fn check(&self) -> anyhow::Result<()> {
-        let pong: String =
-            self.redis
+    async fn check(&self, limit: Duration) -> Result<(), ProbeError> {
+        crate::within(limit, async {
+            let pong: String = self
+                .redis
                 .run(|mut connection| async move {
                     redis::cmd("PING").query_async(&mut connection).await
                 })
                 .await
                 .context("redis did not answer PING")?;
-        anyhow::ensure!(pong == "PONG", "redis answered PING with {pong:?}");
-        Ok(())
+            anyhow::ensure!(pong == "PONG", "redis answered PING with {pong:?}");
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Redis at an address that takes connections and never answers, with a client
+    /// timeout of a minute: only the probe's own limit can end its check.
+    fn silent_redis() -> (Redis, std::net::TcpListener) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let redis = Redis::new(&RedisConfig {
+            url: format!("redis://{}", listener.local_addr().unwrap()),
+            pool_size: 1,
+            timeout: Duration::from_mins(1),
+        })
+        .unwrap();
+        (redis, listener)
+    }
+
+    #[tokio::test]
+    async fn a_probe_of_a_redis_that_never_answers_times_out_at_its_limit() {
+        let (redis, _listening) = silent_redis();
+        let probe = RedisProbe::new(redis);
+        let checked = tokio::time::timeout(
+            Duration::from_secs(30),
+            probe.check(Duration::from_millis(100)),
+        )
+        .await
+        .expect("the probe cut itself off");
+        assert!(matches!(checked, Err(ProbeError::TimedOut)), "{checked:?}");
+        assert!(!probe.required(), "Redis only degrades the service");
+    }
+
+    #[tokio::test]
+    async fn a_probe_of_a_redis_that_is_down_fails() {
+        let probe = RedisProbe::new(crate::testing::dead_redis());
+        let checked = probe.check(Duration::from_secs(30)).await;
+        assert!(matches!(checked, Err(ProbeError::Failed(_))), "{checked:?}");
     }
 }

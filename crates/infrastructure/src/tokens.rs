@@ -10,7 +10,7 @@ use anyhow::Context;
 use application::Principal;
 use application::ports::{AccessToken, AccessTokens, TokenRejection};
 use chrono::{DateTime, Utc};
-use domain::{Role, TenantId, User, UserId};
+use domain::{Aggregate, Role, TenantId, User, UserId};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -199,6 +199,7 @@ fn claims_rejection(error: &JwtError) -> TokenRejection {
 mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use domain::Aggregate;
     use domain::{Email, PasswordHash, Username};
 
     use super::*;

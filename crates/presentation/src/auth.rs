@@ -16,8 +16,18 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::ValidJson;
-use crate::openapi::{Conflict, TooManyRequests};
+use crate::openapi::TooManyRequests;
+use crate::routing::Routes;
 use crate::users::User;
+
+/// Every route of signing up and in.
+pub(crate) fn routes(routes: Routes) -> Routes {
+    routes
+        .route(__path_register, register)
+        .route(__path_login, login)
+        .route(__path_refresh, refresh)
+        .route(__path_logout, logout)
+}
 
 /// Refresh tokens are opaque; no sane one is longer than this.
 const MAX_REFRESH_TOKEN_LEN: usize = 512;
@@ -141,14 +151,16 @@ fn tokens_response(pair: TokenPair) -> HttpResponse {
     request_body = Registration,
     responses(
         (status = 201, description = "Created", body = Registered),
-        (status = 409, response = Conflict),
+        (status = 409, description = "The email address is already registered \
+            (`email_taken`)",
+            body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub(crate) async fn register(
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<Registration>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, admin) = state.register_tenant.execute(body.into_command()?).await?;
+    let (tenant, admin) = state.auth.register.execute(body.into_command()?).await?;
     Ok(HttpResponse::Created().json(Registered {
         tenant: Tenant::from(&tenant),
         user: User::from(&admin),
@@ -184,7 +196,7 @@ pub(crate) async fn login(
         password: body.password,
         client,
     };
-    Ok(tokens_response(state.login.execute(command).await?))
+    Ok(tokens_response(state.auth.login.execute(command).await?))
 }
 
 #[utoipa::path(
@@ -203,7 +215,7 @@ pub(crate) async fn refresh(
     ValidJson(body): ValidJson<RefreshToken>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(tokens_response(
-        state.refresh.execute(&body.refresh_token).await?,
+        state.auth.refresh.execute(&body.refresh_token).await?,
     ))
 }
 
@@ -217,7 +229,7 @@ pub(crate) async fn logout(
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<RefreshToken>,
 ) -> Result<HttpResponse, ApiError> {
-    state.logout.execute(&body.refresh_token).await?;
+    state.auth.logout.execute(&body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

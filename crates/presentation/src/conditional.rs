@@ -1,5 +1,5 @@
-//! Conditional requests (RFC 9110 §13). A task's entity tag is its version, strong and
-//! quoted (`"3"`): every write bumps the version, so equal tags mean equal tasks.
+//! Conditional requests (RFC 9110 §13). A resource's entity tag is its version, strong
+//! and quoted (`"3"`): every write bumps the version, so equal tags mean equal states.
 //!
 //! `If-Match` makes a change depend on the version the client last saw, so two clients
 //! cannot overwrite each other unknowingly (412 with the current `ETag` instead).
@@ -10,7 +10,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpRequest};
-use application::tasks::VersionCheck;
+use application::Precondition;
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
@@ -98,7 +98,7 @@ fn scan_tags(raw: &str) -> Option<Vec<EntityTag>> {
     (!tags.is_empty()).then_some(tags)
 }
 
-/// `If-Match`: the version a change is based on, as `ChangeTask` expects it.
+/// `If-Match`: the version a change is based on, as every change use case takes it.
 #[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
 #[into_params(parameter_in = Header)]
 pub(crate) struct IfMatch {
@@ -107,27 +107,27 @@ pub(crate) struct IfMatch {
     /// is no longer current, or a header that does not parse, is answered with 412 and
     /// the current `ETag`. Without it, the change applies to whatever version is current.
     #[param(rename = "If-Match", value_type = String, required = false, example = json!("\"3\""))]
-    check: VersionCheck,
+    check: Precondition,
 }
 
 impl IfMatch {
     /// The versions the change may apply to.
-    pub(crate) fn check(&self) -> &VersionCheck {
+    pub(crate) fn check(&self) -> &Precondition {
         &self.check
     }
 
     fn from_condition(condition: Condition) -> Self {
         let check = match condition {
-            Condition::Absent | Condition::Any => VersionCheck::Any,
+            Condition::Absent | Condition::Any => Precondition::Any,
             // Strong comparison (RFC 9110 §8.8.3.2): weak tags never match.
-            Condition::Tags(tags) => VersionCheck::OneOf(
+            Condition::Tags(tags) => Precondition::OneOf(
                 tags.iter()
                     .filter(|tag| !tag.weak)
                     .filter_map(EntityTag::version)
                     .collect(),
             ),
             // RFC 9110 §13.1.1: an If-Match that does not parse matches nothing.
-            Condition::Malformed => VersionCheck::OneOf(Vec::new()),
+            Condition::Malformed => Precondition::OneOf(Vec::new()),
         };
         Self { check }
     }
@@ -147,7 +147,7 @@ impl FromRequest for IfMatch {
 #[into_params(parameter_in = Header)]
 pub(crate) struct IfNoneMatch {
     /// `"<version>"` as last received in `ETag` (weak `W/` tags match too), a list of
-    /// such tags, or `*`. When the task is still at one of them the answer is 304
+    /// such tags, or `*`. When the resource is still at one of them the answer is 304
     /// without a body. A header that does not parse is ignored.
     #[param(rename = "If-None-Match", value_type = String, required = false, example = json!("\"3\""))]
     condition: Condition,
@@ -155,7 +155,7 @@ pub(crate) struct IfNoneMatch {
 
 impl IfNoneMatch {
     /// Whether the client's copy is the current `version` (weak comparison, RFC 9110
-    /// §13.1.2), so the task need not be sent again.
+    /// §13.1.2), so the resource need not be sent again.
     pub(crate) fn matches(&self, version: i64) -> bool {
         match &self.condition {
             // RFC 9110 §13.1.2: an If-None-Match that does not parse is ignored.
@@ -182,7 +182,7 @@ mod tests {
 
     use super::*;
 
-    fn if_match(lines: &[&str]) -> VersionCheck {
+    fn if_match(lines: &[&str]) -> Precondition {
         let request = lines
             .iter()
             .fold(TestRequest::default(), |request, line| {
@@ -241,13 +241,13 @@ mod tests {
 
     #[test]
     fn if_match_expects_the_version_of_its_strong_tag() {
-        assert_eq!(if_match(&[]), VersionCheck::Any);
-        assert_eq!(if_match(&["*"]), VersionCheck::Any);
-        assert_eq!(if_match(&["\"7\""]), VersionCheck::OneOf(vec![7]));
-        assert_eq!(if_match(&["\"2\", \"5\""]), VersionCheck::OneOf(vec![2, 5]));
+        assert_eq!(if_match(&[]), Precondition::Any);
+        assert_eq!(if_match(&["*"]), Precondition::Any);
+        assert_eq!(if_match(&["\"7\""]), Precondition::OneOf(vec![7]));
+        assert_eq!(if_match(&["\"2\", \"5\""]), Precondition::OneOf(vec![2, 5]));
         assert_eq!(
             if_match(&["\"2\"", "\"5\""]),
-            VersionCheck::OneOf(vec![2, 5]),
+            Precondition::OneOf(vec![2, 5]),
             "lines form one list"
         );
     }
@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn a_weak_foreign_or_unparsable_if_match_matches_no_version() {
         for value in ["W/\"7\"", "\"07\"", "\"-1\"", "\"abc\"", "garbage", "\"7"] {
-            assert_eq!(if_match(&[value]), VersionCheck::OneOf(vec![]), "{value:?}");
+            assert_eq!(if_match(&[value]), Precondition::OneOf(vec![]), "{value:?}");
         }
     }
 

@@ -11,7 +11,6 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use application::Error;
 use application::ports::TokenRejection;
-use domain::{TaskError, UserError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -141,21 +140,48 @@ impl From<Error> for ApiError {
     }
 }
 
+/// How a refused request is told: its status, its stable code and its title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+}
+
+impl Refusal {
+    /// A rule of an aggregate refused the change: 409 with the rule's own code.
+    pub(crate) const fn conflict(code: &'static str, title: &'static str) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code,
+            title,
+        }
+    }
+}
+
 impl ApiError {
-    /// Status, stable code and title of each error: the whole HTTP error vocabulary.
-    // One match on purpose (docs/adr/0004): it grows with every error a client can see.
-    #[allow(clippy::too_many_lines)]
+    /// Status, stable code and title of each error: the whole HTTP error vocabulary, in
+    /// one match (docs/adr/0004), except the rules of each aggregate, which its own
+    /// module tells (`users::refusal`, `tasks::refusal`).
+    fn refusal(&self) -> Refusal {
+        let (status, code, title) = match self {
+            Self::Application(Error::User(rule)) => return crate::users::refusal(rule),
+            Self::Application(Error::Task(rule)) => return crate::tasks::refusal(rule),
+            _ => self.kind(),
+        };
+        Refusal {
+            status,
+            code,
+            title,
+        }
+    }
+
     fn kind(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            // `From<TaskError>` turns the task's `Deleted` and `ChecklistItemNotFound` into
-            // `NotFound` and `NotAllowed` into `Forbidden`; should one arrive as a task
-            // rule anyway, it means the same.
-            Self::Application(
-                Error::NotFound(_)
-                | Error::Task(TaskError::Deleted | TaskError::ChecklistItemNotFound),
-            )
-            | Self::RouteNotFound => (S::NOT_FOUND, "not_found", "Not found"),
+            Self::Application(Error::NotFound(_)) | Self::RouteNotFound => {
+                (S::NOT_FOUND, "not_found", "Not found")
+            }
             Self::Application(Error::EmailTaken) => (
                 S::CONFLICT,
                 "email_taken",
@@ -166,9 +192,7 @@ impl ApiError {
                 "concurrent_modification",
                 "Concurrent modification",
             ),
-            Self::Application(Error::Forbidden | Error::Task(TaskError::NotAllowed)) => {
-                (S::FORBIDDEN, "forbidden", "Forbidden")
-            }
+            Self::Application(Error::Forbidden) => (S::FORBIDDEN, "forbidden", "Forbidden"),
             Self::Application(Error::InvalidCredentials) => (
                 S::UNAUTHORIZED,
                 "invalid_credentials",
@@ -192,47 +216,6 @@ impl ApiError {
                 "request_budget_exhausted",
                 "Request budget exhausted",
             ),
-            Self::Application(Error::Rule(UserError::CannotDeactivateSelf)) => (
-                S::CONFLICT,
-                "cannot_deactivate_self",
-                "Cannot deactivate yourself",
-            ),
-            Self::Application(Error::Rule(UserError::CannotDemoteSelf)) => (
-                S::CONFLICT,
-                "cannot_demote_self",
-                "Cannot change your own role",
-            ),
-            Self::Application(Error::Rule(UserError::CannotDeleteSelf)) => {
-                (S::CONFLICT, "cannot_delete_self", "Cannot delete yourself")
-            }
-            Self::Application(Error::Rule(UserError::LastActiveAdmin)) => (
-                S::CONFLICT,
-                "last_active_admin",
-                "Last active administrator",
-            ),
-            Self::Application(Error::Rule(UserError::Deleted)) => {
-                (S::CONFLICT, "user_deleted", "User is deleted")
-            }
-            Self::Application(Error::Rule(UserError::NotDeleted)) => {
-                (S::CONFLICT, "user_not_deleted", "User is not deleted")
-            }
-            Self::Application(Error::Task(TaskError::InvalidTransition { .. })) => (
-                S::CONFLICT,
-                "invalid_transition",
-                "Invalid status transition",
-            ),
-            Self::Application(Error::Task(TaskError::ChecklistIncomplete)) => {
-                (S::CONFLICT, "checklist_incomplete", "Checklist incomplete")
-            }
-            Self::Application(Error::Task(TaskError::DoneIsReadOnly)) => {
-                (S::CONFLICT, "task_done_is_read_only", "Task is done")
-            }
-            Self::Application(Error::Task(TaskError::ChecklistFull)) => {
-                (S::CONFLICT, "checklist_full", "Checklist full")
-            }
-            Self::Application(Error::Task(TaskError::NotDeleted)) => {
-                (S::CONFLICT, "task_not_deleted", "Task is not deleted")
-            }
             Self::Application(Error::AssigneeInvalid) => (
                 S::UNPROCESSABLE_ENTITY,
                 "assignee_invalid",
@@ -285,11 +268,19 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
             ),
+            // Told by the aggregates' modules, in `refusal`.
+            Self::Application(Error::User(_) | Error::Task(_)) => {
+                (S::CONFLICT, "conflict", "Conflict")
+            }
         }
     }
 
     fn problem(&self) -> Problem {
-        let (status, code, title) = self.kind();
+        let Refusal {
+            status,
+            code,
+            title,
+        } = self.refusal();
         // 5xx details are fixed sentences: the cause goes to the log, never to the client.
         let detail = match status {
             StatusCode::SERVICE_UNAVAILABLE => {
@@ -313,7 +304,7 @@ impl ApiError {
     /// 4xx at info with the client-facing message (which never holds a secret: field
     /// errors are named, not echoed).
     pub(crate) fn log(&self) {
-        let (status, code, _) = self.kind();
+        let Refusal { status, code, .. } = self.refusal();
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), code, error = %Chain(self), "request failed");
         } else {
@@ -358,7 +349,7 @@ impl std::error::Error for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.kind().0
+        self.refusal().status
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -430,8 +421,7 @@ pub(crate) fn method_not_allowed<B: MessageBody>(
 #[cfg(test)]
 mod tests {
     use actix_web::body::to_bytes;
-    use application::Resource;
-    use domain::TaskStatus;
+    use domain::{TaskError, TaskStatus, UserError};
     use serde_json::Value;
 
     use super::*;
@@ -448,7 +438,7 @@ mod tests {
     #[actix_web::test]
     async fn every_application_error_maps_to_its_status_and_code() {
         let cases: Vec<(Error, u16, &str)> = vec![
-            (Error::NotFound(Resource::User), 404, "not_found"),
+            (Error::NotFound("user"), 404, "not_found"),
             (Error::EmailTaken, 409, "email_taken"),
             (
                 Error::ConcurrentModification,
@@ -478,35 +468,35 @@ mod tests {
                 "request_budget_exhausted",
             ),
             (
-                Error::Rule(UserError::CannotDeactivateSelf),
+                Error::User(UserError::CannotDeactivateSelf),
                 409,
                 "cannot_deactivate_self",
             ),
             (
-                Error::Rule(UserError::CannotDemoteSelf),
+                Error::User(UserError::CannotDemoteSelf),
                 409,
                 "cannot_demote_self",
             ),
             (
-                Error::Rule(UserError::CannotDeleteSelf),
+                Error::User(UserError::CannotDeleteSelf),
                 409,
                 "cannot_delete_self",
             ),
             (
-                Error::Rule(UserError::LastActiveAdmin),
+                Error::User(UserError::LastActiveAdmin),
                 409,
                 "last_active_admin",
             ),
-            (Error::Rule(UserError::Deleted), 409, "user_deleted"),
-            (Error::Rule(UserError::NotDeleted), 409, "user_not_deleted"),
+            (Error::User(UserError::Deleted), 409, "user_deleted"),
+            (Error::User(UserError::NotDeleted), 409, "user_not_deleted"),
             (
                 Error::Unavailable(std::io::Error::other("down").into()),
                 503,
                 "service_unavailable",
             ),
             (unexpected("boom"), 500, "internal_error"),
-            (Error::NotFound(Resource::Task), 404, "not_found"),
-            (Error::NotFound(Resource::ChecklistItem), 404, "not_found"),
+            (Error::NotFound("task"), 404, "not_found"),
+            (Error::NotFound("checklist item"), 404, "not_found"),
             (
                 Error::Task(TaskError::InvalidTransition {
                     from: TaskStatus::Todo,
@@ -566,8 +556,8 @@ mod tests {
             TaskError::Deleted,
             TaskError::ChecklistItemNotFound,
         ] {
-            let translated = ApiError::from(Error::from(rule.clone())).kind();
-            assert_eq!(ApiError::from(Error::Task(rule)).kind(), translated);
+            let translated = ApiError::from(Error::from(rule.clone())).refusal();
+            assert_eq!(ApiError::from(Error::Task(rule)).refusal(), translated);
         }
     }
 

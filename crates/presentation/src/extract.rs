@@ -230,7 +230,7 @@ impl FromRequest for Authenticated {
                 let wiring = std::io::Error::other("AppState is not registered with the app");
                 return Err(Error::Unexpected(wiring.into()).into());
             };
-            let principal = state.authenticate.execute(bearer.as_deref()).await?;
+            let principal = state.auth.authenticate.execute(bearer.as_deref()).await?;
             Ok(Self(principal))
         })
     }

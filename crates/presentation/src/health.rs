@@ -1,23 +1,18 @@
 //! Liveness and readiness, for orchestrators and load balancers.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::rt::time::timeout;
 use actix_web::{HttpResponse, web};
-use futures_util::future::join_all;
+use application::health::{Readiness, Verdict};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::Problem;
-
-/// How long one probe may take before its dependency counts as down.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::routing::Routes;
 
 /// Raised once the server begins to shut down. From then on readiness answers 503 without
 /// asking any dependency, so load balancers send no new work while the requests in
@@ -55,22 +50,9 @@ pub(crate) struct Ready {
     checks: BTreeMap<String, String>,
 }
 
-/// How one probe went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
-    Ok,
-    Failed,
-    TimedOut,
-}
-
-impl Check {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Failed => "failed",
-            Self::TimedOut => "timed_out",
-        }
-    }
+/// The probes' routes.
+pub(crate) fn routes(routes: Routes) -> Routes {
+    routes.route(__path_live, live).route(__path_ready, ready)
 }
 
 #[utoipa::path(
@@ -96,50 +78,37 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if state.shutdown.is_raised() {
         return shutting_down();
     }
-    let optional: Vec<&str> = state
-        .probes
-        .iter()
-        .filter(|probe| !probe.required())
-        .map(|probe| probe.component())
-        .collect();
-    let probes = state
-        .probes
-        .iter()
-        .map(|probe| (probe.component(), probe.check()));
-    readiness(check_all(probes, PROBE_TIMEOUT).await, &optional)
+    readiness(state.readiness.execute().await)
 }
 
-/// 200 when every required check is ok (`degraded` when an optional one is not), else
-/// a 503 problem naming the failing required components.
-fn readiness(checks: BTreeMap<String, Check>, optional: &[&str]) -> HttpResponse {
-    let failing = |required: bool| -> Vec<&str> {
-        checks
-            .iter()
-            .filter(|(component, check)| {
-                **check != Check::Ok && optional.contains(&component.as_str()) != required
-            })
-            .map(|(component, _)| component.as_str())
-            .collect()
-    };
-    let failing_required = failing(true);
-    let degraded = !failing(false).is_empty();
-    let detail = format!("not ready: {}", failing_required.join(", "));
-    let ready = failing_required.is_empty();
-    let checks = checks
+/// 200 when ready (`degraded` when only an optional dependency is down), else a 503
+/// problem naming the required dependencies that are down.
+fn readiness(readiness: Readiness) -> HttpResponse {
+    let checks = readiness
+        .checks
         .into_iter()
-        .map(|(component, check)| (component, check.as_str().to_owned()))
+        .map(|(component, check)| (component.to_owned(), check.as_str().to_owned()))
         .collect();
-    if ready {
-        return HttpResponse::Ok().json(Ready {
-            status: if degraded { "degraded" } else { "ok" },
-            checks,
-        });
-    }
+    let failing = match readiness.verdict {
+        Verdict::Ready => {
+            return HttpResponse::Ok().json(Ready {
+                status: "ok",
+                checks,
+            });
+        }
+        Verdict::Degraded => {
+            return HttpResponse::Ok().json(Ready {
+                status: "degraded",
+                checks,
+            });
+        }
+        Verdict::NotReady(failing) => failing,
+    };
     let mut problem = Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "service_unavailable",
         "Service unavailable",
-        detail,
+        format!("not ready: {}", failing.join(", ")),
     );
     problem.checks = Some(checks);
     problem.into_response()
@@ -160,53 +129,21 @@ fn shutting_down() -> HttpResponse {
     problem.into_response()
 }
 
-/// Runs every probe at once, each bounded by `limit`, so one hung dependency costs the
-/// orchestrator `limit`, not `limit` times the number of probes. A failure is logged
-/// here, with its cause chain (`{:#}` is anyhow's), because the response names only the
-/// component. It takes each probe's name and check rather than the probe, so its tests
-/// can drive it with plain futures.
-async fn check_all<E: fmt::Display>(
-    probes: impl IntoIterator<Item = (&'static str, impl Future<Output = Result<(), E>>)>,
-    limit: Duration,
-) -> BTreeMap<String, Check> {
-    let checks = probes.into_iter().map(|(component, check)| async move {
-        let check = match timeout(limit, check).await {
-            Ok(Ok(())) => Check::Ok,
-            Ok(Err(error)) => {
-                tracing::error!(
-                    component,
-                    error = format!("{error:#}"),
-                    "readiness probe failed"
-                );
-                Check::Failed
-            }
-            Err(_elapsed) => {
-                tracing::error!(component, timeout = ?limit, "readiness probe timed out");
-                Check::TimedOut
-            }
-        };
-        (component.to_owned(), check)
-    });
-    join_all(checks).await.into_iter().collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use actix_web::body::to_bytes;
     use actix_web::http::header;
+    use application::health::{Check, PROBE_TIMEOUT};
     use serde_json::{Value, json};
 
     use super::*;
 
-    async fn answer(checks: &[(&str, Check)]) -> (StatusCode, String, Value) {
-        let checks = checks
-            .iter()
-            .map(|(name, check)| ((*name).to_owned(), *check))
-            .collect();
-        let response = readiness(checks, &["redis"]);
+    async fn answer(
+        verdict: Verdict,
+        checks: &[(&'static str, Check)],
+    ) -> (StatusCode, String, Value) {
+        let checks = checks.iter().copied().collect();
+        let response = readiness(Readiness { verdict, checks });
         let status = response.status();
         let content_type = response
             .headers()
@@ -221,7 +158,11 @@ mod tests {
 
     #[actix_web::test]
     async fn the_service_is_ready_when_every_check_is_ok() {
-        let (status, _, body) = answer(&[("database", Check::Ok), ("cache", Check::Ok)]).await;
+        let (status, _, body) = answer(
+            Verdict::Ready,
+            &[("database", Check::Ok), ("cache", Check::Ok)],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             body,
@@ -231,11 +172,14 @@ mod tests {
 
     #[actix_web::test]
     async fn a_failing_or_slow_dependency_makes_the_service_unavailable_and_is_named() {
-        let (status, content_type, body) = answer(&[
-            ("database", Check::Failed),
-            ("cache", Check::TimedOut),
-            ("queue", Check::Ok),
-        ])
+        let (status, content_type, body) = answer(
+            Verdict::NotReady(vec!["cache", "database"]),
+            &[
+                ("database", Check::Failed),
+                ("cache", Check::TimedOut),
+                ("queue", Check::Ok),
+            ],
+        )
         .await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(content_type, "application/problem+json");
@@ -248,79 +192,16 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn an_optional_dependency_that_is_down_degrades_the_service_without_taking_it_out() {
-        let (status, _, body) =
-            answer(&[("database", Check::Ok), ("redis", Check::TimedOut)]).await;
+    async fn a_degraded_service_is_ready_and_says_so() {
+        let (status, _, body) = answer(
+            Verdict::Degraded,
+            &[("database", Check::Ok), ("redis", Check::TimedOut)],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             body,
             json!({"status": "degraded", "checks": {"database": "ok", "redis": "timed_out"}})
-        );
-        let (status, _, body) =
-            answer(&[("database", Check::Failed), ("redis", Check::Failed)]).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(body["detail"], "not ready: database");
-    }
-
-    /// How a probe in these tests behaves. `Meet` answers only once all `Meet` probes
-    /// have started, which cannot happen unless the probes run at the same time.
-    #[derive(Clone)]
-    enum Behaviour {
-        Answer,
-        Fail,
-        Hang,
-        Meet(Arc<AtomicUsize>, usize),
-    }
-
-    async fn checks(
-        probes: Vec<(&'static str, Behaviour)>,
-        limit: Duration,
-    ) -> BTreeMap<String, Check> {
-        let probes = probes.into_iter().map(|(component, behaviour)| {
-            let check = async move {
-                match behaviour {
-                    Behaviour::Answer => Ok(()),
-                    Behaviour::Fail => Err("connection refused"),
-                    Behaviour::Hang => std::future::pending().await,
-                    Behaviour::Meet(started, all) => {
-                        started.fetch_add(1, Ordering::SeqCst);
-                        while started.load(Ordering::SeqCst) < all {
-                            actix_web::rt::task::yield_now().await;
-                        }
-                        Ok(())
-                    }
-                }
-            };
-            (component, check)
-        });
-        check_all(probes, limit).await
-    }
-
-    #[actix_web::test]
-    async fn a_failing_or_hanging_probe_is_reported_and_cut_off_at_the_timeout() {
-        let probes = vec![
-            ("database", Behaviour::Answer),
-            ("cache", Behaviour::Fail),
-            ("queue", Behaviour::Hang),
-        ];
-        let checks = checks(probes, Duration::from_millis(50)).await;
-        let expected = [
-            ("cache".to_owned(), Check::Failed),
-            ("database".to_owned(), Check::Ok),
-            ("queue".to_owned(), Check::TimedOut),
-        ];
-        assert_eq!(checks, BTreeMap::from(expected));
-    }
-
-    #[actix_web::test]
-    async fn probes_run_at_the_same_time() {
-        let meet = Behaviour::Meet(Arc::new(AtomicUsize::new(0)), 3);
-        let probes = vec![("a", meet.clone()), ("b", meet.clone()), ("c", meet)];
-        let checks = checks(probes, Duration::from_secs(5)).await;
-        assert_eq!(checks.len(), 3);
-        assert!(
-            checks.values().all(|check| *check == Check::Ok),
-            "{checks:?}"
         );
     }
 
@@ -331,6 +212,7 @@ mod tests {
             .as_str()
             .unwrap();
         let seconds = format!("{} seconds", PROBE_TIMEOUT.as_secs());
+        // The limit the application gives every probe.
         assert!(summary.contains(&seconds), "{summary}");
     }
 

@@ -200,6 +200,14 @@ pub(crate) fn respond<T>(
     if replayed {
         response.insert_header((IDEMPOTENT_REPLAYED, "true"));
     }
+    // The ETag names the version in the body, new or replayed: a replay's body is the
+    // resource as it was created, so its ETag is that version too.
+    let version = serde_json::from_slice::<serde_json::Value>(&recorded.body)
+        .ok()
+        .and_then(|body| body["version"].as_i64());
+    if let Some(version) = version {
+        response.insert_header((header::ETAG, crate::conditional::etag(version)));
+    }
     response.body(recorded.body)
 }
 

@@ -7,6 +7,12 @@
 //! status code, and the document at `/openapi.json`. Handlers extract, parse, call one
 //! use case and map its result; nothing else.
 //!
+//! Each aggregate's resource is one module (`users`, `tasks`): its DTOs, its handlers,
+//! its routes and how its rules read as problems. What every resource shares is written
+//! once: `resource` (`ETag`, 304, `include_deleted`), `conditional` (`If-Match`),
+//! `idempotency` (`Idempotency-Key`), `routing` (one declaration per route, for the
+//! router and the document alike).
+//!
 //! It does not know how anything is stored, hashed, signed or configured: no SQL, no JWT
 //! library, no password hashing, no settings. It sees the use cases and the ports'
 //! vocabulary only; the server crate builds the adapters and hands them in as
@@ -22,53 +28,43 @@ mod metrics;
 mod openapi;
 mod patch;
 mod reports;
+mod resource;
+mod routing;
 mod tasks;
 mod telemetry;
 #[cfg(test)]
 mod testing;
 mod users;
 
-use std::sync::Arc;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, web};
-use application::auth::{Authenticate, Login, Logout, Refresh, RegisterTenant};
-use application::ports::HealthProbe;
-use application::reports::{GetTaskStats, ListAuditEntries};
-use application::tasks::{ChangeTask, CreateTask, GetTask, ListTasks};
-use application::users::{CreateUser, GetUser, ListUsers, UpdateUser, UserLifecycle};
+use application::auth::Auth;
+use application::health::CheckReadiness;
+use application::reports::Reports;
+use application::tasks::Tasks;
+use application::users::Users;
 use tracing_actix_web::TracingLogger;
+
+use crate::routing::Routes;
 
 pub use health::ShutdownFlag;
 pub use metrics::{MetricsRenderer, describe as describe_metrics};
 pub use openapi::openapi;
 
-/// What the handlers need: the service's identity, one instance of every use case, the
-/// readiness probes and the shutdown flag they answer to, and `/metrics` when it is
+/// What the handlers need: the service's identity, the use cases of each aggregate,
+/// readiness and the shutdown flag it answers to, and `/metrics` when it is
 /// served here. Built once by the server and shared by every worker.
 pub struct AppState {
     pub service_name: String,
     pub version: String,
-    pub register_tenant: RegisterTenant,
-    pub login: Login,
-    pub refresh: Refresh,
-    pub logout: Logout,
-    pub authenticate: Authenticate,
-    pub get_user: GetUser,
-    pub list_users: ListUsers,
-    pub create_user: CreateUser,
-    pub update_user: UpdateUser,
-    pub user_lifecycle: UserLifecycle,
-    pub create_task: CreateTask,
-    pub change_task: ChangeTask,
-    pub get_task: GetTask,
-    pub list_tasks: ListTasks,
-    pub get_task_stats: GetTaskStats,
-    pub list_audit_entries: ListAuditEntries,
-    pub probes: Vec<Arc<dyn HealthProbe>>,
+    pub auth: Auth,
+    pub users: Users,
+    pub tasks: Tasks,
+    pub reports: Reports,
+    pub readiness: CheckReadiness,
     pub shutdown: ShutdownFlag,
     /// Serves `/metrics` on this app's port; `None` when the server serves it on a port
     /// of its own, with [`metrics_app`].
@@ -97,7 +93,7 @@ pub fn app(
                 .service(web::resource("/metrics").get(metrics::scrape));
         }
         config.app_data(state);
-        routes(config);
+        configure(config);
     })
 }
 
@@ -148,60 +144,20 @@ fn around(
         .wrap(from_fn(metrics::record))
 }
 
-/// Every route, in the order the router tries them (`/users/me` before `/users/{id}`).
-/// Resources, not `route()`: a resource answers a method it lacks with 405 and `Allow`,
-/// where `route()` would fall through to 404.
-fn routes(config: &mut web::ServiceConfig) {
-    config
-        .service(web::resource("/health/live").get(health::live))
-        .service(web::resource("/health/ready").get(health::ready))
-        .service(web::resource("/openapi.json").get(openapi::document))
-        .service(web::resource("/docs").get(openapi::docs))
-        .service(web::resource("/api/v1").get(openapi::about))
-        .service(web::resource("/api/v1/auth/register").post(auth::register))
-        .service(web::resource("/api/v1/auth/login").post(auth::login))
-        .service(web::resource("/api/v1/auth/refresh").post(auth::refresh))
-        .service(web::resource("/api/v1/auth/logout").post(auth::logout))
-        .service(web::resource("/api/v1/users/me").get(users::me))
-        .service(
-            web::resource("/api/v1/users")
-                .get(users::list)
-                .post(users::create),
-        )
-        .service(
-            web::resource("/api/v1/users/{id}")
-                .get(users::get)
-                .patch(users::update)
-                .delete(users::delete),
-        )
-        .service(web::resource("/api/v1/users/{id}/activate").post(users::activate))
-        .service(web::resource("/api/v1/users/{id}/deactivate").post(users::deactivate))
-        .service(web::resource("/api/v1/users/{id}/restore").post(users::restore))
-        .service(web::resource("/api/v1/users/{id}/task-stats").get(reports::task_stats))
-        .service(web::resource("/api/v1/audit").get(reports::audit))
-        .service(
-            web::resource("/api/v1/tasks")
-                .get(tasks::list)
-                .post(tasks::create),
-        )
-        .service(
-            web::resource("/api/v1/tasks/{id}")
-                .get(tasks::get)
-                .patch(tasks::update)
-                .delete(tasks::delete),
-        )
-        .service(web::resource("/api/v1/tasks/{id}/start").post(tasks::start))
-        .service(web::resource("/api/v1/tasks/{id}/complete").post(tasks::complete))
-        .service(web::resource("/api/v1/tasks/{id}/reopen").post(tasks::reopen))
-        .service(web::resource("/api/v1/tasks/{id}/restore").post(tasks::restore))
-        .service(web::resource("/api/v1/tasks/{id}/assignee").put(tasks::assign))
-        .service(web::resource("/api/v1/tasks/{id}/checklist").post(tasks::checklist::add_item))
-        .service(
-            web::resource("/api/v1/tasks/{id}/checklist/{item_id}")
-                .get(tasks::checklist::get_item)
-                .patch(tasks::checklist::update_item)
-                .delete(tasks::checklist::remove_item),
-        );
+/// Every route of the application, each declared once for the router and the document
+/// (`routing`), in the order the router tries them. A new aggregate's resource adds its
+/// module's `routes` here.
+pub(crate) fn routes() -> Routes {
+    let routes = health::routes(Routes::default());
+    let routes = openapi::routes(routes);
+    let routes = auth::routes(routes);
+    let routes = users::routes(routes);
+    let routes = reports::routes(routes);
+    tasks::routes(routes)
+}
+
+fn configure(config: &mut web::ServiceConfig) {
+    routes().register(config);
 }
 
 #[cfg(test)]
@@ -274,7 +230,7 @@ mod tests {
 
     #[actix_web::test]
     async fn every_documented_operation_is_routed() {
-        let app = init_service(around(routes)).await;
+        let app = init_service(around(configure)).await;
         let document = serde_json::to_value(openapi()).unwrap();
         for (path, item) in document["paths"].as_object().unwrap() {
             let uri = path

@@ -16,6 +16,14 @@ use crate::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidQuery, from_text};
 use crate::openapi::{Forbidden, NotFound, ValidationFailed};
+use crate::routing::Routes;
+
+/// Every route of the reports.
+pub(crate) fn routes(routes: Routes) -> Routes {
+    routes
+        .route(__path_task_stats, task_stats)
+        .route(__path_audit, audit)
+}
 
 /// A user's tasks, counted by the read model the task events keep. The figures lag the
 /// tasks by as long as the events take to be applied; `as_of` says how fresh they are.
@@ -158,7 +166,8 @@ pub(crate) async fn task_stats(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let figures = state
-        .get_task_stats
+        .reports
+        .task_stats
         .execute(&principal, UserId::from_uuid(*id))
         .await?;
     Ok(HttpResponse::Ok()
@@ -185,7 +194,8 @@ pub(crate) async fn audit(
     ValidQuery(params): ValidQuery<AuditParams>,
 ) -> Result<web::Json<AuditPage>, ApiError> {
     let page = state
-        .list_audit_entries
+        .reports
+        .audit
         .execute(&principal, params.into_query()?)
         .await?;
     Ok(web::Json(AuditPage {
@@ -196,21 +206,19 @@ pub(crate) async fn audit(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use actix_web::http::StatusCode;
     use actix_web::test::TestRequest;
     use chrono::NaiveDate;
+    use domain::{Aggregate, User};
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::testing::{ADMIN_TOKEN, MEMBER_TOKEN, Stubs, now};
+    use crate::testing::{TestApp, now};
 
-    fn get(uri: &str, token: &str) -> TestRequest {
-        TestRequest::get()
-            .uri(uri)
-            .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+    fn get(uri: &str, user: &User) -> TestRequest {
+        TestApp::as_user(TestRequest::get().uri(uri), user)
     }
 
     fn stats_uri(id: UserId) -> String {
@@ -219,19 +227,21 @@ mod tests {
 
     #[actix_web::test]
     async fn a_member_reads_a_colleagues_figures_which_must_not_be_cached() {
-        let mut stubs = Stubs::new();
-        stubs.stats = Figures {
-            open: 3,
-            in_progress: 1,
-            done: 7,
-            overdue: 2,
-            assigned_total: 11,
-            updated_at: Some(now()),
-            as_of: None,
-        };
-        let stubs = Arc::new(stubs);
-        let request = get(&stats_uri(stubs.admin.id()), MEMBER_TOKEN);
-        let (status, headers, body) = stubs.send(request, false).await;
+        let app = TestApp::new().await;
+        app.fakes.task_stats.set(
+            app.admin.id(),
+            Figures {
+                open: 3,
+                in_progress: 1,
+                done: 7,
+                overdue: 2,
+                assigned_total: 11,
+                updated_at: Some(now()),
+                as_of: None,
+            },
+        );
+        let request = get(&stats_uri(app.admin.id()), &app.member);
+        let (status, headers, body) = app.send(request).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
         assert_eq!(
@@ -247,56 +257,53 @@ mod tests {
             })
         );
         let today = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
-        assert_eq!(*stubs.days_asked.lock().unwrap(), [today]);
+        let asked = app.fakes.task_stats.questions();
+        assert_eq!(asked, [(app.admin.tenant_id(), app.admin.id(), today)]);
     }
 
     #[actix_web::test]
     async fn the_figures_of_an_unknown_user_are_a_404_problem() {
-        let stubs = Arc::new(Stubs::new());
+        let app = TestApp::new().await;
         let stranger = UserId::from_uuid(Uuid::now_v7());
-        let (status, headers, body) = stubs
-            .send(get(&stats_uri(stranger), ADMIN_TOKEN), false)
-            .await;
+        let (status, headers, body) = app.send(get(&stats_uri(stranger), &app.admin)).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(
             headers.get(header::CONTENT_TYPE).unwrap(),
             "application/problem+json"
         );
         assert_eq!(body["code"], "not_found");
-        assert!(stubs.days_asked.lock().unwrap().is_empty());
+        assert!(app.fakes.task_stats.questions().is_empty());
     }
 
     #[actix_web::test]
     async fn a_user_id_that_is_not_a_uuid_is_a_400_problem() {
-        let stubs = Arc::new(Stubs::new());
-        let request = get("/api/v1/users/42/task-stats", ADMIN_TOKEN);
-        let (status, _, body) = stubs.send(request, false).await;
+        let app = TestApp::new().await;
+        let request = get("/api/v1/users/42/task-stats", &app.admin);
+        let (status, _, body) = app.send(request).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["code"], "invalid_path");
     }
 
     #[actix_web::test]
     async fn an_admin_pages_through_the_audit_log_newest_first() {
-        let stubs = Arc::new(Stubs::new());
+        let app = TestApp::new().await;
         let ids: Vec<Uuid> = ["task.created", "task.assigned", "task.completed"]
-            .map(|action| stubs.record(action))
+            .map(|action| app.fakes.audit.record(&app.admin, action, now()))
             .into();
-        let (status, _, first) = stubs
-            .send(get("/api/v1/audit?limit=2", ADMIN_TOKEN), false)
-            .await;
+        let (status, _, first) = app.send(get("/api/v1/audit?limit=2", &app.admin)).await;
         assert_eq!(status, StatusCode::OK);
         let entry = &first["items"][0];
         assert_eq!(entry["id"], ids[2].to_string());
-        assert_eq!(entry["actor_id"], stubs.admin.id().to_string());
+        assert_eq!(entry["actor_id"], app.admin.id().to_string());
         assert_eq!(entry["action"], "task.completed");
-        assert_eq!(entry["aggregate_type"], "task");
-        assert!(entry["aggregate_id"].is_string());
+        assert_eq!(entry["aggregate_type"], "user");
+        assert_eq!(entry["aggregate_id"], app.admin.id().to_string());
         assert_eq!(entry["occurred_at"], "2026-03-10T23:30:00Z");
         assert_eq!(entry.as_object().unwrap().len(), 6);
         assert_eq!(first["items"][1]["id"], ids[1].to_string());
         let cursor = first["next_cursor"].as_str().unwrap();
         let uri = format!("/api/v1/audit?limit=2&cursor={cursor}");
-        let (_, _, second) = stubs.send(get(&uri, ADMIN_TOKEN), false).await;
+        let (_, _, second) = app.send(get(&uri, &app.admin)).await;
         assert_eq!(second["items"].as_array().unwrap().len(), 1);
         assert_eq!(second["items"][0]["id"], ids[0].to_string());
         assert_eq!(second["next_cursor"], Value::Null);
@@ -304,9 +311,9 @@ mod tests {
 
     #[actix_web::test]
     async fn a_member_reading_the_audit_log_is_a_403_problem() {
-        let stubs = Arc::new(Stubs::new());
-        stubs.record("user.created");
-        let (status, headers, body) = stubs.send(get("/api/v1/audit", MEMBER_TOKEN), false).await;
+        let app = TestApp::new().await;
+        app.fakes.audit.record(&app.admin, "user.created", now());
+        let (status, headers, body) = app.send(get("/api/v1/audit", &app.member)).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(
             headers.get(header::CONTENT_TYPE).unwrap(),
@@ -317,41 +324,38 @@ mod tests {
 
     #[actix_web::test]
     async fn a_cursor_the_api_did_not_issue_is_a_422_on_the_cursor_field() {
-        let stubs = Arc::new(Stubs::new());
+        let app = TestApp::new().await;
         for uri in ["/api/v1/audit?cursor=nope", "/api/v1/audit?limit=0"] {
-            let (status, _, body) = stubs.send(get(uri, ADMIN_TOKEN), false).await;
+            let (status, _, body) = app.send(get(uri, &app.admin)).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}");
             assert_eq!(body["code"], "validation_failed", "{uri}");
         }
-        let (_, _, body) = stubs
-            .send(get("/api/v1/audit?cursor=nope", ADMIN_TOKEN), false)
-            .await;
+        let (_, _, body) = app.send(get("/api/v1/audit?cursor=nope", &app.admin)).await;
         assert_eq!(body["errors"][0]["field"], "cursor");
     }
 
     #[actix_web::test]
     async fn a_spent_request_budget_is_a_429_that_says_when_to_retry() {
-        let stubs = Arc::new(Stubs::new());
-        *stubs.budget_wait.lock().unwrap() = Some(Duration::from_millis(41_500));
-        let uri = stats_uri(stubs.member.id());
-        let (status, headers, body) = stubs.send(get(&uri, MEMBER_TOKEN), true).await;
+        let mut app = TestApp::new().await;
+        app.with_budget = true;
+        app.fakes.budget.exhaust_for(Duration::from_millis(41_500));
+        let uri = stats_uri(app.member.id());
+        let (status, headers, body) = app.send(get(&uri, &app.member)).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "42");
         assert_eq!(body["code"], "request_budget_exhausted");
         assert!(!body["detail"].as_str().unwrap().contains("failed attempts"));
-        // The same request passes once the budget allows it again, or when it is off.
-        *stubs.budget_wait.lock().unwrap() = None;
-        let (status, _, _) = stubs.send(get(&uri, MEMBER_TOKEN), true).await;
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(app.fakes.budget.spent_by(), [app.member.tenant_id()]);
     }
 
     #[actix_web::test]
     async fn without_a_budget_no_request_is_refused_for_it() {
-        let stubs = Arc::new(Stubs::new());
-        *stubs.budget_wait.lock().unwrap() = Some(Duration::from_mins(1));
-        let uri = stats_uri(stubs.member.id());
-        let (status, _, _) = stubs.send(get(&uri, MEMBER_TOKEN), false).await;
+        let app = TestApp::new().await;
+        app.fakes.budget.exhaust_for(Duration::from_mins(1));
+        let uri = stats_uri(app.member.id());
+        let (status, _, _) = app.send(get(&uri, &app.member)).await;
         assert_eq!(status, StatusCode::OK);
+        assert!(app.fakes.budget.spent_by().is_empty());
     }
 
     #[test]

@@ -2,39 +2,86 @@
 //! checklist.
 //!
 //! Every answer that carries a task carries its version as `ETag`, and every change
-//! takes `If-Match`, so that two clients cannot overwrite each other unknowingly (see
-//! `conditional`). Every change goes through the one `ChangeTask` use case.
+//! takes `If-Match`, so that two clients cannot overwrite each other unknowingly, as for
+//! every resource (`resource`, `conditional`). Every change goes through `ChangeTask`.
 
 pub(crate) mod checklist;
 mod cursor;
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, HttpResponseBuilder, web};
-use application::ports::TaskFilter;
-use application::tasks::{CreateTaskCommand, ListTasksQuery, TaskChange};
-use application::{Outcome, Principal};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use application::Principal;
+use application::tasks::{CreateTaskCommand, ListTasksQuery, TaskChange, TaskFilter};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::{
-    ChecklistText, Priority, TaskDescription, TaskEdit, TaskId, TaskStatus, TaskTitle, UserId,
+    Aggregate, ChecklistText, Priority, TaskDescription, TaskEdit, TaskError, TaskId, TaskStatus,
+    TaskTitle, UserId,
 };
 use garde::Validate;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
-use utoipa::openapi::{Content, Ref, RefOr, Response};
-use utoipa::{IntoParams, ToResponse, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::conditional::{IfMatch, IfNoneMatch, etag};
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::conditional::{IfMatch, IfNoneMatch};
+use crate::error::{ApiError, FieldErrors, Problem, Refusal};
 use crate::extract::{
     Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidJson, ValidQuery, from_text,
 };
 use crate::idempotency::{IdempotentJson, RequestKey, created, respond};
-use crate::openapi::{Forbidden, NotFound, TaskConflict, ValidationFailed};
+use crate::openapi::{Forbidden, NotFound, ValidationFailed};
 use crate::patch::{Patch, required_nullable};
+use crate::resource::{ReadParams, current, revalidated, versioned};
+use crate::routing::Routes;
+
+/// Every route of tasks, in the order the router tries them.
+pub(crate) fn routes(routes: Routes) -> Routes {
+    routes
+        .response::<TaskWithETag>()
+        .response::<TaskConflict>()
+        .route(__path_list, list)
+        .route(__path_create, create)
+        .route(__path_get, get)
+        .route(__path_update, update)
+        .route(__path_delete, delete)
+        .route(__path_start, start)
+        .route(__path_complete, complete)
+        .route(__path_reopen, reopen)
+        .route(__path_restore, restore)
+        .route(__path_assign, assign)
+        .route(checklist::__path_add_item, checklist::add_item)
+        .route(checklist::__path_get_item, checklist::get_item)
+        .route(checklist::__path_update_item, checklist::update_item)
+        .route(checklist::__path_remove_item, checklist::remove_item)
+}
+
+/// How each task rule is told to clients. The use case turns the ones about who and what
+/// exists into `Forbidden` and `NotFound`; should one arrive as a rule, it means the same.
+pub(crate) fn refusal(error: &TaskError) -> Refusal {
+    let (code, title) = match error {
+        TaskError::NotAllowed => {
+            return Refusal {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                title: "Forbidden",
+            };
+        }
+        TaskError::Deleted | TaskError::ChecklistItemNotFound => {
+            return Refusal {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                title: "Not found",
+            };
+        }
+        TaskError::InvalidTransition { .. } => ("invalid_transition", "Invalid status transition"),
+        TaskError::ChecklistIncomplete => ("checklist_incomplete", "Checklist incomplete"),
+        TaskError::DoneIsReadOnly => ("task_done_is_read_only", "Task is done"),
+        TaskError::ChecklistFull => ("checklist_full", "Checklist full"),
+        TaskError::NotDeleted => ("task_not_deleted", "Task is not deleted"),
+    };
+    Refusal::conflict(code, title)
+}
 
 /// A task as clients see it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -375,46 +422,23 @@ pub(crate) struct Assignment {
     assignee_id: Option<Uuid>,
 }
 
-/// The answer of the routes that return a task: the task, and its version as `ETag`.
-pub(crate) enum TaskWithETag {}
+// The answer of the routes that return a task: the task, and its version as `ETag`.
+crate::resource::versioned_response!(TaskWithETag, "Task", "The task as it is now");
 
-impl<'r> ToResponse<'r> for TaskWithETag {
-    fn response() -> (&'r str, RefOr<Response>) {
-        let response = ResponseBuilder::new()
-            .description("The task as it is now")
-            .content(
-                "application/json",
-                Content::new(Some(Ref::from_schema_name("Task"))),
-            )
-            .header("ETag", etag_header("The task's version"));
-        ("TaskWithETag", response.build().into())
-    }
-}
-
-/// The documentation of an `ETag` response header.
-fn etag_header(description: &str) -> utoipa::openapi::header::Header {
-    HeaderBuilder::new()
-        .schema(Some(Object::with_type(Type::String)))
-        .description(Some(format!(
-            "{description}, as `\"<version>\"`: send it back in `If-Match` or `If-None-Match`"
-        )))
-        .build()
+// 409 for tasks: a rule of theirs, or another change that came first.
+crate::openapi::problem_responses! {
+    TaskConflict => "The change breaks a rule of the task: `invalid_transition`, \
+        `checklist_incomplete`, `task_done_is_read_only`, `checklist_full` or \
+        `task_not_deleted`; or another change came first (`concurrent_modification`)";
 }
 
 fn location(task: TaskId) -> String {
     format!("/api/v1/tasks/{task}")
 }
 
-/// A response with the task's version as its `ETag`.
-fn tagged(status: StatusCode, task: &domain::Task) -> HttpResponseBuilder {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(task.version())));
-    response
-}
-
 /// 200 with the task and its `ETag`.
 fn task_response(task: &domain::Task) -> HttpResponse {
-    tagged(StatusCode::OK, task).json(Task::from(task))
+    current(task.version(), &Task::from(task))
 }
 
 /// Applies one change to the task `id`, at the version `If-Match` expects.
@@ -427,7 +451,8 @@ async fn change(
 ) -> Result<domain::Task, ApiError> {
     let id = TaskId::from_uuid(id);
     Ok(state
-        .change_task
+        .tasks
+        .change
         .execute(principal, id, if_match.check(), change)
         .await?)
 }
@@ -450,7 +475,7 @@ pub(crate) async fn list(
 ) -> Result<web::Json<TaskPage>, ApiError> {
     let query = params.into_query()?;
     let sort = query.sort;
-    let page = state.list_tasks.execute(&principal, query).await?;
+    let page = state.tasks.list.execute(&principal, query).await?;
     Ok(web::Json(TaskPage {
         items: page.items.iter().map(Task::from).collect(),
         next_cursor: page.next.map(|last| cursor::encode(sort, last)),
@@ -491,34 +516,24 @@ pub(crate) async fn create(
     let render = |task: &domain::Task| created(location(task.id()), &Task::from(task));
     let idempotent = key.map(|key| key.scoped(&principal, &render));
     let outcome = state
-        .create_task
+        .tasks
+        .create
         .execute(&principal, command, idempotent.as_ref())
         .await?;
-    // The ETag names the version in the body, new or replayed: a replay's body is the
-    // task as it was created, so its ETag is that version too.
-    let version = match &outcome {
-        Outcome::Created(task) => Some(task.version()),
-        Outcome::Replayed(recorded) => serde_json::from_slice::<serde_json::Value>(&recorded.body)
-            .ok()
-            .and_then(|body| body["version"].as_i64()),
-    };
-    let mut response = respond(&outcome, render);
-    if let Some(version) = version {
-        response.headers_mut().insert(header::ETAG, etag(version));
-    }
-    Ok(response)
+    Ok(respond(&outcome, render))
 }
 
 #[utoipa::path(
     get, operation_id = "get_task", path = "/api/v1/tasks/{id}", tag = "tasks",
     security(("bearer" = [])),
     summary = "One task of the caller's tenant",
-    params(("id" = Uuid, Path, description = "The task's id"), IfNoneMatch),
+    params(("id" = Uuid, Path, description = "The task's id"), ReadParams, IfNoneMatch),
     responses(
         (status = 200, response = TaskWithETag),
         (status = 304, description = "The task is still at the version `If-None-Match` \
             names; no body",
             headers(("ETag" = String, description = "The task's version"))),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),
 )]
@@ -526,16 +541,17 @@ pub(crate) async fn get(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     id: web::Path<Uuid>,
+    ValidQuery(params): ValidQuery<ReadParams>,
     if_none_match: IfNoneMatch,
 ) -> Result<HttpResponse, ApiError> {
     let task = state
-        .get_task
-        .execute(&principal, TaskId::from_uuid(*id))
+        .tasks
+        .get
+        .execute(&principal, TaskId::from_uuid(*id), params.include_deleted())
         .await?;
-    if if_none_match.matches(task.version()) {
-        return Ok(tagged(StatusCode::NOT_MODIFIED, &task).finish());
-    }
-    Ok(task_response(&task))
+    Ok(revalidated(&if_none_match, task.version(), || {
+        task_response(&task)
+    }))
 }
 
 #[utoipa::path(
@@ -678,7 +694,7 @@ pub(crate) async fn delete(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let task = change(&state, &principal, *id, if_match, TaskChange::Delete).await?;
-    Ok(tagged(StatusCode::NO_CONTENT, &task).finish())
+    Ok(versioned(StatusCode::NO_CONTENT, task.version()).finish())
 }
 
 #[utoipa::path(

@@ -1,22 +1,56 @@
-//! `/api/v1/users`: the users of the caller's tenant.
+//! `/api/v1/users`: the users of the caller's tenant. Every answer that carries a user
+//! carries its version as `ETag`, and every change takes `If-Match`, as for every
+//! resource (`resource`, `conditional`); every change goes through `ChangeUser`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use application::ports::UserFilter;
-use application::users::{CreateUserCommand, ListUsersQuery, UpdateUserCommand};
+use application::users::{CreateUserCommand, ListUsersQuery, UserChange, UserEdit, UserFilter};
 use chrono::{DateTime, Utc};
-use domain::{Email, Password, Role, UserId, Username};
+use domain::{Aggregate, Email, Password, Role, UserError, UserId, Username};
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::error::{ApiError, FieldError, FieldErrors, Problem};
+use crate::conditional::{IfMatch, IfNoneMatch};
+use crate::error::{ApiError, FieldError, FieldErrors, Problem, Refusal};
 use crate::extract::{
     Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidJson, ValidQuery, from_text,
 };
 use crate::idempotency::{IdempotentJson, RequestKey, created, respond};
-use crate::openapi::{Conflict, Forbidden, NotFound, ValidationFailed};
+use crate::openapi::{Forbidden, NotFound, ValidationFailed};
+use crate::resource::{ReadParams, current, revalidated, versioned};
+use crate::routing::Routes;
+
+/// Every route of users, in the order the router tries them (`/users/me` first).
+pub(crate) fn routes(routes: Routes) -> Routes {
+    routes
+        .response::<UserWithETag>()
+        .response::<UserConflict>()
+        .route(__path_me, me)
+        .route(__path_list, list)
+        .route(__path_create, create)
+        .route(__path_get, get)
+        .route(__path_update, update)
+        .route(__path_delete, delete)
+        .route(__path_activate, activate)
+        .route(__path_deactivate, deactivate)
+        .route(__path_restore, restore)
+}
+
+/// How each user rule is told to clients: 409 with its own code.
+pub(crate) fn refusal(error: &UserError) -> Refusal {
+    let (code, title) = match error {
+        UserError::CannotDeactivateSelf => ("cannot_deactivate_self", "Cannot deactivate yourself"),
+        UserError::CannotDemoteSelf => ("cannot_demote_self", "Cannot change your own role"),
+        UserError::CannotDeleteSelf => ("cannot_delete_self", "Cannot delete yourself"),
+        UserError::LastActiveAdmin => ("last_active_admin", "Last active administrator"),
+        UserError::Deleted => ("user_deleted", "User is deleted"),
+        UserError::NotDeleted => ("user_not_deleted", "User is not deleted"),
+    };
+    Refusal::conflict(code, title)
+}
 
 /// A user as clients see it. The password hash never leaves the server.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,6 +63,8 @@ pub(crate) struct User {
     role: &'static str,
     /// Inactive users cannot sign in.
     is_active: bool,
+    /// Grows with every change; the `ETag` is this number in quotes.
+    version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     /// When the user was (softly) deleted; `null` otherwise.
@@ -45,6 +81,7 @@ impl From<&domain::User> for User {
             username: user.username().as_str().to_owned(),
             role: user.role().as_str(),
             is_active: user.is_active(),
+            version: user.version(),
             created_at: user.created_at(),
             updated_at: user.updated_at(),
             deleted_at: user.deleted_at(),
@@ -178,7 +215,7 @@ pub(crate) struct UserChanges {
 }
 
 impl UserChanges {
-    fn into_command(self) -> Result<UpdateUserCommand, ApiError> {
+    fn into_edit(self) -> Result<UserEdit, ApiError> {
         let mut errors = FieldErrors::default();
         let username = self
             .username
@@ -188,7 +225,7 @@ impl UserChanges {
             .map(|raw| errors.check("email", Email::parse(&raw)));
         let role = self.role.map(|raw| errors.check("role", Role::parse(&raw)));
         errors.finish()?;
-        Ok(UpdateUserCommand {
+        Ok(UserEdit {
             username: username.flatten(),
             email: email.flatten(),
             role: role.flatten(),
@@ -196,28 +233,67 @@ impl UserChanges {
     }
 }
 
-fn user_id(id: &web::Path<Uuid>) -> UserId {
-    UserId::from_uuid(**id)
+// The answer of the routes that return a user: the user, and its version as `ETag`.
+crate::resource::versioned_response!(UserWithETag, "User", "The user as it is now");
+
+// 409 for users: a rule of theirs, or another change that came first.
+crate::openapi::problem_responses! {
+    UserConflict => "The change breaks a rule: `email_taken`, `cannot_deactivate_self`, \
+        `cannot_demote_self`, `cannot_delete_self`, `last_active_admin`, `user_deleted` \
+        or `user_not_deleted`; or another change came first (`concurrent_modification`)";
+}
+
+fn location(user: UserId) -> String {
+    format!("/api/v1/users/{user}")
+}
+
+/// 200 with the user and its `ETag`.
+fn user_response(user: &domain::User) -> HttpResponse {
+    current(user.version(), &User::from(user))
+}
+
+/// Applies one change to the user `id`, at the version `If-Match` expects.
+async fn change(
+    state: &AppState,
+    principal: &application::Principal,
+    id: &web::Path<Uuid>,
+    if_match: &IfMatch,
+    change: UserChange,
+) -> Result<domain::User, ApiError> {
+    let id = UserId::from_uuid(**id);
+    Ok(state
+        .users
+        .change
+        .execute(principal, id, if_match.check(), change)
+        .await?)
 }
 
 #[utoipa::path(
     get, operation_id = "get_current_user", path = "/api/v1/users/me", tag = "users",
     security(("bearer" = [])),
     summary = "The caller",
+    params(IfNoneMatch),
     responses(
-        (status = 200, description = "The caller", body = User),
+        (status = 200, response = UserWithETag),
+        (status = 304, description = "The caller is still at the version `If-None-Match` \
+            names; no body",
+            headers(("ETag" = String, description = "The caller's version"))),
         (status = 404, response = NotFound),
     ),
 )]
 pub(crate) async fn me(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<web::Json<User>, ApiError> {
+    if_none_match: IfNoneMatch,
+) -> Result<HttpResponse, ApiError> {
     let user = state
-        .get_user
-        .execute(&principal, principal.user_id)
+        .users
+        .get
+        .execute(&principal, principal.user_id, false)
         .await?;
-    Ok(web::Json(User::from(&user)))
+    Ok(revalidated(&if_none_match, user.version(), || {
+        user_response(&user)
+    }))
 }
 
 #[utoipa::path(
@@ -237,7 +313,8 @@ pub(crate) async fn list(
     ValidQuery(params): ValidQuery<ListParams>,
 ) -> Result<web::Json<UserPage>, ApiError> {
     let page = state
-        .list_users
+        .users
+        .list
         .execute(&principal, params.into_query()?)
         .await?;
     Ok(web::Json(UserPage {
@@ -254,9 +331,10 @@ pub(crate) async fn list(
     request_body = NewUser,
     responses(
         (status = 201, description = "Created; a replay when `Idempotent-Replayed` is \
-            `true`", body = User,
+            `true`, whose `ETag` names the version in its body, as first created", body = User,
             headers(
                 ("Location" = String, description = "The new user's URL"),
+                ("ETag" = String, description = "The version of the user in the body, as `\"<version>\"`"),
                 ("Idempotent-Replayed" = String,
                     description = "`true` when this is the answer to an earlier request"),
             )),
@@ -277,11 +355,11 @@ pub(crate) async fn create(
     IdempotentJson { body, key }: IdempotentJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     let command = body.into_command()?;
-    let render =
-        |user: &domain::User| created(format!("/api/v1/users/{}", user.id()), &User::from(user));
+    let render = |user: &domain::User| created(location(user.id()), &User::from(user));
     let idempotent = key.map(|key| key.ignoring("password").scoped(&principal, &render));
     let outcome = state
-        .create_user
+        .users
+        .create
         .execute(&principal, command, idempotent.as_ref())
         .await?;
     Ok(respond(&outcome, render))
@@ -291,9 +369,13 @@ pub(crate) async fn create(
     get, operation_id = "get_user", path = "/api/v1/users/{id}", tag = "users",
     security(("bearer" = [])),
     summary = "One user of the caller's tenant",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id"), ReadParams, IfNoneMatch),
     responses(
-        (status = 200, description = "The user", body = User),
+        (status = 200, response = UserWithETag),
+        (status = 304, description = "The user is still at the version `If-None-Match` \
+            names; no body",
+            headers(("ETag" = String, description = "The user's version"))),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),
 )]
@@ -301,132 +383,131 @@ pub(crate) async fn get(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     id: web::Path<Uuid>,
-) -> Result<web::Json<User>, ApiError> {
-    let user = state.get_user.execute(&principal, user_id(&id)).await?;
-    Ok(web::Json(User::from(&user)))
+    ValidQuery(params): ValidQuery<ReadParams>,
+    if_none_match: IfNoneMatch,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .users
+        .get
+        .execute(&principal, UserId::from_uuid(*id), params.include_deleted())
+        .await?;
+    Ok(revalidated(&if_none_match, user.version(), || {
+        user_response(&user)
+    }))
 }
 
 #[utoipa::path(
     patch, operation_id = "update_user", path = "/api/v1/users/{id}", tag = "users",
     security(("bearer" = [])),
     summary = "Change a user's username, email or role",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id"), IfMatch),
     request_body = UserChanges,
     responses(
-        (status = 200, description = "The changed user", body = User),
+        (status = 200, response = UserWithETag),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = UserConflict),
     ),
 )]
 pub(crate) async fn update(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     id: web::Path<Uuid>,
+    if_match: IfMatch,
     ValidJson(body): ValidJson<UserChanges>,
-) -> Result<web::Json<User>, ApiError> {
-    let command = body.into_command()?;
-    let user = state
-        .update_user
-        .execute(&principal, user_id(&id), command)
-        .await?;
-    Ok(web::Json(User::from(&user)))
+) -> Result<HttpResponse, ApiError> {
+    let edit = UserChange::Edit(body.into_edit()?);
+    let user = change(&state, &principal, &id, &if_match, edit).await?;
+    Ok(user_response(&user))
 }
 
 #[utoipa::path(
     post, operation_id = "activate_user", path = "/api/v1/users/{id}/activate", tag = "users",
     security(("bearer" = [])),
     summary = "Let a user sign in again (admins only)",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id"), IfMatch),
     responses(
-        (status = 200, description = "The active user", body = User),
+        (status = 200, response = UserWithETag),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = UserConflict),
     ),
 )]
 pub(crate) async fn activate(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     id: web::Path<Uuid>,
-) -> Result<web::Json<User>, ApiError> {
-    let user = state
-        .user_lifecycle
-        .activate(&principal, user_id(&id))
-        .await?;
-    Ok(web::Json(User::from(&user)))
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let user = change(&state, &principal, &id, &if_match, UserChange::Activate).await?;
+    Ok(user_response(&user))
 }
 
 #[utoipa::path(
     post, operation_id = "deactivate_user", path = "/api/v1/users/{id}/deactivate", tag = "users",
     security(("bearer" = [])),
     summary = "Stop a user from signing in and end their sessions (admins only)",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id"), IfMatch),
     responses(
-        (status = 200, description = "The inactive user", body = User),
+        (status = 200, response = UserWithETag),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = UserConflict),
     ),
 )]
 pub(crate) async fn deactivate(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     id: web::Path<Uuid>,
-) -> Result<web::Json<User>, ApiError> {
-    let user = state
-        .user_lifecycle
-        .deactivate(&principal, user_id(&id))
-        .await?;
-    Ok(web::Json(User::from(&user)))
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let user = change(&state, &principal, &id, &if_match, UserChange::Deactivate).await?;
+    Ok(user_response(&user))
 }
 
 #[utoipa::path(
     delete, operation_id = "delete_user", path = "/api/v1/users/{id}", tag = "users",
     security(("bearer" = [])),
     summary = "Delete a user softly and end their sessions (admins only)",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id"), IfMatch),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted",
+            headers(("ETag" = String, description = "The user's new version"))),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = UserConflict),
     ),
 )]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     id: web::Path<Uuid>,
+    if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .user_lifecycle
-        .delete(&principal, user_id(&id))
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let user = change(&state, &principal, &id, &if_match, UserChange::Delete).await?;
+    Ok(versioned(StatusCode::NO_CONTENT, user.version()).finish())
 }
 
 #[utoipa::path(
     post, operation_id = "restore_user", path = "/api/v1/users/{id}/restore", tag = "users",
     security(("bearer" = [])),
     summary = "Bring a deleted user back (admins only)",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id"), IfMatch),
     responses(
-        (status = 200, description = "The restored user", body = User),
+        (status = 200, response = UserWithETag),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = UserConflict),
     ),
 )]
 pub(crate) async fn restore(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     id: web::Path<Uuid>,
-) -> Result<web::Json<User>, ApiError> {
-    let user = state
-        .user_lifecycle
-        .restore(&principal, user_id(&id))
-        .await?;
-    Ok(web::Json(User::from(&user)))
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let user = change(&state, &principal, &id, &if_match, UserChange::Restore).await?;
+    Ok(user_response(&user))
 }
 
 #[cfg(test)]
@@ -503,7 +584,7 @@ mod tests {
             email: None,
             role: None,
         };
-        let command = changes.into_command().unwrap();
+        let command = changes.into_edit().unwrap();
         assert_eq!(command.username.unwrap().as_str(), "grace");
         assert!(command.email.is_none() && command.role.is_none());
     }
@@ -540,7 +621,8 @@ mod tests {
                 "role",
                 "tenant_id",
                 "updated_at",
-                "username"
+                "username",
+                "version"
             ]
         );
         assert_eq!(json["role"], "member");

@@ -6,7 +6,6 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use application::ports::Projections as _;
 use clap::{Parser, Subcommand};
 use domain::TenantId;
 use infrastructure::SqlTaskStats;
@@ -124,7 +123,7 @@ pub async fn projections(settings: &Settings, action: ProjectionsAction) -> anyh
     match action {
         ProjectionsAction::Rebuild { tenant } => {
             let rebuilt = SqlTaskStats::new(db.clone())
-                .rebuild_task_stats(tenant.map(TenantId::from_uuid))
+                .rebuild(tenant.map(TenantId::from_uuid))
                 .await
                 .context("rebuilding the task statistics")?;
             writeln!(
@@ -216,9 +215,16 @@ mod tests {
             while reader.read_line(&mut header).unwrap() > 2 {
                 header.clear();
             }
-            match reply {
-                Some(reply) => reader.get_mut().write_all(reply.as_bytes()).unwrap(),
-                None => std::thread::sleep(Duration::from_millis(500)),
+            if let Some(reply) = reply {
+                reader.get_mut().write_all(reply.as_bytes()).unwrap();
+            } else {
+                // No answer until the client hangs up, or for 30 s: a client whose
+                // timeout failed would wait that long.
+                let stream = reader.get_ref();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                let _ = (&*stream).read(&mut [0; 1]);
             }
             request_line
         });
@@ -247,7 +253,10 @@ mod tests {
         let (address, server) = answer_once(None);
         let started = Instant::now();
         assert!(check_ready(address, Duration::from_millis(100)).is_err());
-        assert!(started.elapsed() < Duration::from_millis(450));
+        // The server answers nothing for 30 s, so only the timeout ends the check
+        // sooner: any bound well under that shows it held, however loaded the machine.
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(10), "the check took {took:?}");
         server.join().unwrap();
     }
 

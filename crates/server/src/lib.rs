@@ -1,7 +1,8 @@
 //! Keystone's composition root. It reads settings, starts telemetry, builds the
-//! adapters, hands them to the use cases, mounts the HTTP routes and starts serving.
-//! It holds no business rules and answers no requests itself: everything it wires
-//! lives in the layer crates.
+//! adapters, hands them to the use cases, mounts the HTTP application and starts
+//! serving, and runs the application's event steps in loops (`worker`). It holds no
+//! business rules and answers no requests itself: everything it wires lives in the
+//! layer crates.
 
 pub mod cli;
 mod metrics;

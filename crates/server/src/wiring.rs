@@ -1,48 +1,34 @@
-//! Wiring: the adapters, built once from settings, and the use cases made from them.
-//! Every use case receives clones of exactly the ports it needs.
+//! Wiring: the adapters, built once from settings, and the use cases of each aggregate
+//! made from them. Every use case receives clones of exactly the ports it needs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::auth::{Authenticate, Login, Logout, Refresh, RegisterTenant};
+use application::Ports;
+use application::auth::{Auth, AuthPorts};
+use application::events::{Consumer, ConsumerPolicy, Housekeeping, Relay, RelayPolicy};
+use application::health::CheckReadiness;
 use application::ports::{
-    AccessTokens, Cache, Clock, EventPublisher, EventSubscriber, HealthProbe, IdGenerator,
-    IdempotencyKeys, LoginThrottle, PasswordHasher, RefreshTokens, RequestBudget, TaskQueries,
-    UnitOfWork, UserRepository,
+    Clock, EventHandler, EventPublisher, EventSubscriber, HealthProbe, IdGenerator, LoginThrottle,
+    Lookup, RequestBudget,
 };
-use application::reports::{GetTaskStats, ListAuditEntries};
-use application::tasks::{ChangeTask, CreateTask, GetTask, ListTasks};
-use application::users::{CreateUser, GetUser, ListUsers, UpdateUser, UserLifecycle};
+use application::reports::Reports;
+use application::tasks::Tasks;
+use application::users::Users;
 use infrastructure::database::{Database, DatabaseProbe};
 use infrastructure::redis_pool::{Redis, RedisConfig, RedisProbe};
 use infrastructure::{
-    Argon2Hasher, Argon2Params, CacheAside, CacheConfig, CachedTaskQueries, CachedUsers,
-    InMemoryCache, InMemoryLoginThrottle, InMemoryRequestBudget, InProcessBus,
-    InvalidatingUnitOfWork, JwtAccessTokens, JwtConfig, JwtKey, RedisCache, RedisLoginThrottle,
-    RedisRequestBudget, RedisStreamBus, SqlAuditLog, SqlIdempotencyKeys, SqlInbox, SqlOutbox,
+    Argon2Hasher, Argon2Params, CacheAside, CacheConfig, CachedLookup, InMemoryCache,
+    InMemoryLoginThrottle, InMemoryRequestBudget, InProcessBus, InvalidatingUnitOfWork,
+    JwtAccessTokens, JwtConfig, JwtKey, RedisCache, RedisLoginThrottle, RedisRequestBudget,
+    RedisStreamBus, SqlAuditLog, SqlIdempotencyKeys, SqlInbox, SqlLookup, SqlOutbox,
     SqlRefreshTokens, SqlTaskQueries, SqlTaskStats, SqlUnitOfWork, SqlUsers, StreamConfig,
     SystemClock, ThrottleConfig, UuidV7Ids,
 };
 use presentation::{AppState, MetricsRenderer, ShutdownFlag};
 
 use crate::settings::Settings;
-use crate::worker::{LagProbe, WorkerConfig, Workers};
-
-/// One instance of every port, shared by the use cases.
-struct Adapters {
-    users: Arc<dyn UserRepository>,
-    uow: Arc<dyn UnitOfWork>,
-    keys: Arc<dyn IdempotencyKeys>,
-    tasks: Arc<dyn TaskQueries>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGenerator>,
-    hasher: Arc<dyn PasswordHasher>,
-    access_tokens: Arc<dyn AccessTokens>,
-    refresh_tokens: Arc<dyn RefreshTokens>,
-    throttle: Arc<dyn LoginThrottle>,
-    budget: Option<Arc<dyn RequestBudget>>,
-    probes: Vec<Arc<dyn HealthProbe>>,
-}
+use crate::worker::Workers;
 
 /// Failed sign-ins are counted in Redis when configured, so that the limit holds
 /// across replicas.
@@ -106,69 +92,36 @@ fn cache_aside(settings: &Settings, redis: Option<&Redis>) -> CacheAside {
         ttl: Duration::from_secs(settings.cache.ttl_secs),
         compress_above: settings.cache.compress_above_bytes,
     };
-    let cache: Arc<dyn Cache> = match redis {
-        Some(redis) => Arc::new(RedisCache::new(
-            redis.clone(),
-            settings.redis.namespace.clone(),
-            config.ttl,
-        )),
-        None => Arc::new(InMemoryCache::new(
-            settings.cache.memory_capacity,
-            config.ttl,
-        )),
-    };
-    CacheAside::new(cache, config)
+    match redis {
+        Some(redis) => CacheAside::new(
+            Arc::new(RedisCache::new(
+                redis.clone(),
+                settings.redis.namespace.clone(),
+                config.ttl,
+            )),
+            config,
+        ),
+        None => CacheAside::new(
+            Arc::new(InMemoryCache::new(
+                settings.cache.memory_capacity,
+                config.ttl,
+            )),
+            config,
+        ),
+    }
 }
 
-impl Adapters {
-    fn new(settings: &Settings, db: &Database, redis: Option<&Redis>) -> anyhow::Result<Self> {
-        let auth = &settings.auth;
-        let cache = cache_aside(settings, redis);
-        let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(DatabaseProbe::new(db.clone()))];
-        if let Some(redis) = redis {
-            probes.push(Arc::new(RedisProbe::new(redis.clone())));
-        }
-        Ok(Self {
-            users: Arc::new(CachedUsers::new(
-                Arc::new(SqlUsers::new(db.clone())),
-                cache.clone(),
-            )),
-            uow: Arc::new(InvalidatingUnitOfWork::new(
-                Arc::new(SqlUnitOfWork::new(db.clone())),
-                cache.clone(),
-            )),
-            keys: Arc::new(SqlIdempotencyKeys::new(db.clone())),
-            tasks: Arc::new(CachedTaskQueries::new(
-                Arc::new(SqlTaskQueries::new(db.clone())),
-                cache,
-            )),
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(UuidV7Ids),
-            hasher: Arc::new(Argon2Hasher::new(Argon2Params {
-                memory_kib: auth.password_hash.memory_kib,
-                iterations: auth.password_hash.iterations,
-                parallelism: auth.password_hash.parallelism,
-            })?),
-            access_tokens: Arc::new(JwtAccessTokens::new(JwtConfig {
-                issuer: auth.issuer.clone(),
-                audience: auth.audience.clone(),
-                ttl: Duration::from_secs(auth.access_token_ttl_secs),
-                signing_key: JwtKey::new(&auth.jwt_key_id, auth.jwt_secret.expose()),
-                verification_keys: auth
-                    .previous_keys
-                    .iter()
-                    .map(|key| JwtKey::new(&key.kid, key.secret.expose()))
-                    .collect(),
-            })),
-            refresh_tokens: Arc::new(SqlRefreshTokens::new(
-                db.clone(),
-                Duration::from_secs(auth.refresh_token_ttl_secs),
-            )),
-            throttle: login_throttle(settings, redis),
-            budget: request_budget(settings, redis),
-            probes,
-        })
-    }
+/// The reads by id of one kind of aggregate: the database, through the cache.
+fn lookup<A>(db: &Database, cache: &CacheAside) -> Arc<dyn Lookup<A>>
+where
+    A: domain::Aggregate,
+    CachedLookup<A>: Lookup<A>,
+    SqlLookup<A>: Lookup<A>,
+{
+    Arc::new(CachedLookup::new(
+        Arc::new(SqlLookup::<A>::new(db.clone())),
+        cache.clone(),
+    ))
 }
 
 /// Everything the HTTP layer needs, wired from the settings and the database, with the
@@ -184,169 +137,139 @@ pub fn app_state(
     shutdown: ShutdownFlag,
     metrics: Option<MetricsRenderer>,
 ) -> anyhow::Result<AppState> {
-    let Adapters {
-        users,
-        uow,
-        keys,
-        tasks,
-        clock,
-        ids,
-        hasher,
-        access_tokens,
-        refresh_tokens,
-        throttle,
-        budget,
-        probes,
-    } = Adapters::new(settings, db, redis)?;
+    let auth = &settings.auth;
+    let cache = cache_aside(settings, redis);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ports = Ports {
+        uow: Arc::new(InvalidatingUnitOfWork::new(
+            Arc::new(SqlUnitOfWork::new(db.clone())),
+            cache.clone(),
+        )),
+        keys: Arc::new(SqlIdempotencyKeys::new(db.clone())),
+        clock: clock.clone(),
+        ids: Arc::new(UuidV7Ids),
+    };
+    let hasher = Arc::new(Argon2Hasher::new(Argon2Params {
+        memory_kib: auth.password_hash.memory_kib,
+        iterations: auth.password_hash.iterations,
+        parallelism: auth.password_hash.parallelism,
+    })?);
+    let users = lookup(db, &cache);
+    let user_queries = Arc::new(SqlUsers::new(db.clone()));
+    let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(DatabaseProbe::new(db.clone()))];
+    if let Some(redis) = redis {
+        probes.push(Arc::new(RedisProbe::new(redis.clone())));
+    }
     Ok(AppState {
         service_name: "keystone".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        register_tenant: RegisterTenant {
-            uow: uow.clone(),
-            hasher: hasher.clone(),
-            clock: clock.clone(),
-            ids: ids.clone(),
-        },
-        login: Login {
-            users: users.clone(),
-            hasher: hasher.clone(),
-            access_tokens: access_tokens.clone(),
-            refresh_tokens: refresh_tokens.clone(),
-            throttle,
-            clock: clock.clone(),
-        },
-        refresh: Refresh {
-            users: users.clone(),
-            access_tokens: access_tokens.clone(),
-            refresh_tokens: refresh_tokens.clone(),
-            clock: clock.clone(),
-        },
-        logout: Logout {
-            refresh_tokens: refresh_tokens.clone(),
-            clock: clock.clone(),
-        },
-        authenticate: Authenticate {
-            tokens: access_tokens,
-            budget,
-        },
-        get_user: GetUser {
-            users: users.clone(),
-        },
-        list_users: ListUsers {
-            users: users.clone(),
-        },
-        create_user: CreateUser {
-            uow: uow.clone(),
-            keys: keys.clone(),
-            hasher,
-            clock: clock.clone(),
-            ids: ids.clone(),
-        },
-        update_user: UpdateUser {
-            users: users.clone(),
-            uow: uow.clone(),
-            refresh_tokens: refresh_tokens.clone(),
-            clock: clock.clone(),
-        },
-        user_lifecycle: UserLifecycle {
-            users: users.clone(),
-            uow: uow.clone(),
-            refresh_tokens,
-            clock: clock.clone(),
-        },
-        create_task: CreateTask {
-            uow: uow.clone(),
-            keys,
-            clock: clock.clone(),
-            ids: ids.clone(),
-        },
-        change_task: ChangeTask {
-            uow,
-            clock: clock.clone(),
-            ids,
-        },
-        get_task: GetTask {
-            queries: tasks.clone(),
-        },
-        list_tasks: ListTasks { queries: tasks },
-        // TODO(wiring): the SQL read-model adapters replace `ReadModelsNotWired`.
-        get_task_stats: GetTaskStats {
-            users: users.clone(),
-            stats: Arc::new(SqlTaskStats::new(db.clone())),
+        auth: Auth::new(
+            &ports,
+            AuthPorts {
+                hasher: hasher.clone(),
+                access_tokens: Arc::new(JwtAccessTokens::new(JwtConfig {
+                    issuer: auth.issuer.clone(),
+                    audience: auth.audience.clone(),
+                    ttl: Duration::from_secs(auth.access_token_ttl_secs),
+                    signing_key: JwtKey::new(&auth.jwt_key_id, auth.jwt_secret.expose()),
+                    verification_keys: auth
+                        .previous_keys
+                        .iter()
+                        .map(|key| JwtKey::new(&key.kid, key.secret.expose()))
+                        .collect(),
+                })),
+                refresh_tokens: Arc::new(SqlRefreshTokens::new(
+                    db.clone(),
+                    Duration::from_secs(auth.refresh_token_ttl_secs),
+                )),
+                throttle: login_throttle(settings, redis),
+                budget: request_budget(settings, redis),
+                users: users.clone(),
+                user_queries: user_queries.clone(),
+            },
+        ),
+        users: Users::new(&ports, hasher, users.clone(), user_queries),
+        tasks: Tasks::new(
+            &ports,
+            lookup(db, &cache),
+            Arc::new(SqlTaskQueries::new(db.clone())),
+        ),
+        reports: Reports::new(
             clock,
-        },
-        list_audit_entries: ListAuditEntries {
-            audit: Arc::new(SqlAuditLog::new(db.clone())),
-        },
-        probes,
+            users,
+            Arc::new(SqlTaskStats::new(db.clone())),
+            Arc::new(SqlAuditLog::new(db.clone())),
+        ),
+        readiness: CheckReadiness::new(probes),
         shutdown,
         metrics,
     })
 }
 
-/// The relay and the consumers, on the Redis stream when Redis is configured, else on
-/// one in-process bus (the relay and the consumers must share it).
+/// The relay, the consumers and the housekeeping, on the Redis stream when Redis is
+/// configured, else on one in-process bus (the relay and the consumers must share it).
 #[must_use]
 pub fn workers(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Workers {
     let events = &settings.events;
     let claim_idle = Duration::from_secs(events.claim_idle_secs);
-    let (publisher, subscriber, lag) = match redis {
-        Some(redis) => redis_bus(settings, redis, claim_idle),
-        None => in_process_bus(settings, claim_idle),
-    };
+    let (publisher, subscriber): (Arc<dyn EventPublisher>, Arc<dyn EventSubscriber>) =
+        if let Some(redis) = redis {
+            let bus = RedisStreamBus::new(
+                redis.clone(),
+                StreamConfig {
+                    stream: format!("{}:events", settings.redis.namespace),
+                    max_len: events.stream_max_len,
+                    claim_idle,
+                },
+            );
+            (Arc::new(bus.clone()), Arc::new(bus))
+        } else {
+            let bus = InProcessBus::new(events.stream_max_len, claim_idle);
+            (Arc::new(bus.clone()), Arc::new(bus))
+        };
     // Stable per pod (Kubernetes sets HOSTNAME to the pod's name), so a restarted
     // container takes its own pending messages back instead of adding a consumer.
     let consumer_name = std::env::var("HOSTNAME")
         .ok()
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| format!("keystone-{}", UuidV7Ids.new_id().simple()));
+    let max_backoff = Duration::from_millis(events.relay_max_backoff_ms);
+    let handlers: Vec<Arc<dyn EventHandler>> = vec![
+        Arc::new(SqlTaskStats::new(db.clone())),
+        Arc::new(SqlAuditLog::new(db.clone())),
+    ];
+    let outbox = Arc::new(SqlOutbox::new(db.clone()));
+    let retention = Duration::from_secs(events.retention_hours * 3600);
     Workers {
-        outbox: Arc::new(SqlOutbox::new(db.clone())),
-        publisher,
-        subscriber,
-        handlers: vec![
-            Arc::new(SqlTaskStats::new(db.clone())),
-            Arc::new(SqlAuditLog::new(db.clone())),
-        ],
-        inbox: SqlInbox::new(db.clone()),
-        clock: Arc::new(SystemClock),
-        lag: Some(lag),
-        config: WorkerConfig {
-            relay_batch: events.relay_batch,
-            relay_interval: Duration::from_millis(events.relay_interval_ms),
-            relay_max_backoff: Duration::from_millis(events.relay_max_backoff_ms),
-            retention: Duration::from_secs(events.retention_hours * 3600),
-            receive_wait: Duration::from_secs(1),
-            consumer_name,
+        relay: Relay::new(
+            outbox.clone(),
+            publisher,
+            RelayPolicy {
+                batch: events.relay_batch,
+                interval: Duration::from_millis(events.relay_interval_ms),
+                max_backoff,
+            },
+        ),
+        housekeeping: Housekeeping {
+            outbox,
+            inbox: Arc::new(SqlInbox::new(db.clone())),
+            subscriber: subscriber.clone(),
+            clock: Arc::new(SystemClock),
+            groups: handlers.iter().map(|handler| handler.name()).collect(),
+            retention: chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX),
         },
+        consumers: handlers
+            .into_iter()
+            .map(|handler| {
+                let policy = ConsumerPolicy {
+                    name: consumer_name.clone(),
+                    batch: 64,
+                    receive_wait: Duration::from_secs(1),
+                    initial_backoff: Duration::from_millis(200),
+                    max_backoff,
+                };
+                Consumer::new(subscriber.clone(), handler, policy)
+            })
+            .collect(),
     }
-}
-
-type Bus = (Arc<dyn EventPublisher>, Arc<dyn EventSubscriber>, LagProbe);
-
-fn redis_bus(settings: &Settings, redis: &Redis, claim_idle: Duration) -> Bus {
-    let bus = RedisStreamBus::new(
-        redis.clone(),
-        StreamConfig {
-            stream: format!("{}:events", settings.redis.namespace),
-            max_len: settings.events.stream_max_len,
-            claim_idle,
-        },
-    );
-    let probe = bus.clone();
-    let lag: LagProbe = Arc::new(move |group| {
-        let bus = probe.clone();
-        Box::pin(async move { bus.lag(group).await.ok().flatten() })
-    });
-    (Arc::new(bus.clone()), Arc::new(bus), lag)
-}
-
-fn in_process_bus(settings: &Settings, claim_idle: Duration) -> Bus {
-    let bus = InProcessBus::new(settings.events.stream_max_len, claim_idle);
-    let probe = bus.clone();
-    let lag: LagProbe = Arc::new(move |group| {
-        let behind = probe.lag(group);
-        Box::pin(async move { behind })
-    });
-    (Arc::new(bus.clone()), Arc::new(bus), lag)
 }

@@ -205,7 +205,13 @@ async fn other_sessions_survive_a_logout() {
     let first = app.register("admin@example.com").await;
     let second = app.login("admin@example.com", PASSWORD).await;
     let body = json!({"refresh_token": first.refresh_token});
-    app.post("/api/v1/auth/logout", None, &body).await;
+    let logout = app.post("/api/v1/auth/logout", None, &body).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT, "{}", logout.text);
+    assert_eq!(
+        app.post("/api/v1/auth/refresh", None, &body).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the session logged out is over"
+    );
     let other = json!({"refresh_token": second.refresh_token});
     assert_eq!(
         app.post("/api/v1/auth/refresh", None, &other).await.status,

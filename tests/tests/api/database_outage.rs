@@ -5,9 +5,8 @@
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use infrastructure::testing::Backend;
 use keystone_tests::proxy::Proxy;
-use keystone_tests::{TestApp, TestResponse, spawn_app_with, test_settings};
+use keystone_tests::{TestApp, TestResponse, eventually, postgres_settings, spawn_app_with};
 use server::settings::Secret;
 
 /// A read that always needs the database: lists are never cached (a read by id may be
@@ -18,16 +17,18 @@ async fn list_users(app: &TestApp, token: &str) -> (TestResponse, Duration) {
     (response, started.elapsed())
 }
 
+/// How long a request may wait for a connection; the 503s below are bounded by it, and
+/// an answer within a few times it is no hang (the client gives up after 30 s).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+const NO_HANG: Duration = Duration::from_secs(8);
+
 #[actix_web::test]
+#[ignore = "needs PostgreSQL, run by `just test-all`"]
 async fn a_database_that_goes_away_is_a_fast_503_and_is_used_again_once_it_is_back() {
-    if !matches!(Backend::preferred(), Backend::Postgres { .. }) {
-        eprintln!("skipped: set TEST_DATABASE_URL to run the database outage test");
-        return;
-    }
-    let mut settings = test_settings().await;
+    let mut settings = postgres_settings().await;
     let (proxy, url) = Proxy::in_front_of(settings.database.url.expose(), 5432).await;
     settings.database.url = Secret::new(url);
-    settings.database.acquire_timeout_ms = 1_000;
+    settings.database.acquire_timeout_ms = u64::try_from(ACQUIRE_TIMEOUT.as_millis()).unwrap();
     let app = spawn_app_with(settings).await;
     let account = app.register("ada@example.com").await;
     assert_eq!(
@@ -48,7 +49,7 @@ async fn a_database_that_goes_away_is_a_fast_503_and_is_used_again_once_it_is_ba
         Some("application/problem+json")
     );
     assert_eq!(response.code(), "service_unavailable");
-    assert!(took < Duration::from_secs(2), "the 503 took {took:?}");
+    assert!(took < NO_HANG, "the 503 took {took:?}");
     let started = Instant::now();
     let ready = app.request("GET", "/health/ready", None, None).await;
     assert_eq!(
@@ -58,18 +59,19 @@ async fn a_database_that_goes_away_is_a_fast_503_and_is_used_again_once_it_is_ba
         ready.text
     );
     assert_ne!(ready.body["checks"]["database"], "ok");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    let took = started.elapsed();
+    assert!(took < NO_HANG, "readiness took {took:?}");
 
     proxy.come_back();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (response, _) = list_users(&app, &account.access_token).await;
-        if response.status == StatusCode::OK {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not back: {}", response.text);
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "the database is used again",
+        Duration::from_secs(20),
+        || async {
+            let (response, _) = list_users(&app, &account.access_token).await;
+            (response.status == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
     let ready = app.request("GET", "/health/ready", None, None).await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
 }

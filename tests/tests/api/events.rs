@@ -9,18 +9,13 @@ use actix_web::http::StatusCode;
 use chrono::{Days, Utc};
 use keystone_tests::proxy::Proxy;
 use keystone_tests::{
-    Account, TestApp, embedded_settings, eventually, spawn_app_with, test_settings,
+    Account, TestApp, TestSettings, embedded_settings, eventually, services_settings,
+    spawn_app_with,
 };
 use serde_json::{Value, json};
-use server::settings::{Secret, Settings};
+use server::settings::Secret;
 
 const CONVERGE_WITHIN: Duration = Duration::from_secs(20);
-
-fn redis_url() -> Option<String> {
-    std::env::var(infrastructure::testing::TEST_REDIS_URL)
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-}
 
 async fn task(app: &TestApp, admin: &Account, body: Value) -> String {
     app.create_task(admin, &body).await["id"]
@@ -120,7 +115,7 @@ async fn audit(app: &TestApp, admin: &Account) -> Vec<Value> {
     }
 }
 
-async fn stats_and_audit_converge(settings: Settings) {
+async fn stats_and_audit_converge(settings: TestSettings) {
     let app = spawn_app_with(settings).await;
     let admin = app.register("ada@example.com").await;
     let member = app.add_user(&admin, "bob@example.com", "member").await;
@@ -214,24 +209,25 @@ async fn task_stats_and_the_audit_log_converge_on_the_embedded_default() {
 }
 
 #[actix_web::test]
-async fn task_stats_and_the_audit_log_converge_with_the_configured_database_and_redis() {
-    if redis_url().is_none() {
-        eprintln!("skipped: set TEST_REDIS_URL to run the events test on Redis");
-        return;
-    }
-    stats_and_audit_converge(test_settings().await).await;
+#[ignore = "needs PostgreSQL and Redis, run by `just test-all`"]
+async fn task_stats_and_the_audit_log_converge_on_postgres_and_redis() {
+    stats_and_audit_converge(services_settings().await).await;
 }
 
 /// Redis goes away while tasks change: every request still succeeds (served from the
 /// database), readiness says degraded, and once Redis is back the relay publishes what
 /// waited in the outbox and the statistics catch up with nothing lost.
 #[actix_web::test]
+#[ignore = "needs PostgreSQL and Redis, run by `just test-all`"]
 async fn while_redis_is_away_requests_succeed_and_events_wait_then_catch_up() {
-    let Some(redis) = redis_url() else {
-        eprintln!("skipped: set TEST_REDIS_URL to run the Redis outage test");
-        return;
-    };
-    let mut settings = test_settings().await;
+    let mut settings = services_settings().await;
+    let redis = settings
+        .redis
+        .url
+        .as_ref()
+        .expect("a Redis URL")
+        .expose()
+        .to_owned();
     let (proxy, url) = Proxy::in_front_of(&redis, 6379).await;
     settings.redis.url = Some(Secret::new(url));
     settings.redis.timeout_ms = 200;

@@ -38,14 +38,16 @@ async fn the_same_key_with_a_different_body_is_422() {
     let admin = app.register("admin@example.com").await;
     let token = &admin.access_token;
     let headers = [("idempotency-key", "k-1")];
-    app.request_with(
-        "POST",
-        "/api/v1/tasks",
-        token,
-        &headers,
-        Some(&json!({"title": "One"})),
-    )
-    .await;
+    let first = app
+        .request_with(
+            "POST",
+            "/api/v1/tasks",
+            token,
+            &headers,
+            Some(&json!({"title": "One"})),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
     let other = app
         .request_with(
             "POST",
@@ -77,6 +79,7 @@ async fn keys_are_scoped_to_the_tenant() {
             Some(&body),
         )
         .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
     let second = app
         .request_with(
             "POST",

@@ -437,3 +437,230 @@ async fn a_member_lists_and_reads_colleagues() {
     assert_eq!(read.status, StatusCode::OK);
     assert!(!read.text.contains("argon2"));
 }
+
+/// The `ETag` of a response, which must be there.
+fn etag(response: &keystone_tests::TestResponse) -> String {
+    response
+        .header("etag")
+        .unwrap_or_else(|| panic!("no ETag: {response:?}"))
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn every_user_response_carries_its_version_and_a_read_revalidates_with_it() {
+    let app = spawn_app().await;
+    let admin = app.register("admin@example.com").await;
+    let token = admin.access_token.as_str();
+    let created = app
+        .post(
+            "/api/v1/users",
+            Some(token),
+            &json!({"email": "m@example.com", "username": "mira", "password": PASSWORD, "role": "member"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(etag(&created), format!("\"{}\"", created.body["version"]));
+    let path = format!("/api/v1/users/{}", created.body["id"].as_str().unwrap());
+
+    let read = app.get(&path, token).await;
+    assert_eq!(etag(&read), etag(&created));
+    let unchanged = app
+        .request_with(
+            "GET",
+            &path,
+            token,
+            &[("if-none-match", &etag(&read))],
+            None,
+        )
+        .await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(etag(&unchanged), etag(&read));
+    assert!(unchanged.text.is_empty());
+
+    let renamed = app
+        .patch(&path, token, &json!({"username": "renamed"}))
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    assert_ne!(etag(&renamed), etag(&read));
+    assert_eq!(etag(&renamed), format!("\"{}\"", renamed.body["version"]));
+    let stale = app
+        .request_with(
+            "GET",
+            &path,
+            token,
+            &[("if-none-match", &etag(&read))],
+            None,
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.body["username"], "renamed");
+
+    for action in ["deactivate", "activate"] {
+        let response = app
+            .request("POST", &format!("{path}/{action}"), Some(token), None)
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+        assert_eq!(etag(&response), format!("\"{}\"", response.body["version"]));
+    }
+    let deleted = app.delete(&path, token).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let restored = app
+        .request("POST", &format!("{path}/restore"), Some(token), None)
+        .await;
+    assert_eq!(etag(&restored), format!("\"{}\"", restored.body["version"]));
+    // Created, renamed, deactivated, activated, deleted, restored: five changes.
+    assert_eq!(
+        restored.body["version"].as_i64().unwrap() - created.body["version"].as_i64().unwrap(),
+        5
+    );
+
+    let me = app.get("/api/v1/users/me", token).await;
+    let still = app
+        .request_with(
+            "GET",
+            "/api/v1/users/me",
+            token,
+            &[("if-none-match", &etag(&me))],
+            None,
+        )
+        .await;
+    assert_eq!(still.status, StatusCode::NOT_MODIFIED);
+}
+
+#[actix_web::test]
+async fn a_stale_if_match_on_any_user_change_is_a_412_with_the_current_etag_and_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.register("admin@example.com").await;
+    let member = app.add_user(&admin, "member@example.com", "member").await;
+    let token = admin.access_token.as_str();
+    let path = format!("/api/v1/users/{}", member.user_id);
+    let current = app.get(&path, token).await;
+    let renamed = json!({"username": "renamed"});
+    let changes: [(&str, String, Option<&Value>); 5] = [
+        ("PATCH", path.clone(), Some(&renamed)),
+        ("POST", format!("{path}/deactivate"), None),
+        ("POST", format!("{path}/activate"), None),
+        ("DELETE", path.clone(), None),
+        ("POST", format!("{path}/restore"), None),
+    ];
+    for (method, target, body) in &changes {
+        let response = app
+            .request_with(method, target, token, &[("if-match", "\"99\"")], *body)
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::PRECONDITION_FAILED,
+            "{method} {target}: {}",
+            response.text
+        );
+        assert_eq!(response.code(), "precondition_failed");
+        assert_eq!(etag(&response), etag(&current), "{method} {target}");
+    }
+    assert_eq!(
+        app.get(&path, token).await.body,
+        current.body,
+        "nothing changed"
+    );
+
+    // The current version is accepted.
+    let accepted = app
+        .request_with(
+            "PATCH",
+            &path,
+            token,
+            &[("if-match", &etag(&current))],
+            Some(&renamed),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
+}
+
+#[actix_web::test]
+async fn an_admin_reads_a_deleted_user_or_task_by_id_when_asking_for_it_and_a_member_may_not() {
+    let app = spawn_app().await;
+    let admin = app.register("admin@example.com").await;
+    let member = app.add_user(&admin, "member@example.com", "member").await;
+    let doomed = app.add_user(&admin, "doomed@example.com", "member").await;
+    let task = app.create_task(&admin, &json!({"title": "Bin me"})).await;
+    let user_path = format!("/api/v1/users/{}", doomed.user_id);
+    let task_path = format!("/api/v1/tasks/{}", task["id"].as_str().unwrap());
+    for path in [&user_path, &task_path] {
+        let deleted = app.delete(path, &admin.access_token).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+        assert_eq!(
+            app.get(path, &admin.access_token).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let asked = format!("{path}?include_deleted=true");
+        let shown = app.get(&asked, &admin.access_token).await;
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+        assert!(shown.body["deleted_at"].is_string(), "{}", shown.text);
+        assert!(shown.header("etag").is_some());
+        let refused = app.get(&asked, &member.access_token).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+        let not_deleted = format!("/api/v1/users/{}?include_deleted=true", admin.user_id);
+        assert_eq!(
+            app.get(&not_deleted, &admin.access_token).await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+#[actix_web::test]
+async fn every_change_of_a_user_that_matters_for_security_reaches_the_audit_log() {
+    let app = spawn_app().await;
+    let admin = app.register("admin@example.com").await;
+    let member = app.add_user(&admin, "member@example.com", "member").await;
+    let token = admin.access_token.as_str();
+    let path = format!("/api/v1/users/{}", member.user_id);
+    let changes: [(&str, String, Option<Value>); 7] = [
+        ("PATCH", path.clone(), Some(json!({"username": "renamed"}))),
+        (
+            "PATCH",
+            path.clone(),
+            Some(json!({"email": "moved@example.com"})),
+        ),
+        ("PATCH", path.clone(), Some(json!({"role": "admin"}))),
+        ("POST", format!("{path}/deactivate"), None),
+        ("POST", format!("{path}/activate"), None),
+        ("DELETE", path.clone(), None),
+        ("POST", format!("{path}/restore"), None),
+    ];
+    for (method, target, body) in &changes {
+        let response = app
+            .request(method, target, Some(token), body.as_ref())
+            .await;
+        assert!(
+            response.status.is_success(),
+            "{method} {target}: {}",
+            response.text
+        );
+    }
+    let expected = [
+        "user.registered",
+        "user.renamed",
+        "user.email_changed",
+        "user.role_changed",
+        "user.deactivated",
+        "user.activated",
+        "user.deleted",
+        "user.restored",
+    ];
+    let logged = keystone_tests::eventually(
+        "the user's changes reach the audit log",
+        std::time::Duration::from_secs(20),
+        || async {
+            let page = app.get("/api/v1/audit?limit=100", token).await;
+            let mut actions: Vec<String> = page.body["items"]
+                .as_array()?
+                .iter()
+                .filter(|entry| entry["aggregate_id"] == member.user_id.as_str())
+                .map(|entry| entry["action"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            actions.reverse();
+            (actions.len() >= expected.len()).then_some(actions)
+        },
+    )
+    .await;
+    assert_eq!(logged, expected);
+}

@@ -49,8 +49,10 @@ fn whole_seconds(wait: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use domain::Aggregate;
+
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::testing::Fakes;
 
     #[tokio::test]
     async fn a_request_without_a_token_is_refused_before_the_budget_is_spent() {

@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
-use domain::Email;
+use domain::{Aggregate, Email};
 
 use crate::Error;
 use crate::ports::{
     AccessToken, AccessTokens, Clock, LoginThrottle, PasswordHasher, RefreshTokens, ThrottleKey,
-    UserRepository,
 };
+use crate::users::UserQueries;
 
 pub struct LoginCommand {
     /// As typed: an address that does not parse is just an unknown one.
@@ -25,7 +25,7 @@ pub struct TokenPair {
 
 /// Signs in with email and password.
 pub struct Login {
-    pub users: Arc<dyn UserRepository>,
+    pub users: Arc<dyn UserQueries>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub access_tokens: Arc<dyn AccessTokens>,
     pub refresh_tokens: Arc<dyn RefreshTokens>,
@@ -101,8 +101,10 @@ impl Login {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::testing::Fakes;
 
     fn command(email: &str, password: &str) -> LoginCommand {
         LoginCommand {
@@ -117,11 +119,12 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
         let pair = fakes
-            .login()
+            .auth()
+            .login
             .execute(command(" Admin@Example.com", "password123"))
             .await
             .unwrap();
-        assert_eq!(pair.access.token, format!("access:{}", admin.id()));
+        assert_eq!(pair.access.token, Fakes::access_token(&admin));
         assert!(!pair.refresh_token.is_empty());
     }
 
@@ -138,7 +141,8 @@ mod tests {
             ("member@example.com", "password123"),
         ] {
             let error = fakes
-                .login()
+                .auth()
+                .login
                 .execute(command(email, password))
                 .await
                 .unwrap_err();
@@ -155,10 +159,12 @@ mod tests {
     async fn a_throttled_email_is_refused_before_the_password_is_checked() {
         let fakes = Fakes::new();
         fakes.seed_admin("admin@example.com").await;
-        fakes.throttle.block_for_secs(30);
+        let email = ThrottleKey::Email("admin@example.com".to_owned());
+        fakes.throttle.block(email, Duration::from_secs(30));
         let error = fakes
-            .login()
-            .execute(command("admin@example.com", "password123"))
+            .auth()
+            .login
+            .execute(command(" Admin@Example.com", "password123"))
             .await
             .unwrap_err();
         assert!(matches!(
@@ -171,11 +177,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_throttled_client_is_refused_whatever_the_email() {
+        let fakes = Fakes::new();
+        fakes.seed_admin("admin@example.com").await;
+        let client = ThrottleKey::Client("10.0.0.1".to_owned());
+        fakes.throttle.block(client, Duration::from_millis(500));
+        let error = fakes
+            .auth()
+            .login
+            .execute(command("admin@example.com", "password123"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Throttled {
+                    retry_after_secs: 1
+                }
+            ),
+            "a wait under a second is told as one second"
+        );
+    }
+
+    #[tokio::test]
+    async fn another_email_being_throttled_does_not_refuse_this_one() {
+        let fakes = Fakes::new();
+        fakes.seed_admin("admin@example.com").await;
+        let other = ThrottleKey::Email("someone-else@example.com".to_owned());
+        fakes.throttle.block(other, Duration::from_secs(30));
+        fakes
+            .auth()
+            .login
+            .execute(command("admin@example.com", "password123"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn failures_are_recorded_against_email_and_client_and_success_resets_the_email() {
         let fakes = Fakes::new();
         fakes.seed_admin("admin@example.com").await;
         let _ = fakes
-            .login()
+            .auth()
+            .login
             .execute(command("admin@example.com", "nope nope"))
             .await;
         assert_eq!(
@@ -186,7 +230,8 @@ mod tests {
             ]
         );
         fakes
-            .login()
+            .auth()
+            .login
             .execute(command("admin@example.com", "password123"))
             .await
             .unwrap();

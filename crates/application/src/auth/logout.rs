@@ -25,27 +25,22 @@ impl Logout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::testing::Fakes;
 
     #[tokio::test]
-    async fn after_logout_the_refresh_token_no_longer_works() {
+    async fn logging_out_revokes_the_presented_token_at_the_clocks_time() {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
-        let token = fakes
-            .refresh_tokens
-            .issue(&admin, None, fakes.clock.now())
-            .await
-            .unwrap();
-        fakes.logout().execute(&token).await.unwrap();
-        assert!(matches!(
-            fakes.refresh().execute(&token).await,
-            Err(Error::InvalidRefreshToken)
-        ));
+        let token = fakes.sign_in_token(&admin).await;
+        fakes.auth().logout.execute(&token).await.unwrap();
+        assert_eq!(fakes.db.revocations(), [(token, fakes.clock.now())]);
     }
 
     #[tokio::test]
-    async fn logging_out_with_an_unknown_token_succeeds() {
+    async fn when_storage_fails_logging_out_fails() {
         let fakes = Fakes::new();
-        fakes.logout().execute("never-issued").await.unwrap();
+        fakes.db.fail_next_write();
+        let error = fakes.auth().logout.execute("some-token").await.unwrap_err();
+        assert!(matches!(error, Error::Unexpected(_)));
     }
 }

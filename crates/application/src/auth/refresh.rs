@@ -2,12 +2,14 @@ use std::sync::Arc;
 
 use crate::Error;
 use crate::auth::TokenPair;
-use crate::ports::{AccessTokens, Clock, RefreshOutcome, RefreshTokens, UserRepository};
+use domain::User;
+
+use crate::ports::{AccessTokens, Clock, Lookup, RefreshOutcome, RefreshTokens};
 
 /// Trades a refresh token for a new pair. The presented token is used up; presenting a
 /// used one again means it leaked, so the whole session it belongs to ends.
 pub struct Refresh {
-    pub users: Arc<dyn UserRepository>,
+    pub users: Arc<dyn Lookup<User>>,
     pub access_tokens: Arc<dyn AccessTokens>,
     pub refresh_tokens: Arc<dyn RefreshTokens>,
     pub clock: Arc<dyn Clock>,
@@ -41,7 +43,7 @@ impl Refresh {
             .users
             .get(tenant_id, user_id)
             .await?
-            .filter(domain::User::can_sign_in)
+            .filter(User::can_sign_in)
             .ok_or(Error::InvalidRefreshToken)?;
         let access = self
             .access_tokens
@@ -58,21 +60,18 @@ impl Refresh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::testing::Fakes;
 
     #[tokio::test]
     async fn a_refresh_token_works_once_and_its_successor_works_next() {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
-        let first = fakes
-            .refresh_tokens
-            .issue(&admin, None, fakes.clock.now())
-            .await
-            .unwrap();
-        let second = fakes.refresh().execute(&first).await.unwrap();
+        let first = fakes.sign_in_token(&admin).await;
+        let second = fakes.auth().refresh.execute(&first).await.unwrap();
         assert_ne!(second.refresh_token, first);
         fakes
-            .refresh()
+            .auth()
+            .refresh
             .execute(&second.refresh_token)
             .await
             .unwrap();
@@ -82,16 +81,13 @@ mod tests {
     async fn reusing_a_refresh_token_revokes_every_token_descended_from_it() {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
-        let first = fakes
-            .refresh_tokens
-            .issue(&admin, None, fakes.clock.now())
-            .await
-            .unwrap();
-        let second = fakes.refresh().execute(&first).await.unwrap();
-        let replay = fakes.refresh().execute(&first).await.unwrap_err();
+        let first = fakes.sign_in_token(&admin).await;
+        let second = fakes.auth().refresh.execute(&first).await.unwrap();
+        let replay = fakes.auth().refresh.execute(&first).await.unwrap_err();
         assert!(matches!(replay, Error::InvalidRefreshToken));
         let descendant = fakes
-            .refresh()
+            .auth()
+            .refresh
             .execute(&second.refresh_token)
             .await
             .unwrap_err();
@@ -103,13 +99,9 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("admin@example.com").await;
         let member = fakes.seed_member(&admin, "member@example.com").await;
-        let token = fakes
-            .refresh_tokens
-            .issue(&member, None, fakes.clock.now())
-            .await
-            .unwrap();
+        let token = fakes.sign_in_token(&member).await;
         fakes.deactivate(&admin, &member).await;
-        let error = fakes.refresh().execute(&token).await.unwrap_err();
+        let error = fakes.auth().refresh.execute(&token).await.unwrap_err();
         assert!(matches!(error, Error::InvalidRefreshToken));
     }
 }

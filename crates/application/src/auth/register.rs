@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
-use domain::{Email, Password, Role, Tenant, TenantId, TenantName, User, UserId, Username};
+use domain::{
+    Aggregate, Email, Password, Role, Tenant, TenantId, TenantName, User, UserId, Username,
+};
 
-use crate::Error;
 use crate::ports::{Clock, IdGenerator, PasswordHasher, UnitOfWork};
+use crate::{Error, command};
 
 pub struct RegisterTenantCommand {
     pub tenant_name: TenantName,
@@ -48,8 +50,8 @@ impl RegisterTenant {
             now,
         );
         let mut tx = self.uow.begin().await?;
-        tx.users().add_tenant(&tenant).await?;
-        tx.users().add(&mut admin).await?;
+        tx.add_tenant(&tenant).await?;
+        command::add(tx.as_mut(), &mut admin).await?;
         tx.commit().await?;
         tracing::info!(tenant_id = %tenant.id(), user_id = %admin.id(), "tenant registered");
         Ok((tenant, admin))
@@ -59,7 +61,7 @@ impl RegisterTenant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::testing::Fakes;
 
     fn command(email: &str) -> RegisterTenantCommand {
         RegisterTenantCommand {
@@ -74,7 +76,8 @@ mod tests {
     async fn registering_creates_a_tenant_whose_first_user_is_an_active_admin() {
         let fakes = Fakes::new();
         let (tenant, admin) = fakes
-            .register_tenant()
+            .auth()
+            .register
             .execute(command("a@example.com"))
             .await
             .unwrap();
@@ -82,25 +85,30 @@ mod tests {
         assert_eq!(admin.role(), Role::Admin);
         assert!(admin.can_sign_in());
         assert_eq!(admin.password_hash().as_str(), "hashed:long enough secret");
-        assert_eq!(fakes.db.users().len(), 1);
-        assert_eq!(fakes.db.outbox_names(), ["user.registered"]);
+        assert_eq!(fakes.db.all::<User>(), std::slice::from_ref(&admin));
+        assert_eq!(
+            fakes.db.outbox_of(admin.id().as_uuid()),
+            [("user.registered", 0)]
+        );
     }
 
     #[tokio::test]
     async fn registering_an_email_already_in_use_is_a_conflict_and_creates_nothing() {
         let fakes = Fakes::new();
         fakes
-            .register_tenant()
+            .auth()
+            .register
             .execute(command("a@example.com"))
             .await
             .unwrap();
         let error = fakes
-            .register_tenant()
+            .auth()
+            .register
             .execute(command("A@example.com"))
             .await
             .unwrap_err();
         assert!(matches!(error, Error::EmailTaken));
-        assert_eq!(fakes.db.users().len(), 1);
+        assert_eq!(fakes.db.all::<User>().len(), 1);
         assert_eq!(fakes.db.tenant_count(), 1, "the tenant was rolled back too");
     }
 }

@@ -89,6 +89,18 @@ pub trait EventSubscriber: Send + Sync {
     ) -> anyhow::Result<Vec<Delivery>>;
 
     async fn ack(&self, group: &str, ids: &[String]) -> anyhow::Result<()>;
+
+    /// How many messages `group` has not yet been handed, when the bus can tell.
+    async fn lag(&self, group: &str) -> anyhow::Result<Option<u64>>;
+}
+
+/// The record of the events consumers applied, from the housekeeping's side.
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Forgets the events applied before `before`; returns how many. An event
+    /// redelivered after that would be applied again, so `before` lies beyond any
+    /// redelivery (the outbox's retention).
+    async fn purge_processed(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
 }
 
 /// A consumer's effect. Its name is its consumer group and its key in the inbox.

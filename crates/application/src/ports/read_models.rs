@@ -38,16 +38,6 @@ pub trait TaskStatsQueries: Send + Sync {
     ) -> Result<TaskStats, RepositoryError>;
 }
 
-/// Rebuilding a read model from the write side.
-#[async_trait]
-pub trait Projections: Send + Sync {
-    /// Replaces the task statistics of `tenant` (every tenant with `None`) with what
-    /// the tasks table holds now, in one transaction per tenant, while handlers keep
-    /// applying events: an event older than the rebuilt state changes nothing. Returns
-    /// how many tenants were rebuilt.
-    async fn rebuild_task_stats(&self, tenant: Option<TenantId>) -> Result<u64, RepositoryError>;
-}
-
 /// Who did what to which aggregate, when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {

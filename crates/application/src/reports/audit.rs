@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::page::{Page, page_size};
 use crate::ports::{AuditEntry, AuditLog};
 use crate::{Error, Principal};
 
@@ -10,13 +11,6 @@ pub struct ListAuditQuery {
     pub before: Option<Uuid>,
     /// Clamped to 1..=100.
     pub limit: u64,
-}
-
-pub struct AuditPage {
-    /// Newest first.
-    pub items: Vec<AuditEntry>,
-    /// Where the next (older) page starts; `None` on the last page.
-    pub next: Option<Uuid>,
 }
 
 /// Lists the audit log of the caller's tenant, newest first, a page at a time (keyset on
@@ -33,28 +27,22 @@ impl ListAuditEntries {
         &self,
         principal: &Principal,
         query: ListAuditQuery,
-    ) -> Result<AuditPage, Error> {
+    ) -> Result<Page<AuditEntry, Uuid>, Error> {
         principal.require_admin()?;
-        let limit = query.limit.clamp(1, u64::from(crate::MAX_PAGE_SIZE));
-        // One extra entry tells whether another page follows, without a COUNT.
-        let mut items = self
+        let size = page_size(query.limit);
+        let items = self
             .audit
-            .list(principal.tenant_id, query.before, limit + 1)
+            .list(principal.tenant_id, query.before, size + 1)
             .await?;
-        let next = if items.len() as u64 > limit {
-            items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            items.last().map(|entry| entry.id)
-        } else {
-            None
-        };
-        Ok(AuditPage { items, next })
+        Ok(Page::of(items, size, |entry| entry.id))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::ports::Clock;
+    use crate::testing::Fakes;
 
     fn query(before: Option<Uuid>, limit: u64) -> ListAuditQuery {
         ListAuditQuery { before, limit }
@@ -65,14 +53,19 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         let recorded: Vec<Uuid> = (0..5)
-            .map(|_| fakes.audit.record(&admin, "task.created"))
+            .map(|_| {
+                fakes
+                    .audit
+                    .record(&admin, "task.created", fakes.clock.now())
+            })
             .collect();
         let principal = Fakes::principal(&admin);
         let mut seen = Vec::new();
         let mut before = None;
         for _ in 0..3 {
             let page = fakes
-                .list_audit_entries()
+                .reports()
+                .audit
                 .execute(&principal, query(before, 2))
                 .await
                 .unwrap();
@@ -89,9 +82,12 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         let member = fakes.seed_member(&admin, "m@example.com").await;
-        fakes.audit.record(&admin, "user.created");
+        fakes
+            .audit
+            .record(&admin, "user.created", fakes.clock.now());
         let error = fakes
-            .list_audit_entries()
+            .reports()
+            .audit
             .execute(&Fakes::principal(&member), query(None, 10))
             .await
             .err();
@@ -103,10 +99,15 @@ mod tests {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         let stranger = fakes.seed_admin("b@example.com").await;
-        fakes.audit.record(&stranger, "task.created");
-        let own = fakes.audit.record(&admin, "task.created");
+        fakes
+            .audit
+            .record(&stranger, "task.created", fakes.clock.now());
+        let own = fakes
+            .audit
+            .record(&admin, "task.created", fakes.clock.now());
         let page = fakes
-            .list_audit_entries()
+            .reports()
+            .audit
             .execute(&Fakes::principal(&admin), query(None, 1_000))
             .await
             .unwrap();
@@ -114,7 +115,7 @@ mod tests {
         assert_eq!(ids, [own]);
         assert_eq!(
             fakes.audit.limits_asked(),
-            [u64::from(crate::MAX_PAGE_SIZE) + 1]
+            [u64::from(crate::page::MAX_PAGE_SIZE) + 1]
         );
     }
 }

@@ -1,14 +1,14 @@
 use std::sync::Arc;
 
-use domain::UserId;
+use domain::{Aggregate, User, UserId};
 
-use crate::ports::{Clock, TaskStats, TaskStatsQueries, UserRepository};
-use crate::{Error, Principal, Resource};
+use crate::ports::{Clock, Lookup, TaskStats, TaskStatsQueries};
+use crate::{Error, Principal};
 
 /// One user's task figures, from the read model. Any member of the tenant may read them
 /// for any colleague, as they may read the colleague's tasks.
 pub struct GetTaskStats {
-    pub users: Arc<dyn UserRepository>,
+    pub users: Arc<dyn Lookup<User>>,
     pub stats: Arc<dyn TaskStatsQueries>,
     pub clock: Arc<dyn Clock>,
 }
@@ -26,7 +26,7 @@ impl GetTaskStats {
             .await?
             .is_some_and(|user| !user.is_deleted());
         if !known {
-            return Err(Error::NotFound(Resource::User));
+            return Err(Error::NotFound(User::NAME));
         }
         // "Overdue" is relative to the day the question is asked, in UTC.
         let today = self.clock.now().date_naive();
@@ -39,7 +39,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::testing::Fakes;
 
     #[tokio::test]
     async fn a_member_reads_the_figures_of_a_colleague_as_of_the_clocks_utc_day() {
@@ -54,7 +54,8 @@ mod tests {
         };
         fakes.task_stats.set(admin.id(), figures);
         let read = fakes
-            .get_task_stats()
+            .reports()
+            .task_stats
             .execute(&Fakes::principal(&member), admin.id())
             .await
             .unwrap();
@@ -72,11 +73,12 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let stranger = fakes.seed_admin("b@example.com").await;
         let error = fakes
-            .get_task_stats()
+            .reports()
+            .task_stats
             .execute(&Fakes::principal(&admin), stranger.id())
             .await
             .unwrap_err();
-        assert!(matches!(error, Error::NotFound(Resource::User)));
+        assert!(matches!(error, Error::NotFound("user")));
         assert!(fakes.task_stats.questions().is_empty());
     }
 
@@ -89,11 +91,12 @@ mod tests {
         let unknown = UserId::from_uuid(uuid::Uuid::now_v7());
         for id in [member.id(), unknown] {
             let error = fakes
-                .get_task_stats()
+                .reports()
+                .task_stats
                 .execute(&Fakes::principal(&admin), id)
                 .await
                 .unwrap_err();
-            assert!(matches!(error, Error::NotFound(Resource::User)));
+            assert!(matches!(error, Error::NotFound("user")));
         }
     }
 }

@@ -1,8 +1,6 @@
-use std::sync::Arc;
+use domain::{ChecklistItemId, ChecklistText, Task, TaskEdit, UserId};
 
-use domain::{ChecklistItemId, ChecklistText, Task, TaskEdit, TaskId, UserId};
-
-use crate::ports::{Clock, IdGenerator, UnitOfWork};
+use crate::command::{Change, Changes, Context};
 use crate::{Error, Principal};
 
 /// Every change a client can make to an existing task.
@@ -25,101 +23,63 @@ pub enum TaskChange {
     Restore,
 }
 
-/// The versions a change may apply to: what the client's `If-Match` said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionCheck {
-    /// No precondition: apply to whatever version is current (a concurrent write still
-    /// makes the save fail rather than overwrite).
-    Any,
-    /// Apply only if the current version is one of these; an empty list matches nothing.
-    OneOf(Vec<i64>),
-}
+impl Change<Task> for TaskChange {
+    fn reaches_deleted(&self) -> bool {
+        matches!(self, Self::Restore)
+    }
 
-/// Changes a task: one flow for every change, so each one gets the same guarantees.
-/// It loads the task in a transaction, checks the version the client last saw
-/// (`If-Match`), lets the aggregate apply the change, and saves the new state with
-/// the recorded events. A concurrent write makes the save fail, never overwrite.
-pub struct ChangeTask {
-    pub uow: Arc<dyn UnitOfWork>,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGenerator>,
-}
-
-impl ChangeTask {
-    /// # Errors
-    /// `NotFound` (also for a deleted task, except to restore it); `PreconditionFailed`
-    /// when the current version fails `check`; `Forbidden`; `Task(..)` for a
-    /// rule the change breaks; `AssigneeInvalid`; `ConcurrentModification`.
-    #[tracing::instrument(skip_all, fields(task_id = %id))]
-    pub async fn execute(
-        &self,
-        principal: &Principal,
-        id: TaskId,
-        check: &VersionCheck,
-        change: TaskChange,
-    ) -> Result<Task, Error> {
-        let actor = principal.actor();
-        let mut tx = self.uow.begin().await?;
-        let stored = tx.tasks().get(principal.tenant_id, id).await?;
-        let restoring = matches!(change, TaskChange::Restore);
-        let mut task = super::visible(stored, restoring)?;
-        // Who may act comes before preconditions: a caller who may not change the task
-        // gets 403 whatever its If-Match says (RFC 9110 §13.2.1).
-        let allowed = if restoring {
-            principal.is_admin()
-        } else {
-            task.may_be_changed_by(actor)
+    /// Admins restore; every other change is for admins, the creator and the assignee.
+    fn authorize(&self, principal: &Principal, task: &Task) -> Result<(), Error> {
+        let allowed = match self {
+            Self::Restore => principal.is_admin(),
+            _ => task.may_be_changed_by(principal.actor()),
         };
-        if !allowed {
-            return Err(Error::Forbidden);
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::Forbidden)
         }
-        if let VersionCheck::OneOf(versions) = check
-            && !versions.contains(&task.version())
-        {
-            return Err(Error::PreconditionFailed {
-                current_version: task.version(),
-            });
+    }
+
+    async fn apply(self, task: &mut Task, cx: &mut Context<'_>) -> Result<(), Error> {
+        let (actor, now) = (cx.principal.actor(), cx.now);
+        if let Self::Assign(Some(assignee)) = self {
+            super::ensure_assignable(cx.tx, cx.principal.tenant_id, assignee).await?;
         }
-        if let TaskChange::Assign(Some(assignee)) = change {
-            super::ensure_assignable(tx.as_mut(), principal, assignee).await?;
-        }
-        // Read after the task's row is locked, so one task's events are stamped in the
-        // order its changes commit.
-        let now = self.clock.now();
-        let before = task.clone();
-        match change {
-            TaskChange::Edit(edit) => task.edit(actor, edit, now),
-            TaskChange::Start => task.start(actor, now),
-            TaskChange::Complete => task.complete(actor, now),
-            TaskChange::Reopen => task.reopen(actor, now),
-            TaskChange::Assign(assignee) => task.assign(actor, assignee, now),
-            TaskChange::AddChecklistItem(text) => {
-                let item = ChecklistItemId::from_uuid(self.ids.new_id());
+        match self {
+            Self::Edit(edit) => task.edit(actor, edit, now),
+            Self::Start => task.start(actor, now),
+            Self::Complete => task.complete(actor, now),
+            Self::Reopen => task.reopen(actor, now),
+            Self::Assign(assignee) => task.assign(actor, assignee, now),
+            Self::AddChecklistItem(text) => {
+                let item = ChecklistItemId::from_uuid(cx.ids.new_id());
                 task.add_checklist_item(actor, item, text, now)
             }
-            TaskChange::UpdateChecklistItem { item, text, done } => {
+            Self::UpdateChecklistItem { item, text, done } => {
                 task.update_checklist_item(actor, item, text, done, now)
             }
-            TaskChange::RemoveChecklistItem(item) => task.remove_checklist_item(actor, item, now),
-            TaskChange::Delete => task.delete(actor, now),
-            TaskChange::Restore => task.restore(actor, now),
+            Self::RemoveChecklistItem(item) => task.remove_checklist_item(actor, item, now),
+            Self::Delete => task.delete(actor, now),
+            Self::Restore => task.restore(actor, now),
         }?;
-        if task == before {
-            return Ok(task);
-        }
-        tx.tasks().save(&mut task).await?;
-        tx.commit().await?;
-        Ok(task)
+        Ok(())
     }
 }
 
+/// Changes a task through the one flow of every change (`command::Changes`): load it
+/// locked, authorize, check `If-Match`, apply, save with its events. Its errors beside
+/// the flow's: `Task(..)` for a rule the change breaks, `AssigneeInvalid`.
+pub type ChangeTask = Changes<Task>;
+
 #[cfg(test)]
 mod tests {
-    use domain::{Priority, TaskDescription, TaskError, TaskStatus, TaskTitle, User};
+    use domain::{Aggregate, Priority, TaskDescription, TaskError, TaskStatus, TaskTitle, User};
 
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::Precondition;
     use crate::tasks::CreateTaskCommand;
+    use crate::testing::Fakes;
 
     async fn task_of(fakes: &Fakes, creator: &User, checklist: &[&str]) -> Task {
         let command = CreateTaskCommand {
@@ -134,7 +94,8 @@ mod tests {
                 .collect(),
         };
         fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(&Fakes::principal(creator), command, None)
             .await
             .unwrap()
@@ -147,18 +108,19 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let task = task_of(&fakes, &admin, &[]).await;
         let started = fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &Fakes::principal(&admin),
                 task.id(),
-                &VersionCheck::OneOf(vec![0]),
+                &Precondition::OneOf(vec![0]),
                 TaskChange::Start,
             )
             .await
             .unwrap();
         assert_eq!(started.status(), TaskStatus::InProgress);
         assert_eq!(started.version(), 1);
-        assert_eq!(fakes.db.tasks()[0].version(), 1);
+        assert_eq!(fakes.db.all::<Task>()[0].version(), 1);
         assert_eq!(fakes.db.outbox_names().last(), Some(&"task.started"));
     }
 
@@ -169,16 +131,18 @@ mod tests {
         let task = task_of(&fakes, &admin, &[]).await;
         let principal = Fakes::principal(&admin);
         fakes
-            .change_task()
-            .execute(&principal, task.id(), &VersionCheck::Any, TaskChange::Start)
+            .tasks()
+            .change
+            .execute(&principal, task.id(), &Precondition::Any, TaskChange::Start)
             .await
             .unwrap();
         let result = fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &principal,
                 task.id(),
-                &VersionCheck::OneOf(vec![0]),
+                &Precondition::OneOf(vec![0]),
                 TaskChange::Complete,
             )
             .await;
@@ -186,7 +150,7 @@ mod tests {
             result,
             Err(Error::PreconditionFailed { current_version: 1 })
         ));
-        assert_eq!(fakes.db.tasks()[0].status(), TaskStatus::InProgress);
+        assert_eq!(fakes.db.all::<Task>()[0].status(), TaskStatus::InProgress);
     }
 
     #[tokio::test]
@@ -196,11 +160,12 @@ mod tests {
         let task = task_of(&fakes, &admin, &[]).await;
         let principal = Fakes::principal(&admin);
         let nothing = fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &principal,
                 task.id(),
-                &VersionCheck::OneOf(vec![]),
+                &Precondition::OneOf(vec![]),
                 TaskChange::Start,
             )
             .await;
@@ -209,11 +174,12 @@ mod tests {
             Err(Error::PreconditionFailed { current_version: 0 })
         ));
         fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &principal,
                 task.id(),
-                &VersionCheck::OneOf(vec![7, 0]),
+                &Precondition::OneOf(vec![7, 0]),
                 TaskChange::Start,
             )
             .await
@@ -226,9 +192,10 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let member = fakes.seed_member(&admin, "m@example.com").await;
         let task = task_of(&fakes, &admin, &[]).await;
-        let stale = VersionCheck::OneOf(vec![41]);
+        let stale = Precondition::OneOf(vec![41]);
         let result = fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &Fakes::principal(&member),
                 task.id(),
@@ -246,16 +213,17 @@ mod tests {
         let task = task_of(&fakes, &admin, &[]).await;
         fakes.db.write_concurrently_before_next_save();
         let result = fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &Fakes::principal(&admin),
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::Start,
             )
             .await;
         assert!(matches!(result, Err(Error::ConcurrentModification)));
-        assert_eq!(fakes.db.tasks()[0].status(), TaskStatus::Todo);
+        assert_eq!(fakes.db.all::<Task>()[0].status(), TaskStatus::Todo);
     }
 
     #[tokio::test]
@@ -266,23 +234,26 @@ mod tests {
         let task = task_of(&fakes, &admin, &[]).await;
         let principal = Fakes::principal(&member);
         let result = fakes
-            .change_task()
-            .execute(&principal, task.id(), &VersionCheck::Any, TaskChange::Start)
+            .tasks()
+            .change
+            .execute(&principal, task.id(), &Precondition::Any, TaskChange::Start)
             .await;
         assert!(matches!(result, Err(Error::Forbidden)));
         fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &Fakes::principal(&admin),
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::Assign(Some(member.id())),
             )
             .await
             .unwrap();
         fakes
-            .change_task()
-            .execute(&principal, task.id(), &VersionCheck::Any, TaskChange::Start)
+            .tasks()
+            .change
+            .execute(&principal, task.id(), &Precondition::Any, TaskChange::Start)
             .await
             .unwrap();
     }
@@ -293,16 +264,16 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let task = task_of(&fakes, &admin, &["check"]).await;
         let principal = Fakes::principal(&admin);
-        let change = fakes.change_task();
+        let change = fakes.tasks().change;
         change
-            .execute(&principal, task.id(), &VersionCheck::Any, TaskChange::Start)
+            .execute(&principal, task.id(), &Precondition::Any, TaskChange::Start)
             .await
             .unwrap();
         let result = change
             .execute(
                 &principal,
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::Complete,
             )
             .await;
@@ -317,14 +288,14 @@ mod tests {
             done: Some(true),
         };
         change
-            .execute(&principal, task.id(), &VersionCheck::Any, tick)
+            .execute(&principal, task.id(), &Precondition::Any, tick)
             .await
             .unwrap();
         let done = change
             .execute(
                 &principal,
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::Complete,
             )
             .await
@@ -338,28 +309,25 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let task = task_of(&fakes, &admin, &[]).await;
         let principal = Fakes::principal(&admin);
-        let change = fakes.change_task();
+        let change = fakes.tasks().change;
         change
             .execute(
                 &principal,
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::Delete,
             )
             .await
             .unwrap();
         let result = change
-            .execute(&principal, task.id(), &VersionCheck::Any, TaskChange::Start)
+            .execute(&principal, task.id(), &Precondition::Any, TaskChange::Start)
             .await;
-        assert!(matches!(
-            result,
-            Err(Error::NotFound(crate::Resource::Task))
-        ));
+        assert!(matches!(result, Err(Error::NotFound("task"))));
         let restored = change
             .execute(
                 &principal,
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::Restore,
             )
             .await
@@ -373,11 +341,12 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let task = task_of(&fakes, &admin, &[]).await;
         let same = fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &Fakes::principal(&admin),
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::Assign(None),
             )
             .await
@@ -392,17 +361,15 @@ mod tests {
         let task = task_of(&fakes, &admin, &[]).await;
         let missing = ChecklistItemId::from_uuid(uuid::Uuid::now_v7());
         let result = fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &Fakes::principal(&admin),
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::RemoveChecklistItem(missing),
             )
             .await;
-        assert!(matches!(
-            result,
-            Err(Error::NotFound(crate::Resource::ChecklistItem))
-        ));
+        assert!(matches!(result, Err(Error::NotFound("checklist item"))));
     }
 }

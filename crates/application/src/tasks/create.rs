@@ -6,7 +6,8 @@ use domain::{
     UserId,
 };
 
-use crate::idempotency::{Idempotent, Outcome, run_once};
+use crate::command;
+use crate::idempotency::{Idempotent, Outcome};
 use crate::ports::{Clock, IdGenerator, IdempotencyKeys, UnitOfWork};
 use crate::{Error, Principal};
 
@@ -39,11 +40,16 @@ impl CreateTask {
         idempotent: Option<&Idempotent<'_, Task>>,
     ) -> Result<Outcome<Task>, Error> {
         let now = self.clock.now();
-        run_once(
+        let ids = self.ids.as_ref();
+        command::create(
+            self.uow.as_ref(),
             self.keys.as_ref(),
-            idempotent,
             now,
-            |completion| async move {
+            idempotent,
+            async |tx| {
+                if let Some(assignee) = command.assignee {
+                    super::ensure_assignable(tx, principal.tenant_id, assignee).await?;
+                }
                 let new = NewTask {
                     title: command.title,
                     description: command.description,
@@ -53,29 +59,17 @@ impl CreateTask {
                     checklist: command
                         .checklist
                         .into_iter()
-                        .map(|text| (ChecklistItemId::from_uuid(self.ids.new_id()), text))
+                        .map(|text| (ChecklistItemId::from_uuid(ids.new_id()), text))
                         .collect(),
                 };
-                let id = TaskId::from_uuid(self.ids.new_id());
-                let mut task = Task::create(id, principal.tenant_id, principal.actor(), new, now)?;
-                let mut tx = self.uow.begin().await?;
-                if let Some(assignee) = task.assignee() {
-                    super::ensure_assignable(tx.as_mut(), principal, assignee).await?;
-                }
-                tx.tasks().add(&mut task).await?;
-                if let Some(completion) = completion {
-                    let response = (completion.respond)(&task);
-                    tx.complete_idempotent_request(
-                        completion.key,
-                        completion.token,
-                        &response,
-                        now,
-                    )
-                    .await?;
-                }
-                tx.commit().await?;
-                tracing::info!(task_id = %task.id(), "task created");
-                Ok(task)
+                let id = TaskId::from_uuid(ids.new_id());
+                Ok(Task::create(
+                    id,
+                    principal.tenant_id,
+                    principal.actor(),
+                    new,
+                    now,
+                )?)
             },
         )
         .await
@@ -84,9 +78,11 @@ impl CreateTask {
 
 #[cfg(test)]
 mod tests {
+    use domain::Aggregate;
+
     use super::*;
-    use crate::fakes::Fakes;
-    use crate::ports::{IdempotencyKey, RecordedResponse};
+    use crate::ports::{IdempotencyKey, IdempotencyKeys, RecordedResponse};
+    use crate::testing::Fakes;
 
     fn command(title: &str, assignee: Option<UserId>) -> CreateTaskCommand {
         CreateTaskCommand {
@@ -122,7 +118,8 @@ mod tests {
         let member = fakes.seed_member(&admin, "m@example.com").await;
         let principal = Fakes::principal(&member);
         let task = fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(&principal, command("Plan", Some(admin.id())), None)
             .await
             .unwrap()
@@ -130,8 +127,11 @@ mod tests {
         assert_eq!(task.creator(), member.id());
         assert_eq!(task.assignee(), Some(admin.id()));
         assert!(task.events().is_empty(), "the events went to the outbox");
-        assert_eq!(fakes.db.tasks().len(), 1);
-        assert_eq!(fakes.db.outbox_names().last(), Some(&"task.created"));
+        assert_eq!(fakes.db.all::<Task>(), std::slice::from_ref(&task));
+        assert_eq!(
+            fakes.db.outbox_of(task.id().as_uuid()),
+            [("task.created", 0)]
+        );
     }
 
     #[tokio::test]
@@ -141,11 +141,12 @@ mod tests {
         let events_before = fakes.db.outbox_names().len();
         fakes.db.fail_next_commit();
         let result = fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(&Fakes::principal(&admin), command("Plan", None), None)
             .await;
         assert!(matches!(result, Err(Error::Unexpected(_))));
-        assert!(fakes.db.tasks().is_empty());
+        assert!(fakes.db.all::<Task>().is_empty());
         assert_eq!(fakes.db.outbox_names().len(), events_before);
     }
 
@@ -158,7 +159,8 @@ mod tests {
         fakes.deactivate(&admin, &inactive).await;
         for assignee in [stranger.id(), inactive.id()] {
             let result = fakes
-                .create_task()
+                .tasks()
+                .create
                 .execute(
                     &Fakes::principal(&admin),
                     command("Plan", Some(assignee)),
@@ -167,7 +169,7 @@ mod tests {
                 .await;
             assert!(matches!(result, Err(Error::AssigneeInvalid)));
         }
-        assert!(fakes.db.tasks().is_empty());
+        assert!(fakes.db.all::<Task>().is_empty());
     }
 
     #[tokio::test]
@@ -180,13 +182,15 @@ mod tests {
             respond: &respond,
         };
         let first = fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(&principal, command("Plan", None), Some(&request))
             .await
             .unwrap()
             .created();
         let again = fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(&principal, command("Plan", None), Some(&request))
             .await
             .unwrap();
@@ -194,7 +198,7 @@ mod tests {
             panic!("expected a replay");
         };
         assert_eq!(response.body, first.id().to_string().into_bytes());
-        assert_eq!(fakes.db.tasks().len(), 1);
+        assert_eq!(fakes.db.all::<Task>().len(), 1);
     }
 
     #[tokio::test]
@@ -207,7 +211,8 @@ mod tests {
             respond: &respond,
         };
         fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(&principal, command("Plan", None), Some(&first))
             .await
             .unwrap();
@@ -216,16 +221,16 @@ mod tests {
             respond: &respond,
         };
         let result = fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(&principal, command("Other", None), Some(&other))
             .await;
         assert!(matches!(result, Err(Error::IdempotencyKeyReused)));
-        assert_eq!(fakes.db.tasks().len(), 1);
+        assert_eq!(fakes.db.all::<Task>().len(), 1);
     }
 
     #[tokio::test]
     async fn a_retry_while_the_first_request_runs_is_refused() {
-        use crate::ports::IdempotencyKeys;
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         let principal = Fakes::principal(&admin);
@@ -240,33 +245,11 @@ mod tests {
             .await
             .unwrap();
         let result = fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(&principal, command("Plan", None), Some(&request))
             .await;
         assert!(matches!(result, Err(Error::IdempotencyInProgress)));
-    }
-
-    #[tokio::test]
-    async fn a_failed_request_releases_its_key_so_a_retry_runs() {
-        let fakes = Fakes::new();
-        let admin = fakes.seed_admin("a@example.com").await;
-        let principal = Fakes::principal(&admin);
-        let request = Idempotent {
-            key: key(&principal, "body-1"),
-            respond: &respond,
-        };
-        fakes.db.fail_next_commit();
-        let failed = fakes
-            .create_task()
-            .execute(&principal, command("Plan", None), Some(&request))
-            .await;
-        assert!(failed.is_err());
-        let retried = fakes
-            .create_task()
-            .execute(&principal, command("Plan", None), Some(&request))
-            .await
-            .unwrap();
-        assert!(matches!(retried, Outcome::Created(_)));
-        assert_eq!(fakes.db.tasks().len(), 1);
+        assert!(fakes.db.all::<Task>().is_empty());
     }
 }

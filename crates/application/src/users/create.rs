@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use domain::{Email, Password, Role, User, UserId, Username};
 
-use crate::idempotency::{Idempotent, Outcome, run_once};
+use crate::command;
+use crate::idempotency::{Idempotent, Outcome};
 use crate::ports::{Clock, IdGenerator, IdempotencyKeys, PasswordHasher, UnitOfWork};
 use crate::{Error, Principal};
 
@@ -35,41 +36,30 @@ impl CreateUser {
     ) -> Result<Outcome<User>, Error> {
         principal.require_admin()?;
         let now = self.clock.now();
-        run_once(
+        // Hashed before the transaction begins: it is slow on purpose, and a transaction
+        // held open meanwhile would hold a pooled connection for nothing.
+        let hash = self
+            .hasher
+            .hash(&command.password)
+            .await
+            .map_err(Error::Unexpected)?;
+        let id = UserId::from_uuid(self.ids.new_id());
+        command::create(
+            self.uow.as_ref(),
             self.keys.as_ref(),
-            idempotent,
             now,
-            |completion| async move {
-                let hash = self
-                    .hasher
-                    .hash(&command.password)
-                    .await
-                    .map_err(Error::Unexpected)?;
-                let mut user = User::register(
+            idempotent,
+            async |_| {
+                Ok(User::register(
                     principal.user_id,
-                    UserId::from_uuid(self.ids.new_id()),
+                    id,
                     principal.tenant_id,
                     command.email,
                     command.username,
                     hash,
                     command.role,
                     now,
-                );
-                let mut tx = self.uow.begin().await?;
-                tx.users().add(&mut user).await?;
-                if let Some(completion) = completion {
-                    let response = (completion.respond)(&user);
-                    tx.complete_idempotent_request(
-                        completion.key,
-                        completion.token,
-                        &response,
-                        now,
-                    )
-                    .await?;
-                }
-                tx.commit().await?;
-                tracing::info!(user_id = %user.id(), "user created");
-                Ok(user)
+                ))
             },
         )
         .await
@@ -78,8 +68,10 @@ impl CreateUser {
 
 #[cfg(test)]
 mod tests {
+    use domain::Aggregate;
+
     use super::*;
-    use crate::fakes::Fakes;
+    use crate::testing::Fakes;
 
     fn command(email: &str) -> CreateUserCommand {
         CreateUserCommand {
@@ -91,17 +83,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_admin_creates_a_user_in_their_own_tenant() {
+    async fn an_admin_creates_a_user_in_their_own_tenant_and_it_is_announced() {
         let fakes = Fakes::new();
         let admin = fakes.seed_admin("a@example.com").await;
         let user = fakes
-            .create_user()
+            .users()
+            .create
             .execute(&Fakes::principal(&admin), command("new@example.com"), None)
             .await
             .unwrap()
             .created();
         assert_eq!(user.tenant_id(), admin.tenant_id());
         assert_eq!(user.role(), Role::Member);
+        assert_eq!(fakes.db.user(user.id()), user);
+        assert_eq!(
+            fakes.db.outbox_of(user.id().as_uuid()),
+            [("user.registered", 0)]
+        );
+    }
+
+    #[tokio::test]
+    async fn when_the_commit_fails_neither_the_user_nor_its_event_exists() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        let events_before = fakes.db.outbox_names().len();
+        fakes.db.fail_next_commit();
+        let result = fakes
+            .users()
+            .create
+            .execute(&Fakes::principal(&admin), command("new@example.com"), None)
+            .await;
+        assert!(matches!(result, Err(Error::Unexpected(_))));
+        assert_eq!(fakes.db.all::<User>(), [admin]);
+        assert_eq!(fakes.db.outbox_names().len(), events_before);
     }
 
     #[tokio::test]
@@ -110,12 +124,13 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         let member = fakes.seed_member(&admin, "m@example.com").await;
         let error = fakes
-            .create_user()
+            .users()
+            .create
             .execute(&Fakes::principal(&member), command("new@example.com"), None)
             .await
             .unwrap_err();
         assert!(matches!(error, Error::Forbidden));
-        assert_eq!(fakes.db.users().len(), 2);
+        assert_eq!(fakes.db.all::<User>().len(), 2);
     }
 
     #[tokio::test]
@@ -124,7 +139,8 @@ mod tests {
         let admin = fakes.seed_admin("a@example.com").await;
         fakes.seed_admin("b@example.com").await;
         let error = fakes
-            .create_user()
+            .users()
+            .create
             .execute(&Fakes::principal(&admin), command("b@example.com"), None)
             .await
             .unwrap_err();

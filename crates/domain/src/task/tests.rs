@@ -2,6 +2,7 @@ use chrono::TimeZone;
 use proptest::prelude::*;
 
 use super::*;
+use crate::event::AggregateEvent;
 
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, minute, 0).unwrap()
@@ -60,7 +61,10 @@ fn a_new_task_is_todo_and_records_task_created() {
     let events = task.take_events();
     assert!(matches!(
         events.as_slice(),
-        [DomainEvent::TaskCreated { .. }]
+        [TaskEvent {
+            fact: TaskFact::Created { .. },
+            ..
+        }]
     ));
     assert!(task.events().is_empty(), "taking events leaves none behind");
 }
@@ -96,7 +100,7 @@ fn the_happy_path_goes_todo_in_progress_done_and_back_to_todo() {
     task.reopen(creator, at(3)).unwrap();
     assert_eq!(task.status(), TaskStatus::Todo);
     assert_eq!(task.snapshot().completed_at, None);
-    let names: Vec<&str> = task.events().iter().map(DomainEvent::name).collect();
+    let names: Vec<&str> = task.events().iter().map(AggregateEvent::name).collect();
     assert_eq!(
         names,
         [
@@ -219,8 +223,8 @@ fn assigning_records_the_previous_and_new_assignee_once() {
         "re-assigning the same user records nothing"
     );
     assert!(matches!(
-        events[1],
-        DomainEvent::TaskAssigned { assignee: None, previous: Some(p), .. } if p == assignee
+        events[1].fact,
+        TaskFact::Assigned { assignee: None, previous: Some(p) } if p == assignee
     ));
 }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A task title: 1 to 200 characters after trimming.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskTitle(String);
@@ -87,7 +89,10 @@ pub enum TaskStatus {
 }
 
 /// How urgent a task is, in increasing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Priority {
     Low,
     #[default]

@@ -4,15 +4,16 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use application::ports::{Cache, CacheError, Lookup, RepositoryError};
+use application::ports::RepositoryError;
 
-use super::codec::{self, Cacheable, EntryKey};
+use super::codec::{self, EntryKey};
+use super::port::{Cache, CacheEntry, CacheError};
 use super::{CacheConfig, ERRORS_TOTAL, HITS_TOTAL, MISSES_TOTAL};
+use crate::persistence::Persisted;
 
 /// The cache as the decorators and the invalidating unit of work share it: the port, how
 /// values are packed, and the invalidations this process still owes. Build one per
-/// cache and hand clones of it to [`CachedUsers`](super::CachedUsers),
-/// [`CachedTaskQueries`](super::CachedTaskQueries) and
+/// cache and hand clones of it to every [`CachedLookup`](super::CachedLookup) and to the
 /// [`InvalidatingUnitOfWork`](super::InvalidatingUnitOfWork): the owed invalidations
 /// only protect reads that go through the same `CacheAside`.
 #[derive(Clone)]
@@ -78,7 +79,7 @@ impl CacheAside {
         load: F,
     ) -> Result<Option<T>, RepositoryError>
     where
-        T: Cacheable,
+        T: Persisted,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<T>, RepositoryError>>,
     {
@@ -95,24 +96,24 @@ impl CacheAside {
     }
 
     /// Looks `entry` up, once every owed invalidation is delivered; counts the outcome.
-    async fn find<T: Cacheable>(&self, entry: &EntryKey) -> Found<T> {
+    async fn find<T: Persisted>(&self, entry: &EntryKey) -> Found<T> {
         if !self.settle().await {
             Self::missed::<T>();
             return Found::Bypass;
         }
         match self.shared.cache.lookup(&entry.key, &entry.guard).await {
-            Ok(Lookup {
+            Ok(CacheEntry {
                 value: Some(packed),
                 generation,
             }) => match codec::unpack(&packed) {
                 Ok(value) => {
-                    metrics::counter!(HITS_TOTAL, "entity" => T::ENTITY).increment(1);
+                    metrics::counter!(HITS_TOTAL, "entity" => T::NAME).increment(1);
                     Found::Hit(value)
                 }
                 Err(error) => {
                     // Overwritten by the fill that follows: the guard is unchanged.
                     tracing::warn!(
-                        entity = T::ENTITY,
+                        entity = T::NAME,
                         error = format!("{error:#}"),
                         "a cached value did not decode; reading the database"
                     );
@@ -120,7 +121,7 @@ impl CacheAside {
                     Found::Miss(generation)
                 }
             },
-            Ok(Lookup {
+            Ok(CacheEntry {
                 value: None,
                 generation,
             }) => {
@@ -137,7 +138,7 @@ impl CacheAside {
 
     /// Caches `value` unless its guard moved past `generation`. Skipped while this
     /// process owes invalidations: the value may predate one of them.
-    async fn fill<T: Cacheable>(&self, entry: &EntryKey, value: &T, generation: u64) {
+    async fn fill<T: Persisted>(&self, entry: &EntryKey, value: &T, generation: u64) {
         if !self.owed().is_empty() {
             return;
         }
@@ -145,7 +146,7 @@ impl CacheAside {
             Ok(packed) => packed,
             Err(error) => {
                 tracing::warn!(
-                    entity = T::ENTITY,
+                    entity = T::NAME,
                     error = format!("{error:#}"),
                     "a value could not be packed for the cache"
                 );
@@ -163,26 +164,8 @@ impl CacheAside {
     }
 
     /// Counts a read of `T` the cache could not serve.
-    pub(super) fn missed<T: Cacheable>() {
-        metrics::counter!(MISSES_TOTAL, "entity" => T::ENTITY).increment(1);
-    }
-
-    /// The raw value of an unguarded index entry, if the cache has it and can be used.
-    pub(super) async fn index(&self, entry: &EntryKey) -> Option<Vec<u8>> {
-        match self.shared.cache.lookup(&entry.key, &entry.guard).await {
-            Ok(found) => found.value,
-            Err(error) => {
-                failed("lookup", &error);
-                None
-            }
-        }
-    }
-
-    /// Stores an unguarded index entry, checked on use.
-    pub(super) async fn put_index(&self, entry: &EntryKey, value: &[u8]) {
-        if let Err(error) = self.shared.cache.put(&entry.key, value).await {
-            failed("fill", &error);
-        }
+    fn missed<T: Persisted>() {
+        metrics::counter!(MISSES_TOTAL, "entity" => T::NAME).increment(1);
     }
 
     /// Invalidates `entries`, and whatever this process still owes, after a commit.

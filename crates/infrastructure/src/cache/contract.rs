@@ -1,71 +1,55 @@
-//! The contract of the `Cache` port, checked on every adapter: the in-memory cache
-//! always, Redis when `TEST_REDIS_URL` is set (each test under a namespace of its own).
+//! The contract of the `Cache` port, checked on both adapters: in memory always, on
+//! Redis (under a namespace of its own) when the run includes the tests that need it.
+//! Expiry is each adapter's own test: on a paused clock in memory, by the keys' TTLs in
+//! Redis.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::ports::Cache;
-
+use super::port::Cache;
 use super::{InMemoryCache, RedisCache};
-use crate::testing;
+use crate::testing::TestRedis;
 
-/// Builds a cache with this TTL, or `None` when its server is not configured.
-type Make = fn(Duration) -> Option<Arc<dyn Cache>>;
-
-// Every `Make` may find its server missing; this one never does.
-#[allow(clippy::unnecessary_wraps)]
-fn in_memory(ttl: Duration) -> Option<Arc<dyn Cache>> {
-    Some(Arc::new(InMemoryCache::new(100, ttl)))
-}
-
-fn in_redis(ttl: Duration) -> Option<Arc<dyn Cache>> {
-    let Some((redis, namespace)) = testing::redis() else {
-        eprintln!("skipped: TEST_REDIS_URL is not set");
-        return None;
-    };
-    Some(Arc::new(RedisCache::new(redis, namespace, ttl)))
+/// A cache under test, and the Redis namespace it lives in, removed at the end.
+struct Subject {
+    cache: Arc<dyn Cache>,
+    _redis: Option<TestRedis>,
 }
 
 const TTL: Duration = Duration::from_secs(30);
+
+fn in_memory() -> Subject {
+    Subject {
+        cache: Arc::new(InMemoryCache::new(100, TTL)),
+        _redis: None,
+    }
+}
+
+async fn in_redis() -> Subject {
+    let redis = TestRedis::new().await;
+    let cache = RedisCache::new(redis.redis.clone(), redis.namespace.clone(), TTL);
+    Subject {
+        cache: Arc::new(cache),
+        _redis: Some(redis),
+    }
+}
 
 fn guard(key: &str) -> String {
     format!("{key}:gen")
 }
 
-/// Runs each contract check on each adapter, as a test of its own.
-macro_rules! on_every_cache {
-    ($($check:ident),* $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(super::in_memory).await;
-                }
-            )*
-        }
-        mod in_redis {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(super::in_redis).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_cache!(
+crate::with_and_without!(
+    in_memory = in_memory(),
+    on_redis = in_redis().await;
     a_filled_value_is_found_with_its_guards_generation,
     a_fill_is_refused_once_a_writer_bumped_the_guard_since_the_lookup,
     invalidating_bumps_every_guard_and_deletes_every_key,
     a_bumped_guard_does_not_refuse_the_fills_of_other_entries,
-    an_unguarded_put_is_stored_whatever_its_guard_says,
-    values_expire_after_the_ttl,
     invalidating_nothing_is_fine,
 );
 
-async fn a_filled_value_is_found_with_its_guards_generation(make: Make) {
-    let Some(cache) = make(TTL) else { return };
+async fn a_filled_value_is_found_with_its_guards_generation(subject: Subject) {
+    let cache = subject.cache;
     let empty = cache.lookup("k", &guard("k")).await.unwrap();
     assert_eq!(empty.value, None);
     assert_eq!(empty.generation, 0, "a guard nobody bumped");
@@ -80,8 +64,8 @@ async fn a_filled_value_is_found_with_its_guards_generation(make: Make) {
     assert_eq!(found.generation, empty.generation);
 }
 
-async fn a_fill_is_refused_once_a_writer_bumped_the_guard_since_the_lookup(make: Make) {
-    let Some(cache) = make(TTL) else { return };
+async fn a_fill_is_refused_once_a_writer_bumped_the_guard_since_the_lookup(subject: Subject) {
+    let cache = subject.cache;
     let before = cache.lookup("k", &guard("k")).await.unwrap().generation;
     cache
         .invalidate(&[guard("k")], &["k".to_owned()])
@@ -102,8 +86,8 @@ async fn a_fill_is_refused_once_a_writer_bumped_the_guard_since_the_lookup(make:
     assert_eq!(found.value.as_deref(), Some(&b"new"[..]));
 }
 
-async fn invalidating_bumps_every_guard_and_deletes_every_key(make: Make) {
-    let Some(cache) = make(TTL) else { return };
+async fn invalidating_bumps_every_guard_and_deletes_every_key(subject: Subject) {
+    let cache = subject.cache;
     let mut before = Vec::new();
     for key in ["a", "b"] {
         let generation = cache.lookup(key, &guard(key)).await.unwrap().generation;
@@ -131,8 +115,8 @@ async fn invalidating_bumps_every_guard_and_deletes_every_key(make: Make) {
     assert!(twice > once);
 }
 
-async fn a_bumped_guard_does_not_refuse_the_fills_of_other_entries(make: Make) {
-    let Some(cache) = make(TTL) else { return };
+async fn a_bumped_guard_does_not_refuse_the_fills_of_other_entries(subject: Subject) {
+    let cache = subject.cache;
     let other = cache
         .lookup("other", &guard("other"))
         .await
@@ -150,45 +134,8 @@ async fn a_bumped_guard_does_not_refuse_the_fills_of_other_entries(make: Make) {
     );
 }
 
-async fn an_unguarded_put_is_stored_whatever_its_guard_says(make: Make) {
-    let Some(cache) = make(TTL) else { return };
-    cache.invalidate(&[guard("index")], &[]).await.unwrap();
-    cache.put("index", b"target").await.unwrap();
-    let found = cache.lookup("index", &guard("index")).await.unwrap();
-    assert_eq!(found.value.as_deref(), Some(&b"target"[..]));
-    cache.put("index", b"moved").await.unwrap();
-    let found = cache.lookup("index", &guard("index")).await.unwrap();
-    assert_eq!(found.value.as_deref(), Some(&b"moved"[..]));
-}
-
-async fn values_expire_after_the_ttl(make: Make) {
-    let Some(cache) = make(Duration::from_millis(200)) else {
-        return;
-    };
-    let generation = cache.lookup("k", &guard("k")).await.unwrap().generation;
-    assert!(
-        cache
-            .fill("k", b"v", &guard("k"), generation)
-            .await
-            .unwrap()
-    );
-    cache.put("index", b"i").await.unwrap();
-    assert!(
-        cache
-            .lookup("k", &guard("k"))
-            .await
-            .unwrap()
-            .value
-            .is_some()
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(cache.lookup("k", &guard("k")).await.unwrap().value, None);
-    let index = cache.lookup("index", &guard("index")).await.unwrap();
-    assert_eq!(index.value, None);
-}
-
-async fn invalidating_nothing_is_fine(make: Make) {
-    let Some(cache) = make(TTL) else { return };
+async fn invalidating_nothing_is_fine(subject: Subject) {
+    let cache = subject.cache;
     cache.invalidate(&[], &[]).await.unwrap();
     assert_eq!(cache.lookup("k", &guard("k")).await.unwrap().generation, 0);
 }

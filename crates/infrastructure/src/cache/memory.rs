@@ -10,10 +10,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use application::ports::{Cache, CacheError, Lookup};
 use async_trait::async_trait;
+// Tokio's clock, which a test can pause and move by hand.
+use tokio::time::Instant;
+
+use super::port::{Cache, CacheEntry, CacheError};
 
 /// A cache in this process's memory, bounded and with a TTL. Each process has its own,
 /// so it suits a single process, not several replicas (see the module docs of `cache`).
@@ -79,9 +82,9 @@ impl State {
 
 #[async_trait]
 impl Cache for InMemoryCache {
-    async fn lookup(&self, key: &str, guard: &str) -> Result<Lookup, CacheError> {
+    async fn lookup(&self, key: &str, guard: &str) -> Result<CacheEntry, CacheError> {
         let state = self.state();
-        Ok(Lookup {
+        Ok(CacheEntry {
             value: state.values.get(key).cloned(),
             generation: state.generation(guard),
         })
@@ -101,14 +104,6 @@ impl Cache for InMemoryCache {
         let expires = Instant::now() + self.ttl;
         state.values.insert(key.to_owned(), value.to_vec(), expires);
         Ok(true)
-    }
-
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
-        let expires = Instant::now() + self.ttl;
-        self.state()
-            .values
-            .insert(key.to_owned(), value.to_vec(), expires);
-        Ok(())
     }
 
     async fn invalidate(&self, guards: &[String], keys: &[String]) -> Result<(), CacheError> {
@@ -204,12 +199,18 @@ mod tests {
         format!("{name}:gen")
     }
 
-    #[tokio::test]
+    async fn put(cache: &InMemoryCache, key: &str, value: &[u8]) {
+        assert!(cache.fill(key, value, &guard(key), 0).await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_full_cache_evicts_the_entry_that_would_expire_first() {
         let cache = InMemoryCache::new(2, Duration::from_mins(1));
-        cache.put("first", b"1").await.unwrap();
-        cache.put("second", b"2").await.unwrap();
-        cache.put("third", b"3").await.unwrap();
+        put(&cache, "first", b"1").await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        put(&cache, "second", b"2").await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        put(&cache, "third", b"3").await;
         let value = |key: &'static str| {
             let cache = &cache;
             async move { cache.lookup(key, "g").await.unwrap().value }
@@ -222,9 +223,9 @@ mod tests {
     #[tokio::test]
     async fn rewriting_a_key_does_not_count_twice_against_the_capacity() {
         let cache = InMemoryCache::new(2, Duration::from_mins(1));
-        cache.put("first", b"1").await.unwrap();
-        cache.put("second", b"2").await.unwrap();
-        cache.put("second", b"two").await.unwrap();
+        put(&cache, "first", b"1").await;
+        put(&cache, "second", b"2").await;
+        put(&cache, "second", b"two").await;
         assert_eq!(
             cache.lookup("first", "g").await.unwrap().value,
             Some(b"1".to_vec())
@@ -249,15 +250,27 @@ mod tests {
         assert!(cache.fill("k", b"new", &guard("k"), now).await.unwrap());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_expired_bumped_guard_still_refuses_the_fill_of_a_reader_that_saw_it_before() {
-        let cache = InMemoryCache {
-            guard_ttl: Duration::from_millis(20),
-            ..InMemoryCache::new(10, Duration::from_mins(1))
-        };
+        let cache = InMemoryCache::new(10, Duration::from_mins(1));
         let before = cache.lookup("k", &guard("k")).await.unwrap().generation;
         cache.invalidate(&[guard("k")], &[]).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::advance(cache.guard_ttl + Duration::from_secs(1)).await;
+        let after = cache.lookup("k", &guard("k")).await.unwrap().generation;
+        assert_ne!(
+            after, before,
+            "the forgotten guard reads as the floor it raised"
+        );
         assert!(!cache.fill("k", b"old", &guard("k"), before).await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_value_expires_after_the_ttl_and_not_before() {
+        let cache = InMemoryCache::new(10, Duration::from_mins(1));
+        put(&cache, "k", b"v").await;
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(cache.lookup("k", "g").await.unwrap().value.is_some());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(cache.lookup("k", "g").await.unwrap().value, None);
     }
 }

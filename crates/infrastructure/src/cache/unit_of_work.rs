@@ -5,17 +5,18 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use application::ports::{
-    ClaimToken, IdempotencyKey, RecordedResponse, RepositoryError, TaskStore, Transaction,
-    UnitOfWork, UserStore,
+    Accounts, ClaimToken, IdempotencyKey, RecordedResponse, RepositoryError, Store, Transaction,
+    UnitOfWork,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{Task, TaskId, Tenant, TenantId, User, UserId};
+use domain::{ActiveAdmins, DomainEvent, Tenant, TenantId, UserId};
 
 use super::CacheAside;
 use super::codec::EntryKey;
+use crate::persistence::Persisted;
 
-/// Wraps a unit of work: its transactions note every user and task added or saved, and
+/// Wraps a unit of work: its transactions note every aggregate added or saved, and
 /// once the commit has run, bump the guards and delete the cache entries of each.
 #[derive(Clone)]
 pub struct InvalidatingUnitOfWork {
@@ -49,24 +50,69 @@ impl UnitOfWork for InvalidatingUnitOfWork {
     }
 }
 
-/// A transaction that is its own task and user store, like the SQL one: each store call
-/// is passed on to the wrapped transaction's store, after noting the aggregate it
-/// writes. Aggregates are noted before the write, so one whose write failed half-way is
-/// invalidated too: invalidating an unchanged entry only costs a miss.
+/// A transaction that passes every call on to the wrapped one, noting first the
+/// aggregates it adds or saves. They are noted before the write, so one whose write
+/// failed half-way is invalidated too: invalidating an unchanged entry only costs a miss.
 struct InvalidatingTransaction {
     inner: Box<dyn Transaction>,
     cache: CacheAside,
     touched: BTreeSet<EntryKey>,
 }
 
+/// Every cached aggregate's store, through one impl.
 #[async_trait]
-impl Transaction for InvalidatingTransaction {
-    fn tasks(&mut self) -> &mut dyn TaskStore {
-        self
+impl<A: Persisted> Store<A> for InvalidatingTransaction
+where
+    dyn Transaction: Store<A>,
+{
+    async fn get(&mut self, tenant: TenantId, id: A::Id) -> Result<Option<A>, RepositoryError> {
+        Store::<A>::get(self.inner.as_mut(), tenant, id).await
     }
 
-    fn users(&mut self) -> &mut dyn UserStore {
-        self
+    async fn add(&mut self, aggregate: &A) -> Result<(), RepositoryError> {
+        self.touched
+            .insert(EntryKey::of::<A>(aggregate.tenant_id(), aggregate.id()));
+        Store::<A>::add(self.inner.as_mut(), aggregate).await
+    }
+
+    async fn save(&mut self, aggregate: &mut A) -> Result<(), RepositoryError> {
+        self.touched
+            .insert(EntryKey::of::<A>(aggregate.tenant_id(), aggregate.id()));
+        Store::<A>::save(self.inner.as_mut(), aggregate).await
+    }
+}
+
+#[async_trait]
+impl Accounts for InvalidatingTransaction {
+    async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError> {
+        self.inner.add_tenant(tenant).await
+    }
+
+    async fn active_admins(&mut self, tenant: TenantId) -> Result<ActiveAdmins, RepositoryError> {
+        self.inner.active_admins(tenant).await
+    }
+
+    async fn can_act(&mut self, tenant: TenantId, user: UserId) -> Result<bool, RepositoryError> {
+        self.inner.can_act(tenant, user).await
+    }
+
+    async fn end_sessions(
+        &mut self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        self.inner.end_sessions(user, now).await
+    }
+}
+
+#[async_trait]
+impl Transaction for InvalidatingTransaction {
+    async fn append_events(
+        &mut self,
+        events: Vec<DomainEvent>,
+        aggregate_version: i64,
+    ) -> Result<(), RepositoryError> {
+        self.inner.append_events(events, aggregate_version).await
     }
 
     async fn complete_idempotent_request(
@@ -104,47 +150,5 @@ impl Transaction for InvalidatingTransaction {
                 "committing and invalidating stopped: {error}"
             )))
         })
-    }
-}
-
-#[async_trait]
-impl TaskStore for InvalidatingTransaction {
-    async fn get(&mut self, tenant: TenantId, id: TaskId) -> Result<Option<Task>, RepositoryError> {
-        self.inner.tasks().get(tenant, id).await
-    }
-
-    async fn add(&mut self, task: &mut Task) -> Result<(), RepositoryError> {
-        self.touched
-            .insert(EntryKey::task(task.tenant_id(), task.id()));
-        self.inner.tasks().add(task).await
-    }
-
-    async fn save(&mut self, task: &mut Task) -> Result<(), RepositoryError> {
-        self.touched
-            .insert(EntryKey::task(task.tenant_id(), task.id()));
-        self.inner.tasks().save(task).await
-    }
-}
-
-#[async_trait]
-impl UserStore for InvalidatingTransaction {
-    async fn get(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>, RepositoryError> {
-        self.inner.users().get(tenant, id).await
-    }
-
-    async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError> {
-        self.inner.users().add_tenant(tenant).await
-    }
-
-    async fn add(&mut self, user: &mut User) -> Result<(), RepositoryError> {
-        self.touched
-            .insert(EntryKey::user(user.tenant_id(), user.id()));
-        self.inner.users().add(user).await
-    }
-
-    async fn save(&mut self, user: &mut User) -> Result<(), RepositoryError> {
-        self.touched
-            .insert(EntryKey::user(user.tenant_id(), user.id()));
-        self.inner.users().save(user).await
     }
 }

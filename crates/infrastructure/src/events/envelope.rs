@@ -1,143 +1,90 @@
-//! The bus's wire format: one JSON object per event, the envelope's facts beside the
-//! event's payload, so a consumer in any language reads it without the database.
+//! The one JSON an event has wherever it goes: an outbox row's `payload` is the message
+//! the bus carries, so the two never drift. It is derived with serde from the domain's
+//! event types, and carries a schema version:
 //!
 //! ```json
-//! {"id": "…", "type": "task.created", "tenant_id": "…", "aggregate_type": "task",
-//!  "aggregate_id": "…", "aggregate_version": 0, "occurred_at": "2026-01-01T12:00:00Z",
-//!  "payload": {"actor_id": "…", "task_id": "…", …}}
+//! {"schema_version": 1, "id": "…", "aggregate_version": 3, "type": "task.assigned",
+//!  "event": {"task": {"meta": {"tenant_id": "…", "actor": "…", "occurred_at": "…"},
+//!                     "task_id": "…", "fact": {"type": "assigned", "assignee": "…",
+//!                                              "previous": null}}}}
 //! ```
 //!
-//! The payload is the outbox's (`persistence::mapping`), so the two never drift.
+//! `type` repeats the event's name at the top, so a consumer routes a message without
+//! decoding it. Events already stored or in flight must stay readable: the golden files
+//! under `tests/golden/events/` pin the JSON of every kind of event, and a change that
+//! alters one fails its test. A change that must alter the shape bumps
+//! `SCHEMA_VERSION` and keeps decoding the versions before it.
+//!
+//! Decoding is strict: an unknown schema version, an unknown event or a fact missing is
+//! an error, never a guess; facts it does not know are ignored, so an event may grow.
 
 use anyhow::{Context, ensure};
 use application::ports::EventEnvelope;
-use chrono::{DateTime, Utc};
-use domain::TenantId;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use domain::DomainEvent;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::persistence::{decode_event, event_payload};
+/// The version of the shape `encode` writes.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Deserialize)]
-struct Wire {
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    schema_version: u32,
     id: Uuid,
-    #[serde(rename = "type")]
-    event_type: String,
-    tenant_id: Uuid,
-    aggregate_type: String,
-    aggregate_id: Uuid,
     aggregate_version: i64,
-    occurred_at: DateTime<Utc>,
-    payload: Value,
+    #[serde(rename = "type")]
+    name: &'a str,
+    event: &'a DomainEvent,
 }
 
-/// `envelope` as the JSON the bus carries.
-pub(crate) fn encode(envelope: &EventEnvelope) -> String {
-    let event = &envelope.event;
-    let meta = event.meta();
-    let (aggregate_type, aggregate_id) = event.aggregate();
-    json!({
-        "id": envelope.id,
-        "type": event.name(),
-        "tenant_id": meta.tenant_id.as_uuid(),
-        "aggregate_type": aggregate_type.as_str(),
-        "aggregate_id": aggregate_id,
-        "aggregate_version": envelope.aggregate_version,
-        "occurred_at": meta.occurred_at,
-        "payload": event_payload(event),
-    })
-    .to_string()
+#[derive(Deserialize)]
+struct Incoming {
+    schema_version: u32,
+    id: Uuid,
+    aggregate_version: i64,
+    #[serde(rename = "type")]
+    name: String,
+    event: DomainEvent,
+}
+
+/// The JSON of `event`, with its id and the version its aggregate reached.
+pub(crate) fn encode(id: Uuid, aggregate_version: i64, event: &DomainEvent) -> String {
+    let outgoing = Outgoing {
+        schema_version: SCHEMA_VERSION,
+        id,
+        aggregate_version,
+        name: event.name(),
+        event,
+    };
+    // Ids, numbers, strings and dates only: serialising cannot fail.
+    serde_json::to_string(&outgoing).unwrap_or_default()
 }
 
 /// The envelope `json` carries: the inverse of `encode`.
 ///
 /// # Errors
-/// When `json` is not an envelope, or holds no event this version knows.
+/// When `json` is not an event of a schema version this one reads, or its `type`
+/// contradicts its event.
 pub(crate) fn decode(json: &str) -> anyhow::Result<EventEnvelope> {
-    let wire: Wire = serde_json::from_str(json).context("the message is not an event envelope")?;
-    let event = decode_event(
-        &wire.event_type,
-        TenantId::from_uuid(wire.tenant_id),
-        wire.aggregate_id,
-        wire.occurred_at,
-        wire.payload,
-    )?;
+    let incoming: Incoming =
+        serde_json::from_str(json).context("the message is not an event this version reads")?;
     ensure!(
-        event.aggregate().0.as_str() == wire.aggregate_type,
-        "a {} event cannot happen to a {}",
-        wire.event_type,
-        wire.aggregate_type
+        incoming.schema_version == SCHEMA_VERSION,
+        "the event's schema version {} is not {SCHEMA_VERSION}",
+        incoming.schema_version
+    );
+    ensure!(
+        incoming.name == incoming.event.name(),
+        "the event says it is a {} but holds a {}",
+        incoming.name,
+        incoming.event.name()
     );
     Ok(EventEnvelope {
-        id: wire.id,
-        aggregate_version: wire.aggregate_version,
-        event,
+        id: incoming.id,
+        aggregate_version: incoming.aggregate_version,
+        event: incoming.event,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::{TimeZone, Timelike};
-    use domain::{DomainEvent, EventMeta, Priority, TaskId, UserId};
-
-    use super::*;
-
-    fn envelope() -> EventEnvelope {
-        EventEnvelope {
-            id: Uuid::now_v7(),
-            aggregate_version: 4,
-            event: DomainEvent::TaskEdited {
-                meta: EventMeta {
-                    tenant_id: TenantId::from_uuid(Uuid::now_v7()),
-                    actor: UserId::from_uuid(Uuid::now_v7()),
-                    occurred_at: Utc
-                        .with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
-                        .unwrap()
-                        .with_nanosecond(123_456_000)
-                        .unwrap(),
-                },
-                task: TaskId::from_uuid(Uuid::now_v7()),
-                title: "Ship".to_owned(),
-                priority: Priority::High,
-                due_date: None,
-            },
-        }
-    }
-
-    #[test]
-    fn an_envelope_decodes_back_to_itself() {
-        let envelope = envelope();
-        assert_eq!(decode(&encode(&envelope)).unwrap(), envelope);
-    }
-
-    #[test]
-    fn the_envelope_names_every_fact_beside_the_payload() {
-        let envelope = envelope();
-        let json: Value = serde_json::from_str(&encode(&envelope)).unwrap();
-        let meta = envelope.event.meta();
-        assert_eq!(json["id"], envelope.id.to_string());
-        assert_eq!(json["type"], "task.edited");
-        assert_eq!(json["tenant_id"], meta.tenant_id.to_string());
-        assert_eq!(json["aggregate_type"], "task");
-        assert_eq!(
-            json["aggregate_id"],
-            envelope.event.aggregate().1.to_string()
-        );
-        assert_eq!(json["aggregate_version"], 4);
-        assert_eq!(json["occurred_at"], "2026-01-01T12:00:00.123456Z");
-        assert_eq!(json["payload"], event_payload(&envelope.event));
-    }
-
-    #[test]
-    fn a_message_that_is_no_envelope_or_contradicts_itself_is_refused() {
-        assert!(decode("not json").is_err());
-        assert!(decode("{}").is_err());
-        let mut json: Value = serde_json::from_str(&encode(&envelope())).unwrap();
-        json["aggregate_type"] = json!("user");
-        assert!(decode(&json.to_string()).is_err());
-        json["aggregate_type"] = json!("task");
-        json["type"] = json!("task.archived");
-        assert!(decode(&json.to_string()).is_err());
-    }
-}
+mod tests;

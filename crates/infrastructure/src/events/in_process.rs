@@ -33,6 +33,7 @@ use super::count_redelivered;
 #[derive(Debug, Clone)]
 pub struct InProcessBus {
     shared: Arc<Shared>,
+    claim_idle: Duration,
 }
 
 #[derive(Debug)]
@@ -41,7 +42,6 @@ struct Shared {
     /// Woken on every publish, for the receivers waiting for one.
     published: Notify,
     capacity: usize,
-    claim_idle: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -72,9 +72,28 @@ impl InProcessBus {
                 log: Mutex::default(),
                 published: Notify::new(),
                 capacity: capacity.max(1),
-                claim_idle,
             }),
+            claim_idle,
         }
+    }
+
+    /// Another handle on the same log, whose consumers claim after `claim_idle`.
+    #[cfg(test)]
+    pub(crate) fn with_claim_idle(&self, claim_idle: Duration) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            claim_idle,
+        }
+    }
+
+    /// How many events `group` was handed and has not acknowledged.
+    #[cfg(any(test, feature = "testing"))]
+    #[must_use]
+    pub fn pending(&self, group: &str) -> u64 {
+        self.log()
+            .groups
+            .get(group)
+            .map_or(0, |group| group.pending.len() as u64)
     }
 
     /// How many events of the log `group` has not been handed yet; `None` before its
@@ -198,7 +217,7 @@ impl EventSubscriber for InProcessBus {
             let published = self.shared.published.notified();
             tokio::pin!(published);
             published.as_mut().enable();
-            let deliveries = self.log().take(group, max, self.shared.claim_idle);
+            let deliveries = self.log().take(group, max, self.claim_idle);
             if !deliveries.is_empty() || max == 0 || Instant::now() >= deadline {
                 count_redelivered(group, &deliveries);
                 return Ok(deliveries);
@@ -220,6 +239,10 @@ impl EventSubscriber for InProcessBus {
             }
         }
         Ok(())
+    }
+
+    async fn lag(&self, group: &str) -> anyhow::Result<Option<u64>> {
+        Ok(InProcessBus::lag(self, group))
     }
 }
 

@@ -56,6 +56,24 @@ pub struct RedisStreamBus {
 }
 
 impl RedisStreamBus {
+    /// How many messages `group` was handed and has not acknowledged (`XPENDING`).
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn pending(&self, group: &str) -> u64 {
+        let (stream, group) = (self.config.stream.clone(), group.to_owned());
+        let summary: redis::streams::StreamPendingReply = self
+            .redis
+            .run(|mut connection| async move {
+                redis::cmd("XPENDING")
+                    .arg(&stream)
+                    .arg(&group)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await
+            .expect("reading the pending messages");
+        summary.count() as u64
+    }
+
     #[must_use]
     pub fn new(redis: Redis, config: StreamConfig) -> Self {
         Self {
@@ -258,7 +276,12 @@ impl EventPublisher for RedisStreamBus {
         if events.is_empty() {
             return Ok(());
         }
-        let entries: Vec<String> = events.iter().map(envelope::encode).collect();
+        let entries: Vec<String> = events
+            .iter()
+            .map(|envelope| {
+                envelope::encode(envelope.id, envelope.aggregate_version, &envelope.event)
+            })
+            .collect();
         let stream = self.config.stream.clone();
         let max_len = self.config.max_len;
         self.redis
@@ -343,13 +366,17 @@ impl EventSubscriber for RedisStreamBus {
             .context("acknowledging events")?;
         Ok(())
     }
+
+    async fn lag(&self, group: &str) -> anyhow::Result<Option<u64>> {
+        RedisStreamBus::lag(self, group).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::events::tests::{delete, envelopes};
-    use crate::testing;
+    use crate::testing::TestRedis;
 
     fn config(stream: String) -> StreamConfig {
         StreamConfig {
@@ -360,11 +387,10 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
     async fn a_message_that_holds_no_event_is_delivered_without_one() {
-        let Some((redis, prefix)) = testing::redis() else {
-            eprintln!("skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
+        let test = TestRedis::new().await;
+        let (redis, prefix) = (test.redis.clone(), test.namespace.clone());
         let stream = format!("{prefix}:events");
         let bus = RedisStreamBus::new(redis.clone(), config(stream.clone()));
         let added = stream.clone();
@@ -399,11 +425,10 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
     async fn the_lag_counts_what_a_group_has_not_been_handed() {
-        let Some((redis, prefix)) = testing::redis() else {
-            eprintln!("skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
+        let test = TestRedis::new().await;
+        let (redis, prefix) = (test.redis.clone(), test.namespace.clone());
         let stream = format!("{prefix}:events");
         let bus = RedisStreamBus::new(redis.clone(), config(stream.clone()));
         assert_eq!(bus.lag("g").await.unwrap(), None, "no stream yet");
@@ -415,11 +440,10 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
     async fn a_group_deleted_with_its_stream_is_created_again() {
-        let Some((redis, prefix)) = testing::redis() else {
-            eprintln!("skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
+        let test = TestRedis::new().await;
+        let (redis, prefix) = (test.redis.clone(), test.namespace.clone());
         let stream = format!("{prefix}:events");
         let bus = RedisStreamBus::new(redis.clone(), config(stream.clone()));
         bus.receive("g", "c", 1, Duration::ZERO).await.unwrap();

@@ -292,6 +292,7 @@ pub(super) async fn complete(
 
 #[cfg(test)]
 mod tests {
+    use crate::database::Database;
     use application::ports::UnitOfWork;
     use chrono::TimeZone;
     use domain::TenantId;
@@ -299,7 +300,7 @@ mod tests {
 
     use super::*;
     use crate::persistence::SqlUnitOfWork;
-    use crate::testing::{on_every_backend, open_two_connections};
+    use crate::testing::open_two_connections;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + TimeDelta::seconds(seconds)
@@ -346,300 +347,265 @@ mod tests {
         tx.commit().await
     }
 
-    #[tokio::test]
-    async fn a_new_key_is_claimed_once_and_then_in_progress() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db);
-            let key = key(tenant(), "a");
-            claimed(keys.claim(&key, at(0)).await.unwrap());
-            assert_eq!(keys.claim(&key, at(1)).await.unwrap(), Claim::InProgress);
-            assert_eq!(keys.claim(&key, at(59)).await.unwrap(), Claim::InProgress);
-        })
-        .await;
+    async fn a_new_key_is_claimed_once_and_then_in_progress(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db);
+        let key = key(tenant(), "a");
+        claimed(keys.claim(&key, at(0)).await.unwrap());
+        assert_eq!(keys.claim(&key, at(1)).await.unwrap(), Claim::InProgress);
+        assert_eq!(keys.claim(&key, at(59)).await.unwrap(), Claim::InProgress);
     }
 
-    #[tokio::test]
-    async fn of_two_claims_of_a_new_key_at_once_exactly_one_wins() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let key = key(tenant(), "a");
-            open_two_connections(&db).await;
-            let (one, other) = tokio::join!(keys.claim(&key, at(0)), keys.claim(&key, at(0)));
-            let mut claims = [one.unwrap(), other.unwrap()];
-            claims.sort_by_key(|claim| claim == &Claim::InProgress);
-            assert!(
-                matches!(claims, [Claim::Claimed(_), Claim::InProgress]),
-                "{claims:?}"
-            );
-        })
-        .await;
+    async fn of_two_claims_of_a_new_key_at_once_exactly_one_wins(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let key = key(tenant(), "a");
+        open_two_connections(&db).await;
+        let (one, other) = tokio::join!(keys.claim(&key, at(0)), keys.claim(&key, at(0)));
+        let mut claims = [one.unwrap(), other.unwrap()];
+        claims.sort_by_key(|claim| claim == &Claim::InProgress);
+        assert!(
+            matches!(claims, [Claim::Claimed(_), Claim::InProgress]),
+            "{claims:?}"
+        );
     }
 
-    #[tokio::test]
-    async fn a_key_is_scoped_to_its_tenant() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db);
-            claimed(keys.claim(&key(tenant(), "a"), at(0)).await.unwrap());
-            claimed(keys.claim(&key(tenant(), "a"), at(0)).await.unwrap());
-        })
-        .await;
+    async fn a_key_is_scoped_to_its_tenant(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db);
+        claimed(keys.claim(&key(tenant(), "a"), at(0)).await.unwrap());
+        claimed(keys.claim(&key(tenant(), "a"), at(0)).await.unwrap());
     }
 
-    #[tokio::test]
-    async fn a_completed_key_replays_its_response_byte_for_byte_to_the_same_request_only() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let uow = SqlUnitOfWork::new(db);
-            let key = key(tenant(), "a");
-            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
-            complete_in_transaction(&uow, &key, token, at(1))
-                .await
-                .unwrap();
-            assert_eq!(
-                keys.claim(&key, at(2)).await.unwrap(),
-                Claim::Replay(response())
-            );
-            let other_request = IdempotencyKey {
-                fingerprint: "b".repeat(64),
-                ..key.clone()
-            };
-            assert_eq!(
-                keys.claim(&other_request, at(2)).await.unwrap(),
-                Claim::KeyReused
-            );
-            // A completed response is not a claim to give up.
-            keys.release(&key, token).await.unwrap();
-            assert_eq!(
-                keys.claim(&key, at(3)).await.unwrap(),
-                Claim::Replay(response())
-            );
-        })
-        .await;
+    async fn a_completed_key_replays_its_response_byte_for_byte_to_the_same_request_only(
+        db: Database,
+    ) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let uow = SqlUnitOfWork::new(db);
+        let key = key(tenant(), "a");
+        let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+        complete_in_transaction(&uow, &key, token, at(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            keys.claim(&key, at(2)).await.unwrap(),
+            Claim::Replay(response())
+        );
+        let other_request = IdempotencyKey {
+            fingerprint: "b".repeat(64),
+            ..key.clone()
+        };
+        assert_eq!(
+            keys.claim(&other_request, at(2)).await.unwrap(),
+            Claim::KeyReused
+        );
+        // A completed response is not a claim to give up.
+        keys.release(&key, token).await.unwrap();
+        assert_eq!(
+            keys.claim(&key, at(3)).await.unwrap(),
+            Claim::Replay(response())
+        );
     }
 
-    #[tokio::test]
-    async fn an_empty_response_body_is_replayed_empty_not_lost() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let key = key(tenant(), "a");
-            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
-            let empty = RecordedResponse {
-                status: 204,
-                location: None,
-                body: Vec::new(),
-            };
-            let mut tx = SqlUnitOfWork::new(db).begin().await.unwrap();
-            tx.complete_idempotent_request(&key, token, &empty, at(1))
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-            assert_eq!(keys.claim(&key, at(2)).await.unwrap(), Claim::Replay(empty));
-        })
-        .await;
+    async fn an_empty_response_body_is_replayed_empty_not_lost(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let key = key(tenant(), "a");
+        let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+        let empty = RecordedResponse {
+            status: 204,
+            location: None,
+            body: Vec::new(),
+        };
+        let mut tx = SqlUnitOfWork::new(db).begin().await.unwrap();
+        tx.complete_idempotent_request(&key, token, &empty, at(1))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(keys.claim(&key, at(2)).await.unwrap(), Claim::Replay(empty));
     }
 
-    #[tokio::test]
-    async fn a_key_in_progress_for_another_request_is_reused_and_keeps_its_claim() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db);
-            let first = key(tenant(), "a");
-            let second = IdempotencyKey {
-                fingerprint: "b".repeat(64),
-                ..first.clone()
-            };
-            keys.claim(&first, at(0)).await.unwrap();
-            assert_eq!(keys.claim(&second, at(1)).await.unwrap(), Claim::KeyReused);
-            keys.release(&second, ClaimToken(Uuid::now_v7()))
-                .await
-                .unwrap();
-            assert_eq!(keys.claim(&first, at(2)).await.unwrap(), Claim::InProgress);
-        })
-        .await;
+    async fn a_key_in_progress_for_another_request_is_reused_and_keeps_its_claim(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db);
+        let first = key(tenant(), "a");
+        let second = IdempotencyKey {
+            fingerprint: "b".repeat(64),
+            ..first.clone()
+        };
+        keys.claim(&first, at(0)).await.unwrap();
+        assert_eq!(keys.claim(&second, at(1)).await.unwrap(), Claim::KeyReused);
+        keys.release(&second, ClaimToken(Uuid::now_v7()))
+            .await
+            .unwrap();
+        assert_eq!(keys.claim(&first, at(2)).await.unwrap(), Claim::InProgress);
     }
 
-    #[tokio::test]
-    async fn a_lapsed_claim_is_taken_over_by_one_retry_only() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let key = key(tenant(), "a");
-            keys.claim(&key, at(0)).await.unwrap();
-            // The first request crashed; its lease ran out at 60 s.
-            open_two_connections(&db).await;
-            let (one, other) = tokio::join!(keys.claim(&key, at(61)), keys.claim(&key, at(61)));
-            let mut claims = [one.unwrap(), other.unwrap()];
-            claims.sort_by_key(|claim| claim == &Claim::InProgress);
-            assert!(
-                matches!(claims, [Claim::Claimed(_), Claim::InProgress]),
-                "{claims:?}"
-            );
-            // The new lease runs from the takeover.
-            assert_eq!(keys.claim(&key, at(120)).await.unwrap(), Claim::InProgress);
-            claimed(keys.claim(&key, at(122)).await.unwrap());
-        })
-        .await;
+    async fn a_lapsed_claim_is_taken_over_by_one_retry_only(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let key = key(tenant(), "a");
+        keys.claim(&key, at(0)).await.unwrap();
+        // The first request crashed; its lease ran out at 60 s.
+        open_two_connections(&db).await;
+        let (one, other) = tokio::join!(keys.claim(&key, at(61)), keys.claim(&key, at(61)));
+        let mut claims = [one.unwrap(), other.unwrap()];
+        claims.sort_by_key(|claim| claim == &Claim::InProgress);
+        assert!(
+            matches!(claims, [Claim::Claimed(_), Claim::InProgress]),
+            "{claims:?}"
+        );
+        // The new lease runs from the takeover.
+        assert_eq!(keys.claim(&key, at(120)).await.unwrap(), Claim::InProgress);
+        claimed(keys.claim(&key, at(122)).await.unwrap());
     }
 
-    #[tokio::test]
-    async fn a_lapsed_claim_is_free_for_a_corrected_request() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db);
-            let crashed = key(tenant(), "a");
-            let corrected = IdempotencyKey {
-                fingerprint: "c".repeat(64),
-                ..crashed.clone()
-            };
-            keys.claim(&crashed, at(0)).await.unwrap();
-            claimed(keys.claim(&corrected, at(61)).await.unwrap());
-            assert_eq!(
-                keys.claim(&crashed, at(62)).await.unwrap(),
-                Claim::KeyReused
-            );
-            assert_eq!(
-                keys.claim(&corrected, at(62)).await.unwrap(),
-                Claim::InProgress
-            );
-        })
-        .await;
+    async fn a_lapsed_claim_is_free_for_a_corrected_request(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db);
+        let crashed = key(tenant(), "a");
+        let corrected = IdempotencyKey {
+            fingerprint: "c".repeat(64),
+            ..crashed.clone()
+        };
+        keys.claim(&crashed, at(0)).await.unwrap();
+        claimed(keys.claim(&corrected, at(61)).await.unwrap());
+        assert_eq!(
+            keys.claim(&crashed, at(62)).await.unwrap(),
+            Claim::KeyReused
+        );
+        assert_eq!(
+            keys.claim(&corrected, at(62)).await.unwrap(),
+            Claim::InProgress
+        );
     }
 
-    #[tokio::test]
-    async fn claiming_purges_the_tenants_expired_keys() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let tenant = tenant();
-            let old = key(tenant, "a");
-            keys.claim(&old, at(0)).await.unwrap();
-            let day = 24 * 60 * 60;
-            let fresh = IdempotencyKey {
-                key: "another".to_owned(),
-                ..old.clone()
-            };
-            keys.claim(&fresh, at(day + 1)).await.unwrap();
-            let left = idempotency_keys::Entity::find()
-                .all(db.ungated())
-                .await
-                .unwrap();
-            assert_eq!(left.len(), 1, "only the fresh key is left");
-            assert_eq!(left[0].key, "another");
-        })
-        .await;
+    async fn claiming_purges_the_tenants_expired_keys(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let tenant = tenant();
+        let old = key(tenant, "a");
+        keys.claim(&old, at(0)).await.unwrap();
+        let day = 24 * 60 * 60;
+        let fresh = IdempotencyKey {
+            key: "another".to_owned(),
+            ..old.clone()
+        };
+        keys.claim(&fresh, at(day + 1)).await.unwrap();
+        let left = idempotency_keys::Entity::find()
+            .all(db.ungated())
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1, "only the fresh key is left");
+        assert_eq!(left[0].key, "another");
     }
 
-    #[tokio::test]
-    async fn an_expired_key_is_free_for_any_request() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let uow = SqlUnitOfWork::new(db);
-            let key = key(tenant(), "a");
-            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
-            complete_in_transaction(&uow, &key, token, at(10))
-                .await
-                .unwrap();
-            // Kept for 24 hours from completion.
-            let day = 24 * 60 * 60;
-            assert!(matches!(
-                keys.claim(&key, at(day + 9)).await.unwrap(),
-                Claim::Replay(_)
-            ));
-            let other_request = IdempotencyKey {
-                fingerprint: "b".repeat(64),
-                ..key
-            };
-            claimed(keys.claim(&other_request, at(day + 10)).await.unwrap());
-            assert_eq!(
-                keys.claim(&other_request, at(day + 11)).await.unwrap(),
-                Claim::InProgress
-            );
-        })
-        .await;
+    async fn an_expired_key_is_free_for_any_request(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let uow = SqlUnitOfWork::new(db);
+        let key = key(tenant(), "a");
+        let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+        complete_in_transaction(&uow, &key, token, at(10))
+            .await
+            .unwrap();
+        // Kept for 24 hours from completion.
+        let day = 24 * 60 * 60;
+        assert!(matches!(
+            keys.claim(&key, at(day + 9)).await.unwrap(),
+            Claim::Replay(_)
+        ));
+        let other_request = IdempotencyKey {
+            fingerprint: "b".repeat(64),
+            ..key
+        };
+        claimed(keys.claim(&other_request, at(day + 10)).await.unwrap());
+        assert_eq!(
+            keys.claim(&other_request, at(day + 11)).await.unwrap(),
+            Claim::InProgress
+        );
     }
 
-    #[tokio::test]
-    async fn a_released_claim_can_be_claimed_again() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db);
-            let key = key(tenant(), "a");
-            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
-            keys.release(&key, token).await.unwrap();
-            claimed(keys.claim(&key, at(1)).await.unwrap());
-        })
-        .await;
+    async fn a_released_claim_can_be_claimed_again(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db);
+        let key = key(tenant(), "a");
+        let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+        keys.release(&key, token).await.unwrap();
+        claimed(keys.claim(&key, at(1)).await.unwrap());
     }
 
-    #[tokio::test]
-    async fn a_response_recorded_in_a_rolled_back_transaction_is_not_kept() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let uow = SqlUnitOfWork::new(db);
-            let key = key(tenant(), "a");
-            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
-            let mut tx = uow.begin().await.unwrap();
-            tx.complete_idempotent_request(&key, token, &response(), at(1))
-                .await
-                .unwrap();
-            drop(tx);
-            assert_eq!(keys.claim(&key, at(2)).await.unwrap(), Claim::InProgress);
-            keys.release(&key, token).await.unwrap();
-            claimed(keys.claim(&key, at(3)).await.unwrap());
-        })
-        .await;
+    async fn a_response_recorded_in_a_rolled_back_transaction_is_not_kept(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let uow = SqlUnitOfWork::new(db);
+        let key = key(tenant(), "a");
+        let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+        let mut tx = uow.begin().await.unwrap();
+        tx.complete_idempotent_request(&key, token, &response(), at(1))
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(keys.claim(&key, at(2)).await.unwrap(), Claim::InProgress);
+        keys.release(&key, token).await.unwrap();
+        claimed(keys.claim(&key, at(3)).await.unwrap());
     }
 
-    #[tokio::test]
-    async fn recording_a_response_without_this_requests_claim_is_unexpected() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let uow = SqlUnitOfWork::new(db);
-            let key = key(tenant(), "a");
-            let unclaimed =
-                complete_in_transaction(&uow, &key, ClaimToken(Uuid::now_v7()), at(0)).await;
-            assert!(
-                matches!(unclaimed, Err(RepositoryError::Unexpected(_))),
-                "{unclaimed:?}"
-            );
-            let token = claimed(keys.claim(&key, at(0)).await.unwrap());
-            complete_in_transaction(&uow, &key, token, at(1))
-                .await
-                .unwrap();
-            // Completing the same claim again must not record a second answer.
-            let twice = complete_in_transaction(&uow, &key, token, at(2)).await;
-            assert!(
-                matches!(twice, Err(RepositoryError::Unexpected(_))),
-                "{twice:?}"
-            );
-            assert_eq!(
-                keys.claim(&key, at(3)).await.unwrap(),
-                Claim::Replay(response())
-            );
-        })
-        .await;
+    async fn recording_a_response_without_this_requests_claim_is_unexpected(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let uow = SqlUnitOfWork::new(db);
+        let key = key(tenant(), "a");
+        let unclaimed =
+            complete_in_transaction(&uow, &key, ClaimToken(Uuid::now_v7()), at(0)).await;
+        assert!(
+            matches!(unclaimed, Err(RepositoryError::Unexpected(_))),
+            "{unclaimed:?}"
+        );
+        let token = claimed(keys.claim(&key, at(0)).await.unwrap());
+        complete_in_transaction(&uow, &key, token, at(1))
+            .await
+            .unwrap();
+        // Completing the same claim again must not record a second answer.
+        let twice = complete_in_transaction(&uow, &key, token, at(2)).await;
+        assert!(
+            matches!(twice, Err(RepositoryError::Unexpected(_))),
+            "{twice:?}"
+        );
+        assert_eq!(
+            keys.claim(&key, at(3)).await.unwrap(),
+            Claim::Replay(response())
+        );
     }
-    #[tokio::test]
-    async fn a_request_whose_claim_was_taken_over_can_neither_release_nor_complete_it() {
-        on_every_backend(|db| async move {
-            let keys = SqlIdempotencyKeys::new(db.clone());
-            let uow = SqlUnitOfWork::new(db);
-            let key = key(tenant(), "a");
-            let slow = claimed(keys.claim(&key, at(0)).await.unwrap());
-            // The slow request runs past its lease; a retry takes the claim over.
-            let retry = claimed(keys.claim(&key, at(61)).await.unwrap());
-            assert_ne!(slow, retry);
-            keys.release(&key, slow).await.unwrap();
-            assert_eq!(keys.claim(&key, at(62)).await.unwrap(), Claim::InProgress);
-            let late = complete_in_transaction(&uow, &key, slow, at(63)).await;
-            assert!(matches!(late, Err(RepositoryError::Stale)), "{late:?}");
-            assert_eq!(keys.claim(&key, at(64)).await.unwrap(), Claim::InProgress);
-            complete_in_transaction(&uow, &key, retry, at(65))
-                .await
-                .unwrap();
-            assert_eq!(
-                keys.claim(&key, at(66)).await.unwrap(),
-                Claim::Replay(response())
-            );
-            // Once the retry has answered, the slow request still cannot record its own.
-            let later = complete_in_transaction(&uow, &key, slow, at(67)).await;
-            assert!(matches!(later, Err(RepositoryError::Stale)), "{later:?}");
-        })
-        .await;
+    async fn a_request_whose_claim_was_taken_over_can_neither_release_nor_complete_it(
+        db: Database,
+    ) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let uow = SqlUnitOfWork::new(db);
+        let key = key(tenant(), "a");
+        let slow = claimed(keys.claim(&key, at(0)).await.unwrap());
+        // The slow request runs past its lease; a retry takes the claim over.
+        let retry = claimed(keys.claim(&key, at(61)).await.unwrap());
+        assert_ne!(slow, retry);
+        keys.release(&key, slow).await.unwrap();
+        assert_eq!(keys.claim(&key, at(62)).await.unwrap(), Claim::InProgress);
+        let late = complete_in_transaction(&uow, &key, slow, at(63)).await;
+        assert!(matches!(late, Err(RepositoryError::Stale)), "{late:?}");
+        assert_eq!(keys.claim(&key, at(64)).await.unwrap(), Claim::InProgress);
+        complete_in_transaction(&uow, &key, retry, at(65))
+            .await
+            .unwrap();
+        assert_eq!(
+            keys.claim(&key, at(66)).await.unwrap(),
+            Claim::Replay(response())
+        );
+        // Once the retry has answered, the slow request still cannot record its own.
+        let later = complete_in_transaction(&uow, &key, slow, at(67)).await;
+        assert!(matches!(later, Err(RepositoryError::Stale)), "{later:?}");
     }
+
+    crate::on_every_backend!(
+        a_new_key_is_claimed_once_and_then_in_progress,
+        of_two_claims_of_a_new_key_at_once_exactly_one_wins,
+        a_key_is_scoped_to_its_tenant,
+        a_completed_key_replays_its_response_byte_for_byte_to_the_same_request_only,
+        an_empty_response_body_is_replayed_empty_not_lost,
+        a_key_in_progress_for_another_request_is_reused_and_keeps_its_claim,
+        a_lapsed_claim_is_taken_over_by_one_retry_only,
+        a_lapsed_claim_is_free_for_a_corrected_request,
+        claiming_purges_the_tenants_expired_keys,
+        an_expired_key_is_free_for_any_request,
+        a_released_claim_can_be_claimed_again,
+        a_response_recorded_in_a_rolled_back_transaction_is_not_kept,
+        recording_a_response_without_this_requests_claim_is_unexpected,
+        a_request_whose_claim_was_taken_over_can_neither_release_nor_complete_it,
+    );
 }

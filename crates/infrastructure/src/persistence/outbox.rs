@@ -38,6 +38,7 @@ use application::ports::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
@@ -47,10 +48,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::entity::outbox::{self, Column};
-use super::mapping::{envelope_from_row, outbox_row};
 use super::repository_error;
 use crate::database::Database;
-use crate::events::{OUTBOX_RELAY_FAILURES, OUTBOX_RELAYED, OUTBOX_UNDECODABLE};
+use crate::events::{OUTBOX_RELAY_FAILURES, OUTBOX_RELAYED, OUTBOX_UNDECODABLE, envelope};
 
 /// The key of the advisory lock a relay holds on `PostgreSQL` while it publishes a
 /// batch: "keystone" in ASCII, so it is recognisable in `pg_locks`.
@@ -68,11 +68,43 @@ pub(super) async fn append(
     let rows = events
         .iter()
         .map(|event| outbox_row(Uuid::now_v7(), event, aggregate_version));
-    outbox::Entity::insert_many(rows)
+    outbox::Entity::insert_many(rows.collect::<Vec<_>>())
         .exec_without_returning(transaction)
         .await
         .map_err(|error| repository_error(error, "storing events in the outbox"))?;
     Ok(())
+}
+
+/// The outbox row of `event`, unpublished, with `id` as its key. The columns beside the
+/// payload say what the relay and the purge select by; the payload is the event's one
+/// JSON (`events::envelope`), the message the bus will carry.
+fn outbox_row(id: Uuid, event: &DomainEvent, aggregate_version: i64) -> outbox::ActiveModel {
+    let meta = event.meta();
+    let (aggregate_type, aggregate_id) = event.aggregate();
+    outbox::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(meta.tenant_id.as_uuid()),
+        aggregate_type: Set(aggregate_type.to_owned()),
+        aggregate_id: Set(aggregate_id),
+        event_type: Set(event.name().to_owned()),
+        payload: Set(envelope::encode(id, aggregate_version, event)),
+        occurred_at: Set(meta.occurred_at),
+        published_at: Set(None),
+        aggregate_version: Set(aggregate_version),
+    }
+}
+
+/// The event a stored row holds, as long as its payload agrees with its columns.
+fn envelope_from_row(row: &outbox::Model) -> anyhow::Result<EventEnvelope> {
+    let envelope = envelope::decode(&row.payload)?;
+    anyhow::ensure!(
+        envelope.id == row.id
+            && envelope.aggregate_version == row.aggregate_version
+            && envelope.event.name() == row.event_type
+            && envelope.event.aggregate().1 == row.aggregate_id,
+        "the payload contradicts its row"
+    );
+    Ok(envelope)
 }
 
 /// The outbox table, from the relay's side. Cloning it is cheap and shares the lock
@@ -281,6 +313,8 @@ pub(super) async fn stored(db: &crate::database::Database) -> Vec<outbox::Model>
 
 #[cfg(test)]
 mod tests {
+    use crate::database::Database;
+    use domain::Aggregate;
     use std::collections::HashMap;
     use std::sync::Mutex as StdMutex;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -296,7 +330,7 @@ mod tests {
 
     use super::*;
     use crate::persistence::SqlUnitOfWork;
-    use crate::testing::{on_every_backend, open_two_connections};
+    use crate::testing::open_two_connections;
 
     fn at(second: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, second).unwrap()
@@ -340,14 +374,15 @@ mod tests {
     }
 
     fn started(task: TaskId, occurred_at: DateTime<Utc>) -> DomainEvent {
-        DomainEvent::TaskStarted {
+        DomainEvent::from(domain::TaskEvent {
             meta: EventMeta {
                 tenant_id: TenantId::from_uuid(Uuid::nil()),
                 actor: UserId::from_uuid(Uuid::now_v7()),
                 occurred_at,
             },
-            task,
-        }
+            task_id: task,
+            fact: domain::TaskFact::Started,
+        })
     }
 
     /// Stores `events`, each in a change of its own, in this order.
@@ -387,193 +422,175 @@ mod tests {
         rounds
     }
 
-    #[tokio::test]
-    async fn events_are_published_in_order_of_occurrence_and_so_in_order_per_aggregate() {
-        on_every_backend(|db| async move {
-            let (a, b) = (
-                TaskId::from_uuid(Uuid::now_v7()),
-                TaskId::from_uuid(Uuid::now_v7()),
-            );
-            // Stored out of order: occurrence, not storage, decides; two events of one
-            // instant keep the order they were stored in.
-            let stored = store(
-                &db,
-                vec![
-                    started(a, at(5)),
-                    started(a, at(1)),
-                    started(b, at(2)),
-                    started(a, at(3)),
-                    started(b, at(3)),
-                ],
-            )
-            .await;
-            let bus = Bus::default();
-            let outbox = SqlOutbox::new(db);
-            assert_eq!(drain(&outbox, 2, &bus).await, 3, "batches of two");
-            let expected: Vec<Uuid> = [1, 2, 3, 4, 0].iter().map(|&i| stored[i].id).collect();
-            assert_eq!(bus.published_ids(), expected);
-            let of_a: Vec<DateTime<Utc>> = bus
-                .published()
-                .iter()
-                .filter(|envelope| envelope.event.aggregate().1 == a.as_uuid())
-                .map(|envelope| envelope.event.meta().occurred_at)
-                .collect();
-            assert_eq!(of_a, [at(1), at(3), at(5)]);
-            let first = &bus.published()[0];
-            assert_eq!(first.event, stored[1].event);
-            assert_eq!(first.aggregate_version, 1);
-        })
+    async fn events_are_published_in_order_of_occurrence_and_so_in_order_per_aggregate(
+        db: Database,
+    ) {
+        let (a, b) = (
+            TaskId::from_uuid(Uuid::now_v7()),
+            TaskId::from_uuid(Uuid::now_v7()),
+        );
+        // Stored out of order: occurrence, not storage, decides; two events of one
+        // instant keep the order they were stored in.
+        let stored = store(
+            &db,
+            vec![
+                started(a, at(5)),
+                started(a, at(1)),
+                started(b, at(2)),
+                started(a, at(3)),
+                started(b, at(3)),
+            ],
+        )
         .await;
+        let bus = Bus::default();
+        let outbox = SqlOutbox::new(db);
+        assert_eq!(drain(&outbox, 2, &bus).await, 3, "batches of two");
+        let expected: Vec<Uuid> = [1, 2, 3, 4, 0].iter().map(|&i| stored[i].id).collect();
+        assert_eq!(bus.published_ids(), expected);
+        let of_a: Vec<DateTime<Utc>> = bus
+            .published()
+            .iter()
+            .filter(|envelope| envelope.event.aggregate().1 == a.as_uuid())
+            .map(|envelope| envelope.event.meta().occurred_at)
+            .collect();
+        assert_eq!(of_a, [at(1), at(3), at(5)]);
+        let first = &bus.published()[0];
+        assert_eq!(first.event, stored[1].event);
+        assert_eq!(first.aggregate_version, 1);
     }
 
     /// A replica with a clock behind stamped the second change of `a` earlier than the
     /// first: within a batch, the versions decide an aggregate's order.
-    #[tokio::test]
-    async fn a_skewed_clock_cannot_reorder_the_changes_of_an_aggregate_within_a_batch() {
-        on_every_backend(|db| async move {
-            let (a, b) = (
-                TaskId::from_uuid(Uuid::now_v7()),
-                TaskId::from_uuid(Uuid::now_v7()),
-            );
-            let transaction = db.ungated().begin().await.unwrap();
-            for (event, version) in [
-                (started(a, at(3)), 1),
-                (started(b, at(2)), 1),
-                (started(a, at(1)), 2),
-            ] {
-                append(&transaction, std::slice::from_ref(&event), version)
-                    .await
-                    .unwrap();
-            }
-            transaction.commit().await.unwrap();
-            let bus = Bus::default();
-            assert_eq!(SqlOutbox::new(db).relay(10, &bus).await.unwrap(), 3);
-            let published: Vec<(Uuid, i64)> = bus
-                .published()
-                .iter()
-                .map(|envelope| (envelope.event.aggregate().1, envelope.aggregate_version))
-                .collect();
-            // a's places are first and last (by time); its versions fill them in order.
-            assert_eq!(
-                published,
-                [(a.as_uuid(), 1), (b.as_uuid(), 1), (a.as_uuid(), 2)]
-            );
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_refused_batch_stays_unpublished_and_a_later_relay_publishes_it_once() {
-        on_every_backend(|db| async move {
-            let stored = store_tasks_started(&db, 5).await;
-            let outbox = SqlOutbox::new(db);
-            let bus = Bus::default();
-            bus.refusing.store(true, Ordering::SeqCst);
-            let refused = outbox.relay(10, &bus).await;
-            assert!(
-                matches!(refused, Err(RelayError::Publish(_))),
-                "{refused:?}"
-            );
-            assert_eq!(outbox.backlog().await.unwrap().unpublished, 5);
-
-            bus.refusing.store(false, Ordering::SeqCst);
-            assert_eq!(outbox.relay(10, &bus).await.unwrap(), 5);
-            assert_eq!(outbox.relay(10, &bus).await.unwrap(), 0);
-            let ids: Vec<Uuid> = stored.iter().map(|stored| stored.id).collect();
-            assert_eq!(bus.published_ids(), ids);
-            assert_eq!(outbox.backlog().await.unwrap(), OutboxBacklog::default());
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn relays_running_at_once_publish_every_event_exactly_once_and_in_order() {
-        on_every_backend(|db| async move {
-            let stored = store_tasks_started(&db, 40).await;
-            open_two_connections(&db).await;
-            // Replicas on PostgreSQL share nothing but the database; on SQLite the
-            // relays of one process share the outbox.
-            let first = SqlOutbox::new(db.clone());
-            let second = match db.ungated().get_database_backend() {
-                DbBackend::Postgres => SqlOutbox::new(db.clone()),
-                _ => first.clone(),
-            };
-            let bus = Bus {
-                latency: Duration::from_millis(20),
-                ..Bus::default()
-            };
-            tokio::join!(drain(&first, 3, &bus), drain(&second, 3, &bus));
-            let mut counts: HashMap<Uuid, usize> = HashMap::new();
-            for id in bus.published_ids() {
-                *counts.entry(id).or_default() += 1;
-            }
-            assert_eq!(counts.len(), 40);
-            assert!(counts.values().all(|&count| count == 1), "{counts:?}");
-            let ids: Vec<Uuid> = stored.iter().map(|stored| stored.id).collect();
-            let mut expected: Vec<(DateTime<Utc>, Uuid)> = stored
-                .iter()
-                .map(|stored| (stored.event.meta().occurred_at, stored.id))
-                .collect();
-            expected.sort();
-            let expected: Vec<Uuid> = expected.into_iter().map(|(_, id)| id).collect();
-            assert_eq!(bus.published_ids(), expected);
-            assert_eq!(ids.len(), 40);
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_relay_publishes_nothing_while_another_holds_the_lock_on_postgres() {
-        on_every_backend(|db| async move {
-            if db.ungated().get_database_backend() != DbBackend::Postgres {
-                return;
-            }
-            store_tasks_started(&db, 2).await;
-            let other = db.ungated().begin().await.unwrap();
-            other
-                .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({RELAY_LOCK_KEY})"))
+    async fn a_skewed_clock_cannot_reorder_the_changes_of_an_aggregate_within_a_batch(
+        db: Database,
+    ) {
+        let (a, b) = (
+            TaskId::from_uuid(Uuid::now_v7()),
+            TaskId::from_uuid(Uuid::now_v7()),
+        );
+        let transaction = db.ungated().begin().await.unwrap();
+        for (event, version) in [
+            (started(a, at(3)), 1),
+            (started(b, at(2)), 1),
+            (started(a, at(1)), 2),
+        ] {
+            append(&transaction, std::slice::from_ref(&event), version)
                 .await
                 .unwrap();
-            let outbox = SqlOutbox::new(db);
-            let bus = Bus::default();
-            assert_eq!(outbox.relay(10, &bus).await.unwrap(), 0);
-            assert!(bus.published().is_empty());
-            other.rollback().await.unwrap();
-            assert_eq!(outbox.relay(10, &bus).await.unwrap(), 2);
-        })
-        .await;
+        }
+        transaction.commit().await.unwrap();
+        let bus = Bus::default();
+        assert_eq!(SqlOutbox::new(db).relay(10, &bus).await.unwrap(), 3);
+        let published: Vec<(Uuid, i64)> = bus
+            .published()
+            .iter()
+            .map(|envelope| (envelope.event.aggregate().1, envelope.aggregate_version))
+            .collect();
+        // a's places are first and last (by time); its versions fill them in order.
+        assert_eq!(
+            published,
+            [(a.as_uuid(), 1), (b.as_uuid(), 1), (a.as_uuid(), 2)]
+        );
     }
 
-    #[tokio::test]
-    async fn a_row_that_holds_no_known_event_is_set_aside_without_blocking_the_others() {
-        on_every_backend(|db| async move {
-            let task = TaskId::from_uuid(Uuid::now_v7());
-            let stored = store(&db, vec![started(task, at(1)), started(task, at(3))]).await;
-            let unknown = outbox::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                tenant_id: Set(Uuid::nil()),
-                aggregate_type: Set("task".to_owned()),
-                aggregate_id: Set(task.as_uuid()),
-                event_type: Set("task.archived".to_owned()),
-                payload: Set("{}".to_owned()),
-                occurred_at: Set(at(2)),
-                published_at: Set(None),
-                aggregate_version: Set(2),
-            };
-            outbox::Entity::insert(unknown)
-                .exec_without_returning(db.ungated())
-                .await
-                .unwrap();
-            let outbox = SqlOutbox::new(db.clone());
-            let bus = Bus::default();
-            assert_eq!(outbox.relay(10, &bus).await.unwrap(), 2);
-            assert_eq!(bus.published_ids(), [stored[0].id, stored[1].id]);
-            assert_eq!(outbox.backlog().await.unwrap().unpublished, 0);
-            let kept = stored_rows_of_type(&db, "task.archived").await;
-            assert_eq!(kept.len(), 1, "kept for whoever investigates");
-            assert!(kept[0].published_at.is_some());
-        })
-        .await;
+    async fn a_refused_batch_stays_unpublished_and_a_later_relay_publishes_it_once(db: Database) {
+        let stored = store_tasks_started(&db, 5).await;
+        let outbox = SqlOutbox::new(db);
+        let bus = Bus::default();
+        bus.refusing.store(true, Ordering::SeqCst);
+        let refused = outbox.relay(10, &bus).await;
+        assert!(
+            matches!(refused, Err(RelayError::Publish(_))),
+            "{refused:?}"
+        );
+        assert_eq!(outbox.backlog().await.unwrap().unpublished, 5);
+
+        bus.refusing.store(false, Ordering::SeqCst);
+        assert_eq!(outbox.relay(10, &bus).await.unwrap(), 5);
+        assert_eq!(outbox.relay(10, &bus).await.unwrap(), 0);
+        let ids: Vec<Uuid> = stored.iter().map(|stored| stored.id).collect();
+        assert_eq!(bus.published_ids(), ids);
+        assert_eq!(outbox.backlog().await.unwrap(), OutboxBacklog::default());
+    }
+
+    async fn relays_running_at_once_publish_every_event_exactly_once_and_in_order(db: Database) {
+        let stored = store_tasks_started(&db, 40).await;
+        open_two_connections(&db).await;
+        // Replicas on PostgreSQL share nothing but the database; on SQLite the
+        // relays of one process share the outbox.
+        let first = SqlOutbox::new(db.clone());
+        let second = match db.ungated().get_database_backend() {
+            DbBackend::Postgres => SqlOutbox::new(db.clone()),
+            _ => first.clone(),
+        };
+        let bus = Bus {
+            latency: Duration::from_millis(20),
+            ..Bus::default()
+        };
+        tokio::join!(drain(&first, 3, &bus), drain(&second, 3, &bus));
+        let mut counts: HashMap<Uuid, usize> = HashMap::new();
+        for id in bus.published_ids() {
+            *counts.entry(id).or_default() += 1;
+        }
+        assert_eq!(counts.len(), 40);
+        assert!(counts.values().all(|&count| count == 1), "{counts:?}");
+        let ids: Vec<Uuid> = stored.iter().map(|stored| stored.id).collect();
+        let mut expected: Vec<(DateTime<Utc>, Uuid)> = stored
+            .iter()
+            .map(|stored| (stored.event.meta().occurred_at, stored.id))
+            .collect();
+        expected.sort();
+        let expected: Vec<Uuid> = expected.into_iter().map(|(_, id)| id).collect();
+        assert_eq!(bus.published_ids(), expected);
+        assert_eq!(ids.len(), 40);
+    }
+
+    async fn a_relay_publishes_nothing_while_another_holds_the_lock_on_postgres(db: Database) {
+        if db.ungated().get_database_backend() != DbBackend::Postgres {
+            return;
+        }
+        store_tasks_started(&db, 2).await;
+        let other = db.ungated().begin().await.unwrap();
+        other
+            .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({RELAY_LOCK_KEY})"))
+            .await
+            .unwrap();
+        let outbox = SqlOutbox::new(db);
+        let bus = Bus::default();
+        assert_eq!(outbox.relay(10, &bus).await.unwrap(), 0);
+        assert!(bus.published().is_empty());
+        other.rollback().await.unwrap();
+        assert_eq!(outbox.relay(10, &bus).await.unwrap(), 2);
+    }
+
+    async fn a_row_that_holds_no_known_event_is_set_aside_without_blocking_the_others(
+        db: Database,
+    ) {
+        let task = TaskId::from_uuid(Uuid::now_v7());
+        let stored = store(&db, vec![started(task, at(1)), started(task, at(3))]).await;
+        let unknown = outbox::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(Uuid::nil()),
+            aggregate_type: Set("task".to_owned()),
+            aggregate_id: Set(task.as_uuid()),
+            event_type: Set("task.archived".to_owned()),
+            payload: Set("{}".to_owned()),
+            occurred_at: Set(at(2)),
+            published_at: Set(None),
+            aggregate_version: Set(2),
+        };
+        outbox::Entity::insert(unknown)
+            .exec_without_returning(db.ungated())
+            .await
+            .unwrap();
+        let outbox = SqlOutbox::new(db.clone());
+        let bus = Bus::default();
+        assert_eq!(outbox.relay(10, &bus).await.unwrap(), 2);
+        assert_eq!(bus.published_ids(), [stored[0].id, stored[1].id]);
+        assert_eq!(outbox.backlog().await.unwrap().unpublished, 0);
+        let kept = stored_rows_of_type(&db, "task.archived").await;
+        assert_eq!(kept.len(), 1, "kept for whoever investigates");
+        assert!(kept[0].published_at.is_some());
     }
 
     async fn stored_rows_of_type(db: &Database, event_type: &str) -> Vec<outbox::Model> {
@@ -584,118 +601,127 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test]
-    async fn the_purge_removes_only_events_published_before_the_cutoff() {
-        on_every_backend(|db| async move {
-            let stored = store_tasks_started(&db, 3).await;
-            let outbox = SqlOutbox::new(db.clone());
-            let bus = Bus::default();
-            assert_eq!(outbox.relay(2, &bus).await.unwrap(), 2);
-            // The first was published a day ago.
-            let day_ago = Utc::now() - TimeDelta::days(1);
-            outbox::Entity::update_many()
-                .col_expr(Column::PublishedAt, Expr::value(day_ago))
-                .filter(Column::Id.eq(stored[0].id))
-                .exec(db.ungated())
-                .await
-                .unwrap();
+    async fn the_purge_removes_only_events_published_before_the_cutoff(db: Database) {
+        let stored = store_tasks_started(&db, 3).await;
+        let outbox = SqlOutbox::new(db.clone());
+        let bus = Bus::default();
+        assert_eq!(outbox.relay(2, &bus).await.unwrap(), 2);
+        // The first was published a day ago.
+        let day_ago = Utc::now() - TimeDelta::days(1);
+        outbox::Entity::update_many()
+            .col_expr(Column::PublishedAt, Expr::value(day_ago))
+            .filter(Column::Id.eq(stored[0].id))
+            .exec(db.ungated())
+            .await
+            .unwrap();
 
-            let hour_ago = Utc::now() - TimeDelta::hours(1);
-            assert_eq!(outbox.purge_published(hour_ago).await.unwrap(), 1);
-            let left: Vec<Uuid> = stored_ids(&db).await;
-            assert_eq!(left, [stored[1].id, stored[2].id]);
+        let hour_ago = Utc::now() - TimeDelta::hours(1);
+        assert_eq!(outbox.purge_published(hour_ago).await.unwrap(), 1);
+        let left: Vec<Uuid> = stored_ids(&db).await;
+        assert_eq!(left, [stored[1].id, stored[2].id]);
 
-            let later = Utc::now() + TimeDelta::minutes(1);
-            assert_eq!(outbox.purge_published(later).await.unwrap(), 1);
-            assert_eq!(stored_ids(&db).await, [stored[2].id], "unpublished stays");
-            assert_eq!(outbox.backlog().await.unwrap().unpublished, 1);
-        })
-        .await;
+        let later = Utc::now() + TimeDelta::minutes(1);
+        assert_eq!(outbox.purge_published(later).await.unwrap(), 1);
+        assert_eq!(stored_ids(&db).await, [stored[2].id], "unpublished stays");
+        assert_eq!(outbox.backlog().await.unwrap().unpublished, 1);
     }
 
     async fn stored_ids(db: &Database) -> Vec<Uuid> {
         stored(db).await.iter().map(|row| row.id).collect()
     }
 
-    #[tokio::test]
-    async fn the_backlog_counts_unpublished_events_and_names_the_oldest() {
-        on_every_backend(|db| async move {
-            let outbox = SqlOutbox::new(db.clone());
-            assert_eq!(outbox.backlog().await.unwrap(), OutboxBacklog::default());
-            let task = TaskId::from_uuid(Uuid::now_v7());
-            let events = [5, 2, 9].map(|second| started(task, at(second)));
-            store(&db, events.to_vec()).await;
-            assert_eq!(
-                outbox.backlog().await.unwrap(),
-                OutboxBacklog {
-                    unpublished: 3,
-                    oldest: Some(at(2)),
-                }
-            );
-            outbox.relay(1, &Bus::default()).await.unwrap();
-            assert_eq!(
-                outbox.backlog().await.unwrap(),
-                OutboxBacklog {
-                    unpublished: 2,
-                    oldest: Some(at(5)),
-                }
-            );
-        })
-        .await;
+    async fn the_backlog_counts_unpublished_events_and_names_the_oldest(db: Database) {
+        let outbox = SqlOutbox::new(db.clone());
+        assert_eq!(outbox.backlog().await.unwrap(), OutboxBacklog::default());
+        let task = TaskId::from_uuid(Uuid::now_v7());
+        let events = [5, 2, 9].map(|second| started(task, at(second)));
+        store(&db, events.to_vec()).await;
+        assert_eq!(
+            outbox.backlog().await.unwrap(),
+            OutboxBacklog {
+                unpublished: 3,
+                oldest: Some(at(2)),
+            }
+        );
+        outbox.relay(1, &Bus::default()).await.unwrap();
+        assert_eq!(
+            outbox.backlog().await.unwrap(),
+            OutboxBacklog {
+                unpublished: 2,
+                oldest: Some(at(5)),
+            }
+        );
     }
 
-    #[tokio::test]
-    async fn an_event_carries_the_version_its_aggregate_reached_with_the_change() {
-        on_every_backend(|db| async move {
-            let uow = SqlUnitOfWork::new(db.clone());
-            let tenant = Tenant::create(
-                TenantId::from_uuid(Uuid::now_v7()),
-                TenantName::parse("Acme").unwrap(),
+    async fn an_event_carries_the_version_its_aggregate_reached_with_the_change(db: Database) {
+        let uow = SqlUnitOfWork::new(db.clone());
+        let tenant = Tenant::create(
+            TenantId::from_uuid(Uuid::now_v7()),
+            TenantName::parse("Acme").unwrap(),
+            at(0),
+        );
+        let user = |email: &str, role| {
+            let id = UserId::from_uuid(Uuid::now_v7());
+            User::register(
+                id,
+                id,
+                tenant.id(),
+                Email::parse(email).unwrap(),
+                Username::parse("someone").unwrap(),
+                PasswordHash::new("hash".to_owned()),
+                role,
                 at(0),
-            );
-            let user = |email: &str, role| {
-                let id = UserId::from_uuid(Uuid::now_v7());
-                User::register(
-                    id,
-                    id,
-                    tenant.id(),
-                    Email::parse(email).unwrap(),
-                    Username::parse("someone").unwrap(),
-                    PasswordHash::new("hash".to_owned()),
-                    role,
-                    at(0),
-                )
-            };
-            let mut admin = user("admin@example.com", Role::Admin);
-            let mut member = user("member@example.com", Role::Member);
-            let mut tx = uow.begin().await.unwrap();
-            tx.users().add_tenant(&tenant).await.unwrap();
-            tx.users().add(&mut admin).await.unwrap();
-            tx.users().add(&mut member).await.unwrap();
-            tx.commit().await.unwrap();
-            member
-                .deactivate(admin.id(), ActiveAdmins(1), at(1))
+            )
+        };
+        let mut admin = user("admin@example.com", Role::Admin);
+        let mut member = user("member@example.com", Role::Member);
+        let mut tx = uow.begin().await.unwrap();
+        tx.add_tenant(&tenant).await.unwrap();
+        for user in [&mut admin, &mut member] {
+            let events = user.take_events().into_iter().map(Into::into).collect();
+            application::ports::Store::<User>::add(tx.as_mut(), user)
+                .await
                 .unwrap();
-            let mut tx = uow.begin().await.unwrap();
-            tx.users().save(&mut member).await.unwrap();
-            tx.commit().await.unwrap();
+            tx.append_events(events, 0).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        member
+            .deactivate(admin.id(), ActiveAdmins(1), at(1))
+            .unwrap();
+        let mut tx = uow.begin().await.unwrap();
+        let events = member.take_events().into_iter().map(Into::into).collect();
+        application::ports::Store::<User>::save(tx.as_mut(), &mut member)
+            .await
+            .unwrap();
+        tx.append_events(events, member.version()).await.unwrap();
+        tx.commit().await.unwrap();
 
-            let bus = Bus::default();
-            SqlOutbox::new(db).relay(10, &bus).await.unwrap();
-            let published: Vec<(&str, i64)> = bus
-                .published()
-                .iter()
-                .map(|envelope| (envelope.event.name(), envelope.aggregate_version))
-                .collect();
-            assert_eq!(
-                published,
-                [
-                    ("user.registered", 0),
-                    ("user.registered", 0),
-                    ("user.deactivated", 1)
-                ]
-            );
-        })
-        .await;
+        let bus = Bus::default();
+        SqlOutbox::new(db).relay(10, &bus).await.unwrap();
+        let published: Vec<(&str, i64)> = bus
+            .published()
+            .iter()
+            .map(|envelope| (envelope.event.name(), envelope.aggregate_version))
+            .collect();
+        assert_eq!(
+            published,
+            [
+                ("user.registered", 0),
+                ("user.registered", 0),
+                ("user.deactivated", 1)
+            ]
+        );
     }
+
+    crate::on_every_backend!(
+        events_are_published_in_order_of_occurrence_and_so_in_order_per_aggregate,
+        a_skewed_clock_cannot_reorder_the_changes_of_an_aggregate_within_a_batch,
+        a_refused_batch_stays_unpublished_and_a_later_relay_publishes_it_once,
+        relays_running_at_once_publish_every_event_exactly_once_and_in_order,
+        a_relay_publishes_nothing_while_another_holds_the_lock_on_postgres,
+        a_row_that_holds_no_known_event_is_set_aside_without_blocking_the_others,
+        the_purge_removes_only_events_published_before_the_cutoff,
+        the_backlog_counts_unpublished_events_and_names_the_oldest,
+        an_event_carries_the_version_its_aggregate_reached_with_the_change,
+    );
 }

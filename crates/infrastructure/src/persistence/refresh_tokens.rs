@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use domain::{TenantId, User, UserId};
+use domain::{Aggregate, TenantId, User, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -165,27 +165,35 @@ impl RefreshTokens for SqlRefreshTokens {
         )
         .await
     }
+}
 
-    #[tracing::instrument(skip_all, fields(user_id = %user))]
-    async fn revoke_user(&self, user: UserId, now: DateTime<Utc>) -> Result<(), RepositoryError> {
-        self.revoke_where(
-            Column::UserId.eq(user.as_uuid()),
-            now,
-            "revoking a user's refresh tokens",
-        )
-        .await
-    }
+/// Revokes every refresh token of `user`, on `db`: a use case ends a user's sessions in
+/// the transaction of the change that calls for it.
+pub(super) async fn revoke_user(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::UserId.eq(user.as_uuid()))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::database::Database;
     use application::ports::UnitOfWork;
     use chrono::TimeZone;
+    use domain::Aggregate;
     use domain::{Email, PasswordHash, Role, Tenant, TenantName, Username};
 
     use super::*;
     use crate::persistence::SqlUnitOfWork;
-    use crate::testing::{on_every_backend, open_two_connections};
+    use crate::testing::open_two_connections;
 
     const TTL: Duration = Duration::from_hours(1);
 
@@ -201,7 +209,7 @@ mod tests {
             at(0),
         );
         let id = UserId::from_uuid(Uuid::now_v7());
-        let mut user = User::register(
+        let user = User::register(
             id,
             id,
             tenant.id(),
@@ -212,8 +220,10 @@ mod tests {
             at(0),
         );
         let mut tx = SqlUnitOfWork::new(db.clone()).begin().await.unwrap();
-        tx.users().add_tenant(&tenant).await.unwrap();
-        tx.users().add(&mut user).await.unwrap();
+        tx.add_tenant(&tenant).await.unwrap();
+        application::ports::Store::<User>::add(tx.as_mut(), &user)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         user
     }
@@ -231,10 +241,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_token_is_consumed_once_then_reported_as_reused_and_its_successor_keeps_the_session()
-    {
-        on_every_backend(|db| async move {
+    async fn a_token_is_consumed_once_then_reported_as_reused_and_its_successor_keeps_the_session(
+        db: Database,
+    ) {
+        {
             let tokens = SqlRefreshTokens::new(db.clone(), TTL);
             let user = stored_user(&db, "a@example.com").await;
             let first = tokens.issue(&user, None, at(0)).await.unwrap();
@@ -257,141 +267,116 @@ mod tests {
             let second = tokens.issue(&user, Some(session), at(1)).await.unwrap();
             assert_ne!(second, first);
             assert_eq!(session_of(&consume(&tokens, &second, at(2)).await), session);
-        })
-        .await;
+        }
     }
 
-    #[tokio::test]
-    async fn only_the_sha256_of_a_token_is_stored() {
-        on_every_backend(|db| async move {
-            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
-            let user = stored_user(&db, "a@example.com").await;
-            let token = tokens.issue(&user, None, at(0)).await.unwrap();
-            assert_eq!(token.len(), 43);
-            assert!(
-                token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            );
+    async fn only_the_sha256_of_a_token_is_stored(db: Database) {
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let user = stored_user(&db, "a@example.com").await;
+        let token = tokens.issue(&user, None, at(0)).await.unwrap();
+        assert_eq!(token.len(), 43);
+        assert!(
+            token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
 
-            let rows = refresh_tokens::Entity::find()
-                .all(db.ungated())
-                .await
-                .unwrap();
-            assert_eq!(rows.len(), 1);
-            assert_eq!(rows[0].token_hash, token_hash(&token));
-            assert_eq!(rows[0].token_hash.len(), 64);
-            assert!(!format!("{:?}", rows[0]).contains(&token));
-        })
-        .await;
+        let rows = refresh_tokens::Entity::find()
+            .all(db.ungated())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].token_hash, token_hash(&token));
+        assert_eq!(rows[0].token_hash.len(), 64);
+        assert!(!format!("{:?}", rows[0]).contains(&token));
     }
 
-    #[tokio::test]
-    async fn an_expired_or_unknown_token_is_invalid() {
-        on_every_backend(|db| async move {
-            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
-            let user = stored_user(&db, "a@example.com").await;
-            let token = tokens.issue(&user, None, at(0)).await.unwrap();
-            let after_expiry = at(0) + chrono::Duration::hours(1);
-            assert_eq!(
-                consume(&tokens, &token, after_expiry).await,
-                RefreshOutcome::Invalid
-            );
-            assert_eq!(
-                consume(&tokens, "never-issued", at(1)).await,
-                RefreshOutcome::Invalid
-            );
-            tokens.revoke("never-issued", at(1)).await.unwrap();
-        })
-        .await;
+    async fn an_expired_or_unknown_token_is_invalid(db: Database) {
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let user = stored_user(&db, "a@example.com").await;
+        let token = tokens.issue(&user, None, at(0)).await.unwrap();
+        let after_expiry = at(0) + chrono::Duration::hours(1);
+        assert_eq!(
+            consume(&tokens, &token, after_expiry).await,
+            RefreshOutcome::Invalid
+        );
+        assert_eq!(
+            consume(&tokens, "never-issued", at(1)).await,
+            RefreshOutcome::Invalid
+        );
+        tokens.revoke("never-issued", at(1)).await.unwrap();
     }
 
-    #[tokio::test]
-    async fn revoking_a_token_ends_every_token_of_its_session_and_no_other() {
-        on_every_backend(|db| async move {
-            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
-            let user = stored_user(&db, "a@example.com").await;
-            let first = tokens.issue(&user, None, at(0)).await.unwrap();
-            let session = session_of(&consume(&tokens, &first, at(1)).await);
-            let successor = tokens.issue(&user, Some(session), at(1)).await.unwrap();
-            let other_sign_in = tokens.issue(&user, None, at(1)).await.unwrap();
+    async fn revoking_a_token_ends_every_token_of_its_session_and_no_other(db: Database) {
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let user = stored_user(&db, "a@example.com").await;
+        let first = tokens.issue(&user, None, at(0)).await.unwrap();
+        let session = session_of(&consume(&tokens, &first, at(1)).await);
+        let successor = tokens.issue(&user, Some(session), at(1)).await.unwrap();
+        let other_sign_in = tokens.issue(&user, None, at(1)).await.unwrap();
 
-            // Logging out with the spent token still finds its session.
-            tokens.revoke(&first, at(2)).await.unwrap();
-            assert_eq!(
-                consume(&tokens, &successor, at(3)).await,
-                RefreshOutcome::Invalid
-            );
-            let other = consume(&tokens, &other_sign_in, at(3)).await;
-            assert!(
-                matches!(other, RefreshOutcome::Consumed { .. }),
-                "{other:?}"
-            );
-        })
-        .await;
+        // Logging out with the spent token still finds its session.
+        tokens.revoke(&first, at(2)).await.unwrap();
+        assert_eq!(
+            consume(&tokens, &successor, at(3)).await,
+            RefreshOutcome::Invalid
+        );
+        let other = consume(&tokens, &other_sign_in, at(3)).await;
+        assert!(
+            matches!(other, RefreshOutcome::Consumed { .. }),
+            "{other:?}"
+        );
     }
 
-    #[tokio::test]
-    async fn revoking_a_user_ends_all_their_sessions_and_nobody_elses() {
-        on_every_backend(|db| async move {
-            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
-            let user = stored_user(&db, "a@example.com").await;
-            let someone_else = stored_user(&db, "b@example.com").await;
-            let laptop = tokens.issue(&user, None, at(0)).await.unwrap();
-            let phone = tokens.issue(&user, None, at(0)).await.unwrap();
-            let theirs = tokens.issue(&someone_else, None, at(0)).await.unwrap();
+    async fn revoking_a_user_ends_all_their_sessions_and_nobody_elses(db: Database) {
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let user = stored_user(&db, "a@example.com").await;
+        let someone_else = stored_user(&db, "b@example.com").await;
+        let laptop = tokens.issue(&user, None, at(0)).await.unwrap();
+        let phone = tokens.issue(&user, None, at(0)).await.unwrap();
+        let theirs = tokens.issue(&someone_else, None, at(0)).await.unwrap();
 
-            tokens.revoke_user(user.id(), at(1)).await.unwrap();
-            assert_eq!(
-                consume(&tokens, &laptop, at(2)).await,
-                RefreshOutcome::Invalid
-            );
-            assert_eq!(
-                consume(&tokens, &phone, at(2)).await,
-                RefreshOutcome::Invalid
-            );
-            let other = consume(&tokens, &theirs, at(2)).await;
-            assert!(
-                matches!(other, RefreshOutcome::Consumed { .. }),
-                "{other:?}"
-            );
-        })
-        .await;
+        revoke_user(db.ungated(), user.id(), at(1)).await.unwrap();
+        assert_eq!(
+            consume(&tokens, &laptop, at(2)).await,
+            RefreshOutcome::Invalid
+        );
+        assert_eq!(
+            consume(&tokens, &phone, at(2)).await,
+            RefreshOutcome::Invalid
+        );
+        let other = consume(&tokens, &theirs, at(2)).await;
+        assert!(
+            matches!(other, RefreshOutcome::Consumed { .. }),
+            "{other:?}"
+        );
     }
 
-    #[tokio::test]
-    async fn a_spent_token_is_still_reported_as_reused_after_its_session_is_revoked() {
-        on_every_backend(|db| async move {
-            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
-            let user = stored_user(&db, "a@example.com").await;
-            let token = tokens.issue(&user, None, at(0)).await.unwrap();
-            let session = session_of(&consume(&tokens, &token, at(1)).await);
-            tokens.revoke_session(session, at(2)).await.unwrap();
-            assert_eq!(
-                consume(&tokens, &token, at(3)).await,
-                RefreshOutcome::Reused { session }
-            );
-        })
-        .await;
+    async fn a_spent_token_is_still_reported_as_reused_after_its_session_is_revoked(db: Database) {
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let user = stored_user(&db, "a@example.com").await;
+        let token = tokens.issue(&user, None, at(0)).await.unwrap();
+        let session = session_of(&consume(&tokens, &token, at(1)).await);
+        tokens.revoke_session(session, at(2)).await.unwrap();
+        assert_eq!(
+            consume(&tokens, &token, at(3)).await,
+            RefreshOutcome::Reused { session }
+        );
     }
 
-    #[tokio::test]
-    async fn of_two_concurrent_uses_of_a_token_exactly_one_succeeds() {
-        on_every_backend(|db| async move {
-            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
-            let user = stored_user(&db, "a@example.com").await;
-            let token = tokens.issue(&user, None, at(0)).await.unwrap();
-            open_two_connections(&db).await;
-            let (first, second) =
-                tokio::join!(tokens.consume(&token, at(1)), tokens.consume(&token, at(1)));
-            let outcomes = [first.unwrap(), second.unwrap()];
-            let consumed = outcomes
-                .iter()
-                .filter(|outcome| matches!(outcome, RefreshOutcome::Consumed { .. }))
-                .count();
-            assert_eq!(consumed, 1, "{outcomes:?}");
-        })
-        .await;
+    async fn of_two_concurrent_uses_of_a_token_exactly_one_succeeds(db: Database) {
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let user = stored_user(&db, "a@example.com").await;
+        let token = tokens.issue(&user, None, at(0)).await.unwrap();
+        open_two_connections(&db).await;
+        let (first, second) =
+            tokio::join!(tokens.consume(&token, at(1)), tokens.consume(&token, at(1)));
+        let outcomes = [first.unwrap(), second.unwrap()];
+        let consumed = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, RefreshOutcome::Consumed { .. }))
+            .count();
+        assert_eq!(consumed, 1, "{outcomes:?}");
     }
 
     #[test]
@@ -401,4 +386,14 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
+
+    crate::on_every_backend!(
+        a_token_is_consumed_once_then_reported_as_reused_and_its_successor_keeps_the_session,
+        only_the_sha256_of_a_token_is_stored,
+        an_expired_or_unknown_token_is_invalid,
+        revoking_a_token_ends_every_token_of_its_session_and_no_other,
+        revoking_a_user_ends_all_their_sessions_and_nobody_elses,
+        a_spent_token_is_still_reported_as_reused_after_its_session_is_revoked,
+        of_two_concurrent_uses_of_a_token_exactly_one_succeeds,
+    );
 }

@@ -1,45 +1,157 @@
-//! Tasks on SQL: `SqlTaskQueries` for reads, and the `TaskStore` writes of a
-//! `SqlTransaction`.
+//! Tasks on SQL: how a task maps to the `tasks` table and its checklist to
+//! `task_checklist_items` (`Persisted`), and the queries of task lists
+//! (`SqlTaskQueries`).
 
 use std::collections::HashMap;
 
-use anyhow::anyhow;
-use application::ports::{
-    RepositoryError, TaskCursor, TaskFilter, TaskOrder, TaskQueries, TaskSort, TaskStore,
-};
+use anyhow::{Context, anyhow};
+use application::ports::RepositoryError;
+use application::tasks::{TaskCursor, TaskFilter, TaskOrder, TaskQueries, TaskSort};
 use async_trait::async_trait;
-use domain::{Task, TaskId, TenantId};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType, NullOrdering};
+use domain::{
+    ChecklistItem, ChecklistItemId, ChecklistText, Priority, Task, TaskDescription, TaskId,
+    TaskSnapshot, TaskStatus, TaskTitle, TenantId, UserId,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, NullOrdering};
 use sea_orm::{
     AccessMode, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, IntoActiveModel, IsolationLevel, Order, QueryFilter, QueryOrder,
+    DbBackend, DbErr, EntityTrait, IntoActiveModel, IsolationLevel, Order, QueryFilter, QueryOrder,
     QuerySelect, Select, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::entity::task_checklist_items as items;
 use super::entity::tasks::{self, Column};
-use super::mapping::{checklist_rows, task_changes, task_from_rows, task_row};
-use super::unit_of_work::SqlTransaction;
-use super::{contains_pattern, outbox, repository_error};
+use super::store::{Persisted, read};
+use super::{contains_pattern, repository_error};
 use crate::database::Database;
 
-/// Reads of the `tasks` and `task_checklist_items` tables, on the pool.
-#[derive(Debug, Clone)]
-pub struct SqlTaskQueries {
-    db: Database,
-}
+impl Persisted for Task {
+    type Entity = tasks::Entity;
+    type Row = tasks::Model;
+    type Active = tasks::ActiveModel;
+    /// The checklist, in position order.
+    type Children = Vec<items::Model>;
 
-impl SqlTaskQueries {
-    #[must_use]
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    fn to_rows(&self) -> (tasks::Model, Vec<items::Model>) {
+        let task = self.snapshot();
+        let row = tasks::Model {
+            id: task.id.as_uuid(),
+            tenant_id: task.tenant_id.as_uuid(),
+            title: task.title.as_str().to_owned(),
+            description: task.description.as_str().to_owned(),
+            status: task.status.as_str().to_owned(),
+            priority: task.priority.rank(),
+            due_date: task.due_date,
+            assignee_id: task.assignee.map(UserId::as_uuid),
+            creator_id: task.creator.as_uuid(),
+            version: task.version,
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+            completed_at: task.completed_at,
+            deleted_at: task.deleted_at,
+        };
+        let checklist = task
+            .checklist
+            .iter()
+            .zip(0..)
+            .map(|(item, position)| items::Model {
+                id: item.id().as_uuid(),
+                task_id: task.id.as_uuid(),
+                tenant_id: task.tenant_id.as_uuid(),
+                position,
+                text: item.text().as_str().to_owned(),
+                done: item.is_done(),
+            })
+            .collect();
+        (row, checklist)
     }
-}
 
-fn into_task(row: &tasks::Model, items: Vec<items::Model>) -> Result<Task, RepositoryError> {
-    task_from_rows(row, items)
-        .map_err(|error| RepositoryError::Unexpected(error.context("reading a task")))
+    fn from_rows(row: tasks::Model, checklist: Vec<items::Model>) -> anyhow::Result<Self> {
+        let id = row.id;
+        let checklist = checklist
+            .into_iter()
+            .map(|item| {
+                let text = ChecklistText::parse(&item.text)
+                    .with_context(|| format!("task {id}: stored checklist item {}", item.id))?;
+                Ok(ChecklistItem::reconstitute(
+                    ChecklistItemId::from_uuid(item.id),
+                    text,
+                    item.done,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Task::reconstitute(TaskSnapshot {
+            id: TaskId::from_uuid(row.id),
+            tenant_id: TenantId::from_uuid(row.tenant_id),
+            title: TaskTitle::parse(&row.title)
+                .with_context(|| format!("task {id}: stored title"))?,
+            description: TaskDescription::parse(&row.description)
+                .with_context(|| format!("task {id}: stored description"))?,
+            status: TaskStatus::parse(&row.status)
+                .with_context(|| format!("task {id}: stored status"))?,
+            priority: Priority::from_rank(row.priority)
+                .ok_or_else(|| anyhow!("task {id}: stored priority is not a rank"))?,
+            due_date: row.due_date,
+            assignee: row.assignee_id.map(UserId::from_uuid),
+            creator: UserId::from_uuid(row.creator_id),
+            checklist,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            completed_at: row.completed_at,
+            deleted_at: row.deleted_at,
+        }))
+    }
+
+    async fn read_children(
+        db: &impl ConnectionTrait,
+        row: &tasks::Model,
+    ) -> Result<Vec<items::Model>, DbErr> {
+        let tenant = TenantId::from_uuid(row.tenant_id);
+        Ok(checklists(db, tenant, &[row.id])
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default())
+    }
+
+    async fn add_children(
+        db: &DatabaseTransaction,
+        checklist: &Vec<items::Model>,
+    ) -> Result<(), DbErr> {
+        insert_checklist(db, checklist).await
+    }
+
+    /// The checklist is rewritten only when it differs from the stored one: most changes
+    /// (start, assign, edit) leave it alone, and reading it back by its index is cheaper
+    /// than deleting and inserting up to 50 rows, and their index entries, on every save.
+    async fn save_children(
+        db: &DatabaseTransaction,
+        row: &tasks::Model,
+        checklist: &Vec<items::Model>,
+    ) -> Result<(), DbErr> {
+        let stored = Self::read_children(db, row).await?;
+        if stored != *checklist {
+            items::Entity::delete_many()
+                .filter(items::Column::TaskId.eq(row.id))
+                .filter(items::Column::TenantId.eq(row.tenant_id))
+                .exec(db)
+                .await?;
+            insert_checklist(db, checklist).await?;
+        }
+        Ok(())
+    }
+
+    /// The task and its checklist in one read snapshot, so that they belong together and
+    /// the `ETag` names a state that existed.
+    async fn lookup(
+        db: &DatabaseConnection,
+        tenant: TenantId,
+        id: TaskId,
+    ) -> Result<Option<(tasks::Model, Vec<items::Model>)>, DbErr> {
+        let snapshot = read_snapshot(db).await?;
+        read::<Self>(&snapshot, tenant, id, false).await
+    }
 }
 
 /// The checklist rows of `tasks`, by task, each in position order: one query for any
@@ -48,7 +160,7 @@ async fn checklists(
     db: &impl ConnectionTrait,
     tenant: TenantId,
     tasks: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<items::Model>>, RepositoryError> {
+) -> Result<HashMap<Uuid, Vec<items::Model>>, DbErr> {
     let mut by_task: HashMap<Uuid, Vec<items::Model>> = HashMap::new();
     if tasks.is_empty() {
         return Ok(by_task);
@@ -59,123 +171,40 @@ async fn checklists(
         .order_by_asc(items::Column::TaskId)
         .order_by_asc(items::Column::Position)
         .all(db)
-        .await
-        .map_err(|error| repository_error(error, "loading checklists"))?;
+        .await?;
     for row in rows {
         by_task.entry(row.task_id).or_default().push(row);
     }
     Ok(by_task)
 }
 
-async fn insert_checklist(
-    transaction: &DatabaseTransaction,
-    rows: Vec<items::Model>,
-) -> Result<(), RepositoryError> {
-    items::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
-        .exec_without_returning(transaction)
-        .await
-        .map_err(|error| repository_error(error, "inserting a task's checklist"))?;
+async fn insert_checklist(db: &DatabaseTransaction, rows: &[items::Model]) -> Result<(), DbErr> {
+    items::Entity::insert_many(rows.iter().cloned().map(IntoActiveModel::into_active_model))
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
-/// The task with its checklist, read in two statements. Callers run them in one
-/// transaction so that they see one state: a snapshot for reads, a locked row for
-/// writes.
-async fn load(
-    db: &impl ConnectionTrait,
-    tenant: TenantId,
-    id: TaskId,
-    lock: Option<LockType>,
-) -> Result<Option<Task>, RepositoryError> {
-    let mut query =
-        tasks::Entity::find_by_id(id.as_uuid()).filter(Column::TenantId.eq(tenant.as_uuid()));
-    // SQLite has no row locks and needs none: its write transaction holds the database.
-    if let Some(lock) = lock
-        && db.get_database_backend() == DbBackend::Postgres
-    {
-        query = query.lock(lock);
-    }
-    let row = query
-        .one(db)
+/// A read-only transaction whose statements all see one committed state. `PostgreSQL`
+/// needs `REPEATABLE READ` for that; an `SQLite` read transaction is a snapshot already.
+/// Dropped without commit: there is nothing to commit.
+async fn read_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let isolation = (db.get_database_backend() == DbBackend::Postgres)
+        .then_some(IsolationLevel::RepeatableRead);
+    db.begin_with_config(isolation, Some(AccessMode::ReadOnly))
         .await
-        .map_err(|error| repository_error(error, "loading a task"))?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let items = checklists(db, tenant, &[row.id])
-        .await?
-        .remove(&row.id)
-        .unwrap_or_default();
-    into_task(&row, items).map(Some)
 }
 
-#[async_trait]
-impl TaskStore for SqlTransaction {
-    /// Locks the task's row until the transaction ends, so the version the use case
-    /// checks against `If-Match` stays current until its save: a concurrent writer
-    /// waits instead of slipping in between (which would turn a 412 into a 409).
-    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, task_id = %id))]
-    async fn get(&mut self, tenant: TenantId, id: TaskId) -> Result<Option<Task>, RepositoryError> {
-        load(&self.transaction, tenant, id, Some(LockType::NoKeyUpdate)).await
-    }
+/// Lists of tasks, on the pool.
+#[derive(Debug, Clone)]
+pub struct SqlTaskQueries {
+    db: Database,
+}
 
-    #[tracing::instrument(skip_all, fields(tenant_id = %task.tenant_id(), task_id = %task.id()))]
-    async fn add(&mut self, task: &mut Task) -> Result<(), RepositoryError> {
-        tasks::Entity::insert(task_row(task))
-            .exec_without_returning(&self.transaction)
-            .await
-            .map_err(|error| repository_error(error, "inserting a task"))?;
-        insert_checklist(&self.transaction, checklist_rows(task)).await?;
-        outbox::append(&self.transaction, task.events(), task.version()).await?;
-        task.take_events();
-        Ok(())
-    }
-
-    /// The UPDATE carries the version check, so of two concurrent saves the second
-    /// waits for the first's row lock and then matches nothing: `Stale`, not a lost
-    /// update. The checklist is rewritten only when it differs from the stored one:
-    /// most changes (start, assign, edit) leave it alone, and reading it back by its
-    /// index is cheaper than deleting and inserting up to 50 rows, and their index
-    /// entries, on every save. Every checklist write follows the UPDATE of its task's
-    /// row, so the lock that UPDATE took keeps the stored checklist still meanwhile.
-    ///
-    /// `task` is replaced by its saved state (new version, no events) only once every
-    /// statement has succeeded; on an error it is left as it was.
-    #[tracing::instrument(skip_all, fields(tenant_id = %task.tenant_id(), task_id = %task.id()))]
-    async fn save(&mut self, task: &mut Task) -> Result<(), RepositoryError> {
-        let transaction = &self.transaction;
-        let (tenant, id) = (task.tenant_id(), task.id().as_uuid());
-        let updated = tasks::Entity::update_many()
-            .set(task_changes(task.snapshot()))
-            .col_expr(Column::Version, Expr::col(Column::Version).add(1))
-            .filter(Column::Id.eq(id))
-            .filter(Column::TenantId.eq(tenant.as_uuid()))
-            .filter(Column::Version.eq(task.version()))
-            .exec(transaction)
-            .await
-            .map_err(|error| repository_error(error, "updating a task"))?;
-        if updated.rows_affected == 0 {
-            return Err(RepositoryError::Stale);
-        }
-        let checklist = checklist_rows(task);
-        let stored = checklists(transaction, tenant, &[id])
-            .await?
-            .remove(&id)
-            .unwrap_or_default();
-        if stored != checklist {
-            items::Entity::delete_many()
-                .filter(items::Column::TaskId.eq(id))
-                .filter(items::Column::TenantId.eq(tenant.as_uuid()))
-                .exec(transaction)
-                .await
-                .map_err(|error| repository_error(error, "clearing a task's checklist"))?;
-            insert_checklist(transaction, checklist).await?;
-        }
-        outbox::append(transaction, task.events(), task.version() + 1).await?;
-        let mut saved = task.snapshot().clone();
-        saved.version += 1;
-        *task = Task::reconstitute(saved);
-        Ok(())
+impl SqlTaskQueries {
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
     }
 }
 
@@ -277,27 +306,8 @@ fn beyond(cursor: TaskCursor, descending: bool) -> Condition {
     }
 }
 
-/// A read-only transaction whose statements all see one committed state, so a task
-/// and its checklist always belong together and its `ETag` names a state that existed.
-/// `PostgreSQL` needs `REPEATABLE READ` for that; an `SQLite` read transaction is a
-/// snapshot already. Dropped without commit: there is nothing to commit.
-async fn read_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, RepositoryError> {
-    let isolation = (db.get_database_backend() == DbBackend::Postgres)
-        .then_some(IsolationLevel::RepeatableRead);
-    db.begin_with_config(isolation, Some(AccessMode::ReadOnly))
-        .await
-        .map_err(|error| repository_error(error, "starting a read snapshot"))
-}
-
 #[async_trait]
 impl TaskQueries for SqlTaskQueries {
-    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, task_id = %id))]
-    async fn get(&self, tenant: TenantId, id: TaskId) -> Result<Option<Task>, RepositoryError> {
-        let db = self.db.acquire().await?;
-        let snapshot = read_snapshot(&db).await?;
-        load(&snapshot, tenant, id, None).await
-    }
-
     /// One query for the page and one for all of its checklists, in one snapshot.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     async fn list(
@@ -320,18 +330,21 @@ impl TaskQueries for SqlTaskQueries {
             query = query.filter(beyond(cursor, sort.descending));
         }
         let db = self.db.acquire().await?;
-        let snapshot = read_snapshot(&db).await?;
-        let rows = sorted(query, sort)
-            .limit(limit)
-            .all(&snapshot)
+        let listing = async {
+            let snapshot = read_snapshot(&db).await?;
+            let rows = sorted(query, sort).limit(limit).all(&snapshot).await?;
+            let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+            let checklists = checklists(&snapshot, tenant, &ids).await?;
+            Ok::<_, DbErr>((rows, checklists))
+        };
+        let (rows, mut checklists) = listing
             .await
             .map_err(|error| repository_error(error, "listing tasks"))?;
-        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-        let mut checklists = checklists(&snapshot, tenant, &ids).await?;
         rows.into_iter()
             .map(|row| {
-                let items = checklists.remove(&row.id).unwrap_or_default();
-                into_task(&row, items)
+                let checklist = checklists.remove(&row.id).unwrap_or_default();
+                Task::from_rows(row, checklist)
+                    .map_err(|error| RepositoryError::Unexpected(error.context("reading a task")))
             })
             .collect()
     }
@@ -339,9 +352,11 @@ impl TaskQueries for SqlTaskQueries {
 
 #[cfg(test)]
 mod tests {
+    use crate::database::Database;
+    use domain::Aggregate;
     use std::sync::{Arc, Mutex};
 
-    use application::ports::UnitOfWork;
+    use application::ports::{Lookup, Store, Transaction, UnitOfWork};
     use chrono::{DateTime, NaiveDate, TimeZone, Utc};
     use domain::{
         Actor, ChecklistItemId, ChecklistText, NewTask, PasswordHash, Priority, Role,
@@ -351,8 +366,8 @@ mod tests {
     use sea_orm::ConnectionTrait;
 
     use super::*;
-    use crate::persistence::SqlUnitOfWork;
-    use crate::testing::{Backend, on_every_backend, open_two_connections};
+    use crate::persistence::{SqlLookup, SqlUnitOfWork, outbox};
+    use crate::testing::open_two_connections;
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0).unwrap()
@@ -402,6 +417,7 @@ mod tests {
     /// A tenant with an admin and a member, and the task adapters of its database.
     struct Fixture {
         db: Database,
+        lookup: SqlLookup<Task>,
         read: SqlTaskQueries,
         uow: SqlUnitOfWork,
         admin: User,
@@ -432,9 +448,9 @@ mod tests {
             .chain(member.map(|email| user(email, Role::Member)))
             .collect();
         let mut tx = uow.begin().await.unwrap();
-        tx.users().add_tenant(&tenant).await.unwrap();
+        tx.add_tenant(&tenant).await.unwrap();
         for user in &mut users {
-            tx.users().add(user).await.unwrap();
+            Store::<User>::add(tx.as_mut(), user).await.unwrap();
         }
         tx.commit().await.unwrap();
         users
@@ -447,6 +463,7 @@ mod tests {
             let member = users.pop().unwrap();
             let admin = users.pop().unwrap();
             Self {
+                lookup: SqlLookup::new(db.clone()),
                 read: SqlTaskQueries::new(db.clone()),
                 db,
                 uow,
@@ -468,11 +485,11 @@ mod tests {
             Task::create(id, self.tenant(), self.actor(), new, now).unwrap()
         }
 
-        /// The task as stored, in a transaction of its own.
+        /// The task as stored with its events, in a transaction of its own.
         async fn try_add(&self, task: &Task) -> Result<Task, RepositoryError> {
             let mut task = task.clone();
             let mut tx = self.uow.begin().await?;
-            tx.tasks().add(&mut task).await?;
+            add_in(tx.as_mut(), &mut task).await?;
             tx.commit().await?;
             Ok(task)
         }
@@ -481,17 +498,17 @@ mod tests {
             self.try_add(&self.create(new, now)).await.unwrap()
         }
 
-        /// The task as saved, in a transaction of its own.
+        /// The task as saved with its events, in a transaction of its own.
         async fn save(&self, task: &Task) -> Result<Task, RepositoryError> {
             let mut task = task.clone();
             let mut tx = self.uow.begin().await?;
-            tx.tasks().save(&mut task).await?;
+            save_in(tx.as_mut(), &mut task).await?;
             tx.commit().await?;
             Ok(task)
         }
 
         async fn reload(&self, task: &Task) -> Option<Task> {
-            self.read.get(task.tenant_id(), task.id()).await.unwrap()
+            self.lookup.get(task.tenant_id(), task.id()).await.unwrap()
         }
 
         async fn list(&self, filter: TaskFilter) -> Vec<TaskId> {
@@ -512,6 +529,22 @@ mod tests {
         }
     }
 
+    /// Adds `task` and appends its events, in `tx`, as a use case does.
+    async fn add_in(tx: &mut dyn Transaction, task: &mut Task) -> Result<(), RepositoryError> {
+        let events = task.take_events();
+        Store::<Task>::add(tx, task).await?;
+        let events = events.into_iter().map(Into::into).collect();
+        tx.append_events(events, task.version()).await
+    }
+
+    /// Saves `task` and appends its events, in `tx`, as a use case does.
+    async fn save_in(tx: &mut dyn Transaction, task: &mut Task) -> Result<(), RepositoryError> {
+        let events = task.take_events();
+        Store::<Task>::save(tx, task).await?;
+        let events = events.into_iter().map(Into::into).collect();
+        tx.append_events(events, task.version()).await
+    }
+
     /// A handle on the same pool that records the SQL of every statement run through
     /// it, in transactions too.
     fn recording(db: &Database) -> (Database, Arc<Mutex<Vec<String>>>) {
@@ -522,386 +555,427 @@ mod tests {
         (db, statements)
     }
 
-    #[tokio::test]
-    async fn a_stored_task_reads_back_with_every_field_and_its_checklist_in_order() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            // Positions, not ids, give the order: the ids here run the other way.
-            let items = checklist(&["first", "second", "third"]);
-            let (mut ids, texts): (Vec<_>, Vec<_>) = items.into_iter().unzip();
-            ids.reverse();
-            let items = ids.into_iter().zip(texts).collect();
-            let new = NewTask {
-                title: TaskTitle::parse("Ship the release").unwrap(),
-                description: TaskDescription::parse("Tag, build, announce.").unwrap(),
-                priority: Priority::Urgent,
-                due_date: Some(day(31)),
-                assignee: Some(f.member.id()),
-                checklist: items,
-            };
-            let mut task = f.create(new, at(1));
-            let second = task.checklist()[1].id();
-            task.update_checklist_item(f.actor(), second, None, Some(true), at(1))
-                .unwrap();
-            let added = f.try_add(&task).await.unwrap();
-            assert_eq!(added.version(), 0);
-            assert!(added.events().is_empty());
-            assert_eq!(f.reload(&task).await.as_ref(), Some(&added));
-            let mut tx = f.uow.begin().await.unwrap();
-            let in_transaction = tx.tasks().get(f.tenant(), task.id()).await.unwrap();
-            assert_eq!(in_transaction.as_ref(), Some(&added));
-            drop(tx);
+    async fn a_stored_task_reads_back_with_every_field_and_its_checklist_in_order(db: Database) {
+        let f = Fixture::new(db).await;
+        // Positions, not ids, give the order: the ids here run the other way.
+        let items = checklist(&["first", "second", "third"]);
+        let (mut ids, texts): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        ids.reverse();
+        let items = ids.into_iter().zip(texts).collect();
+        let new = NewTask {
+            title: TaskTitle::parse("Ship the release").unwrap(),
+            description: TaskDescription::parse("Tag, build, announce.").unwrap(),
+            priority: Priority::Urgent,
+            due_date: Some(day(31)),
+            assignee: Some(f.member.id()),
+            checklist: items,
+        };
+        let mut task = f.create(new, at(1));
+        let second = task.checklist()[1].id();
+        task.update_checklist_item(f.actor(), second, None, Some(true), at(1))
+            .unwrap();
+        let added = f.try_add(&task).await.unwrap();
+        assert_eq!(added.version(), 0);
+        assert!(added.events().is_empty());
+        assert_eq!(f.reload(&task).await.as_ref(), Some(&added));
+        let mut tx = f.uow.begin().await.unwrap();
+        let in_transaction = Store::<Task>::get(tx.as_mut(), f.tenant(), task.id())
+            .await
+            .unwrap();
+        assert_eq!(in_transaction.as_ref(), Some(&added));
+        drop(tx);
 
-            // Every column that can change, changed at once, and the checklist reshaped.
-            let mut changed = added;
-            let actor = f.actor();
-            changed.remove_checklist_item(actor, second, at(2)).unwrap();
-            let text = ChecklistText::parse("fourth").unwrap();
-            let fourth = ChecklistItemId::from_uuid(Uuid::now_v7());
+        // Every column that can change, changed at once, and the checklist reshaped.
+        let mut changed = added;
+        let actor = f.actor();
+        changed.remove_checklist_item(actor, second, at(2)).unwrap();
+        let text = ChecklistText::parse("fourth").unwrap();
+        let fourth = ChecklistItemId::from_uuid(Uuid::now_v7());
+        changed
+            .add_checklist_item(actor, fourth, text, at(2))
+            .unwrap();
+        changed.start(actor, at(2)).unwrap();
+        for item in changed.clone().checklist() {
             changed
-                .add_checklist_item(actor, fourth, text, at(2))
+                .update_checklist_item(actor, item.id(), None, Some(true), at(2))
                 .unwrap();
-            changed.start(actor, at(2)).unwrap();
-            for item in changed.clone().checklist() {
-                changed
-                    .update_checklist_item(actor, item.id(), None, Some(true), at(2))
-                    .unwrap();
-            }
-            changed.complete(actor, at(3)).unwrap();
-            changed.delete(actor, at(4)).unwrap();
-            let saved = f.save(&changed).await.unwrap();
-            assert_eq!(saved.version(), 1);
-            assert_eq!(saved.status(), TaskStatus::Done);
-            let texts: Vec<&str> = saved
-                .checklist()
-                .iter()
-                .map(|i| i.text().as_str())
-                .collect();
-            assert_eq!(texts, ["first", "third", "fourth"]);
-            assert_eq!(f.reload(&task).await, Some(saved));
-        })
-        .await;
+        }
+        changed.complete(actor, at(3)).unwrap();
+        changed.delete(actor, at(4)).unwrap();
+        let saved = f.save(&changed).await.unwrap();
+        assert_eq!(saved.version(), 1);
+        assert_eq!(saved.status(), TaskStatus::Done);
+        let texts: Vec<&str> = saved
+            .checklist()
+            .iter()
+            .map(|i| i.text().as_str())
+            .collect();
+        assert_eq!(texts, ["first", "third", "fourth"]);
+        assert_eq!(f.reload(&task).await, Some(saved));
     }
 
-    #[tokio::test]
-    async fn another_tenants_task_is_neither_found_nor_listed_nor_saved() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            let ours = f.add(titled("Ours"), at(1)).await;
-            let theirs = register(&f.uow, "other@example.com", None).await.remove(0);
-            let elsewhere = theirs.tenant_id();
-            assert_eq!(f.read.get(elsewhere, ours.id()).await.unwrap(), None);
-            let mut tx = f.uow.begin().await.unwrap();
-            assert_eq!(tx.tasks().get(elsewhere, ours.id()).await.unwrap(), None);
-            drop(tx);
-            let everything = TaskFilter {
-                include_deleted: true,
-                ..TaskFilter::default()
-            };
-            let sort = TaskSort {
-                order: TaskOrder::CreatedAt,
-                descending: false,
-            };
-            let listed = f.read.list(elsewhere, &everything, sort, None, 100).await;
-            assert!(listed.unwrap().is_empty());
+    async fn another_tenants_task_is_neither_found_nor_listed_nor_saved(db: Database) {
+        let f = Fixture::new(db).await;
+        let ours = f.add(titled("Ours"), at(1)).await;
+        let theirs = register(&f.uow, "other@example.com", None).await.remove(0);
+        let elsewhere = theirs.tenant_id();
+        assert_eq!(f.lookup.get(elsewhere, ours.id()).await.unwrap(), None);
+        let mut tx = f.uow.begin().await.unwrap();
+        let in_transaction = Store::<Task>::get(tx.as_mut(), elsewhere, ours.id()).await;
+        assert_eq!(in_transaction.unwrap(), None);
+        drop(tx);
+        let everything = TaskFilter {
+            include_deleted: true,
+            ..TaskFilter::default()
+        };
+        let sort = TaskSort {
+            order: TaskOrder::CreatedAt,
+            descending: false,
+        };
+        let listed = f.read.list(elsewhere, &everything, sort, None, 100).await;
+        assert!(listed.unwrap().is_empty());
 
-            let mut snapshot = ours.snapshot().clone();
-            snapshot.tenant_id = elsewhere;
-            snapshot.title = TaskTitle::parse("Hijacked").unwrap();
-            let hijacked = Task::reconstitute(snapshot);
-            assert!(matches!(
-                f.save(&hijacked).await,
-                Err(RepositoryError::Stale)
-            ));
-            assert_eq!(f.reload(&ours).await, Some(ours));
-        })
-        .await;
+        let mut snapshot = ours.snapshot().clone();
+        snapshot.tenant_id = elsewhere;
+        snapshot.title = TaskTitle::parse("Hijacked").unwrap();
+        let hijacked = Task::reconstitute(snapshot);
+        assert!(matches!(
+            f.save(&hijacked).await,
+            Err(RepositoryError::Stale)
+        ));
+        assert_eq!(f.reload(&ours).await, Some(ours));
     }
 
-    #[tokio::test]
-    async fn a_save_from_an_older_read_is_stale_and_changes_nothing() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            let task = f.add(untitled(), at(1)).await;
-            let mut first = task.clone();
-            first.start(f.actor(), at(2)).unwrap();
-            let first = f.save(&first).await.unwrap();
-            let mut second = task.clone();
-            second
-                .add_checklist_item(
-                    f.actor(),
-                    ChecklistItemId::from_uuid(Uuid::now_v7()),
-                    ChecklistText::parse("late").unwrap(),
-                    at(3),
-                )
-                .unwrap();
-            second.delete(f.actor(), at(3)).unwrap();
-            let before = second.clone();
-            let mut tx = f.uow.begin().await.unwrap();
-            let saved = tx.tasks().save(&mut second).await;
-            assert!(matches!(saved, Err(RepositoryError::Stale)), "{saved:?}");
-            assert_eq!(
-                second, before,
-                "the refused task keeps its state and events"
-            );
-            drop(tx);
-            assert_eq!(f.reload(&task).await, Some(first));
-            let names: Vec<String> = f
-                .outbox()
-                .await
-                .into_iter()
-                .filter(|event| event.aggregate_type == "task")
-                .map(|event| event.event_type)
-                .collect();
-            assert_eq!(names, ["task.created", "task.started"]);
-        })
-        .await;
+    async fn a_save_from_an_older_read_is_stale_and_changes_nothing(db: Database) {
+        let f = Fixture::new(db).await;
+        let task = f.add(untitled(), at(1)).await;
+        let mut first = task.clone();
+        first.start(f.actor(), at(2)).unwrap();
+        let first = f.save(&first).await.unwrap();
+        let mut second = task.clone();
+        second
+            .add_checklist_item(
+                f.actor(),
+                ChecklistItemId::from_uuid(Uuid::now_v7()),
+                ChecklistText::parse("late").unwrap(),
+                at(3),
+            )
+            .unwrap();
+        second.delete(f.actor(), at(3)).unwrap();
+        let before = second.clone();
+        let mut tx = f.uow.begin().await.unwrap();
+        let saved = Store::<Task>::save(tx.as_mut(), &mut second).await;
+        assert!(matches!(saved, Err(RepositoryError::Stale)), "{saved:?}");
+        assert_eq!(
+            second, before,
+            "the refused task keeps its state and events"
+        );
+        drop(tx);
+        assert_eq!(f.reload(&task).await, Some(first));
+        let names: Vec<String> = f
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|event| event.aggregate_type == "task")
+            .map(|event| event.event_type)
+            .collect();
+        assert_eq!(names, ["task.created", "task.started"]);
     }
 
-    #[tokio::test]
-    async fn a_tasks_events_reach_the_outbox_with_their_type_aggregate_and_payload() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            let new = NewTask {
-                priority: Priority::High,
-                due_date: Some(day(9)),
-                ..titled("Ship")
-            };
-            let mut task = f.add(new, at(1)).await;
-            task.start(f.actor(), at(2)).unwrap();
-            task.assign(f.actor(), Some(f.member.id()), at(3)).unwrap();
-            f.save(&task).await.unwrap();
+    async fn a_tasks_events_reach_the_outbox_with_their_type_aggregate_and_payload(db: Database) {
+        let f = Fixture::new(db).await;
+        let new = NewTask {
+            priority: Priority::High,
+            due_date: Some(day(9)),
+            ..titled("Ship")
+        };
+        let mut task = f.add(new, at(1)).await;
+        task.start(f.actor(), at(2)).unwrap();
+        task.assign(f.actor(), Some(f.member.id()), at(3)).unwrap();
+        f.save(&task).await.unwrap();
 
-            let events = f.outbox().await;
-            // Two registrations came first.
-            let events = &events[2..];
-            let names: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-            assert_eq!(names, ["task.created", "task.started", "task.assigned"]);
-            for event in events {
-                assert_eq!(event.aggregate_type, "task");
-                assert_eq!(event.aggregate_id, task.id().as_uuid());
-                assert_eq!(event.tenant_id, f.tenant().as_uuid());
-                assert_eq!(event.published_at, None);
-            }
-            assert_eq!(events[1].occurred_at, at(2));
-            let created: serde_json::Value = serde_json::from_str(&events[0].payload).unwrap();
-            assert_eq!(
-                created,
-                serde_json::json!({
-                    "actor_id": f.admin.id().to_string(),
-                    "task_id": task.id().to_string(),
-                    "title": "Ship",
-                    "creator_id": f.admin.id().to_string(),
-                    "assignee_id": null,
-                    "priority": "high",
-                    "due_date": "2026-03-09",
-                })
-            );
-            let assigned: serde_json::Value = serde_json::from_str(&events[2].payload).unwrap();
-            assert_eq!(assigned["assignee_id"], f.member.id().to_string());
-            assert_eq!(assigned["previous_assignee_id"], serde_json::Value::Null);
-        })
-        .await;
+        let events = f.outbox().await;
+        let names: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(names, ["task.created", "task.started", "task.assigned"]);
+        for event in &events {
+            assert_eq!(event.aggregate_type, "task");
+            assert_eq!(event.aggregate_id, task.id().as_uuid());
+            assert_eq!(event.tenant_id, f.tenant().as_uuid());
+            assert_eq!(event.published_at, None);
+        }
+        assert_eq!(events[1].occurred_at, at(2));
+        let created: serde_json::Value = serde_json::from_str(&events[0].payload).unwrap();
+        assert_eq!(created["id"], events[0].id.to_string());
+        assert_eq!(created["aggregate_version"], 0);
+        assert_eq!(
+            created["event"]["task"]["fact"],
+            serde_json::json!({
+                "type": "created",
+                "title": "Ship",
+                "creator": f.admin.id().to_string(),
+                "assignee": null,
+                "priority": "high",
+                "due_date": "2026-03-09",
+            })
+        );
+        let assigned: serde_json::Value = serde_json::from_str(&events[2].payload).unwrap();
+        assert_eq!(assigned["aggregate_version"], 1);
+        let fact = &assigned["event"]["task"]["fact"];
+        assert_eq!(fact["assignee"], f.member.id().to_string());
+        assert_eq!(fact["previous"], serde_json::Value::Null);
     }
 
-    #[tokio::test]
-    async fn a_task_whose_events_cannot_be_stored_is_not_stored_either() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db.clone()).await;
-            let first = f.add(titled("First"), at(1)).await;
-            // From now on the outbox refuses a second task event of a type it holds, so
-            // the next task's rows are written and then its `task.created` is refused.
-            db.ungated()
-                .execute_unprepared(
-                    "CREATE UNIQUE INDEX test_refusal ON outbox (event_type) \
-                 WHERE aggregate_type = 'task'",
-                )
-                .await
-                .unwrap();
-            let second = f.create(titled("Second"), at(2));
-            let added = f.try_add(&second).await;
-            assert!(
-                matches!(added, Err(RepositoryError::Unexpected(_))),
-                "{added:?}"
-            );
-            assert_eq!(f.reload(&second).await, None);
-            assert_eq!(f.list(TaskFilter::default()).await, [first.id()]);
-            let tasks_events = f
-                .outbox()
-                .await
-                .into_iter()
-                .filter(|e| e.aggregate_type == "task");
-            let aggregates: Vec<Uuid> = tasks_events.map(|e| e.aggregate_id).collect();
-            assert_eq!(aggregates, [first.id().as_uuid()]);
-        })
-        .await;
+    async fn a_task_whose_events_cannot_be_stored_is_not_stored_either(db: Database) {
+        let f = Fixture::new(db.clone()).await;
+        let first = f.add(titled("First"), at(1)).await;
+        // From now on the outbox refuses a second task event of a type it holds, so
+        // the next task's rows are written and then its `task.created` is refused.
+        db.ungated()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX test_refusal ON outbox (event_type) \
+             WHERE aggregate_type = 'task'",
+            )
+            .await
+            .unwrap();
+        let second = f.create(titled("Second"), at(2));
+        let added = f.try_add(&second).await;
+        assert!(
+            matches!(added, Err(RepositoryError::Unexpected(_))),
+            "{added:?}"
+        );
+        assert_eq!(f.reload(&second).await, None);
+        assert_eq!(f.list(TaskFilter::default()).await, [first.id()]);
+        let tasks_events = f
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|e| e.aggregate_type == "task");
+        let aggregates: Vec<Uuid> = tasks_events.map(|e| e.aggregate_id).collect();
+        assert_eq!(aggregates, [first.id().as_uuid()]);
     }
 
-    #[tokio::test]
-    async fn a_task_whose_checklist_cannot_be_stored_is_not_stored_nor_are_its_events() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db.clone()).await;
-            let stored = f
-                .add(
-                    NewTask {
-                        checklist: checklist(&["once"]),
-                        ..titled("Stored")
-                    },
-                    at(1),
-                )
-                .await;
-            // From now on a checklist item whose text another item has is refused.
-            db.ungated()
-                .execute_unprepared(
-                    "CREATE UNIQUE INDEX test_refusal ON task_checklist_items (text)",
-                )
-                .await
-                .unwrap();
-            let events_before = f.outbox().await;
-
-            // Added: the task's row is written, then its checklist is refused.
-            let refused = f.create(
+    async fn a_task_whose_checklist_cannot_be_stored_is_not_stored_nor_are_its_events(
+        db: Database,
+    ) {
+        let f = Fixture::new(db.clone()).await;
+        let stored = f
+            .add(
                 NewTask {
-                    checklist: checklist(&["twice", "twice"]),
-                    ..titled("Refused")
+                    checklist: checklist(&["once"]),
+                    ..titled("Stored")
                 },
-                at(2),
-            );
-            let added = f.try_add(&refused).await;
-            assert!(
-                matches!(added, Err(RepositoryError::Unexpected(_))),
-                "{added:?}"
-            );
-            assert_eq!(f.reload(&refused).await, None);
+                at(1),
+            )
+            .await;
+        // From now on a checklist item whose text another item has is refused.
+        db.ungated()
+            .execute_unprepared("CREATE UNIQUE INDEX test_refusal ON task_checklist_items (text)")
+            .await
+            .unwrap();
+        let events_before = f.outbox().await;
 
-            // Saved: the task's row is updated, then its checklist is refused.
-            let mut changed = stored.clone();
-            let edit = TaskEdit {
-                title: Some(TaskTitle::parse("Renamed").unwrap()),
-                ..TaskEdit::default()
-            };
-            changed.edit(f.actor(), edit, at(3)).unwrap();
-            let text = ChecklistText::parse("once").unwrap();
-            changed
-                .add_checklist_item(
-                    f.actor(),
-                    ChecklistItemId::from_uuid(Uuid::now_v7()),
-                    text,
-                    at(3),
-                )
-                .unwrap();
-            let saved = f.save(&changed).await;
-            assert!(
-                matches!(saved, Err(RepositoryError::Unexpected(_))),
-                "{saved:?}"
-            );
-            assert_eq!(f.reload(&stored).await, Some(stored));
+        // Added: the task's row is written, then its checklist is refused.
+        let refused = f.create(
+            NewTask {
+                checklist: checklist(&["twice", "twice"]),
+                ..titled("Refused")
+            },
+            at(2),
+        );
+        let added = f.try_add(&refused).await;
+        assert!(
+            matches!(added, Err(RepositoryError::Unexpected(_))),
+            "{added:?}"
+        );
+        assert_eq!(f.reload(&refused).await, None);
 
-            assert_eq!(f.outbox().await, events_before);
-        })
-        .await;
+        // Saved: the task's row is updated, then its checklist is refused.
+        let mut changed = stored.clone();
+        let edit = TaskEdit {
+            title: Some(TaskTitle::parse("Renamed").unwrap()),
+            ..TaskEdit::default()
+        };
+        changed.edit(f.actor(), edit, at(3)).unwrap();
+        let text = ChecklistText::parse("once").unwrap();
+        changed
+            .add_checklist_item(
+                f.actor(),
+                ChecklistItemId::from_uuid(Uuid::now_v7()),
+                text,
+                at(3),
+            )
+            .unwrap();
+        let saved = f.save(&changed).await;
+        assert!(
+            matches!(saved, Err(RepositoryError::Unexpected(_))),
+            "{saved:?}"
+        );
+        assert_eq!(f.reload(&stored).await, Some(stored));
+
+        assert_eq!(f.outbox().await, events_before);
     }
 
-    #[tokio::test]
-    async fn of_two_saves_of_the_same_version_at_once_exactly_one_commits() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db.clone()).await;
-            let task = f.add(untitled(), at(1)).await;
-            let mut started = task.clone();
-            started.start(f.actor(), at(2)).unwrap();
-            let mut deleted = task.clone();
-            deleted.delete(f.actor(), at(2)).unwrap();
-            open_two_connections(&db).await;
-            let (one, other) = tokio::join!(f.save(&started), f.save(&deleted));
-            let stale = [&one, &other]
-                .iter()
-                .filter(|saved| matches!(saved, Err(RepositoryError::Stale)))
-                .count();
-            assert_eq!(stale, 1, "{one:?} {other:?}");
-            let winner = one.or(other).unwrap();
-            assert_eq!(f.reload(&task).await, Some(winner));
-        })
-        .await;
+    async fn of_two_saves_of_the_same_version_at_once_exactly_one_commits(db: Database) {
+        let f = Fixture::new(db.clone()).await;
+        let task = f.add(untitled(), at(1)).await;
+        let mut started = task.clone();
+        started.start(f.actor(), at(2)).unwrap();
+        let mut deleted = task.clone();
+        deleted.delete(f.actor(), at(2)).unwrap();
+        open_two_connections(&db).await;
+        let (one, other) = tokio::join!(f.save(&started), f.save(&deleted));
+        let stale = [&one, &other]
+            .iter()
+            .filter(|saved| matches!(saved, Err(RepositoryError::Stale)))
+            .count();
+        assert_eq!(stale, 1, "{one:?} {other:?}");
+        let winner = one.or(other).unwrap();
+        assert_eq!(f.reload(&task).await, Some(winner));
     }
 
     /// Two transactions never both read the version a change is based on: `SQLite`'s
-    /// second transaction waits in `begin`, `PostgreSQL`'s waits for the row lock the
-    /// first one's read took. So an `If-Match` checked after the read stays true until
-    /// the save, and concurrent changes queue instead of failing.
-    #[tokio::test]
-    async fn a_transaction_reading_a_task_waits_for_the_open_one_and_reads_what_it_committed() {
-        for backend in Backend::all() {
-            let f = Fixture::new(backend.fresh_database().await).await;
-            let task = f.add(untitled(), at(1)).await;
-            open_two_connections(&f.db).await;
-            let mut first = f.uow.begin().await.unwrap();
-            let mut started = first
-                .tasks()
-                .get(f.tenant(), task.id())
+    /// second transaction waits in `begin` for the write lock the first one holds,
+    /// `PostgreSQL`'s waits for the row lock the first one's read took. So an
+    /// `If-Match` checked after the read stays true until the save, and concurrent
+    /// changes queue instead of failing. The test proves the wait by its observable
+    /// cause (the lock), never by a pause.
+    async fn a_transaction_reading_a_task_waits_for_the_open_one_and_reads_what_it_committed(
+        db: Database,
+    ) {
+        let f = Fixture::new(db).await;
+        let task = f.add(untitled(), at(1)).await;
+        open_two_connections(&f.db).await;
+        let mut first = f.uow.begin().await.unwrap();
+        let mut started = Store::<Task>::get(first.as_mut(), f.tenant(), task.id())
+            .await
+            .unwrap()
+            .unwrap();
+        started.start(f.actor(), at(2)).unwrap();
+        Store::<Task>::save(first.as_mut(), &mut started)
+            .await
+            .unwrap();
+        let committed = std::sync::atomic::AtomicBool::new(false);
+        let second = async {
+            let mut tx = f.uow.begin().await.unwrap();
+            let seen = Store::<Task>::get(tx.as_mut(), f.tenant(), task.id())
                 .await
                 .unwrap()
                 .unwrap();
-            started.start(f.actor(), at(2)).unwrap();
-            first.tasks().save(&mut started).await.unwrap();
-            let commit_later = async {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                first.commit().await.unwrap();
-            };
-            let second = async {
-                let mut tx = f.uow.begin().await.unwrap();
-                tx.tasks()
-                    .get(f.tenant(), task.id())
-                    .await
-                    .unwrap()
-                    .unwrap()
-            };
-            let ((), seen) = tokio::join!(commit_later, second);
-            assert_eq!(seen.version(), 1, "{backend:?}");
-            assert_eq!(seen.status(), TaskStatus::InProgress);
-        }
+            let order = std::sync::atomic::Ordering::SeqCst;
+            assert!(
+                committed.load(order),
+                "the read did not wait for the commit"
+            );
+            seen
+        };
+        let commit = async {
+            waits_for_the_open_transaction(&f.db).await;
+            committed.store(true, std::sync::atomic::Ordering::SeqCst);
+            first.commit().await.unwrap();
+        };
+        let ((), seen) = tokio::join!(commit, second);
+        assert_eq!(seen.version(), 1);
+        assert_eq!(seen.status(), TaskStatus::InProgress);
     }
 
-    #[tokio::test]
-    async fn a_save_rewrites_the_checklist_only_when_it_changed() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db.clone()).await;
-            let (recorded, statements) = recording(&db);
-            let uow = SqlUnitOfWork::new(recorded);
-            let task = f
-                .add(
-                    NewTask {
-                        checklist: checklist(&["one", "two"]),
-                        ..untitled()
-                    },
-                    at(1),
-                )
-                .await;
-            let save = |task: Task| async {
-                let mut task = task;
-                statements.lock().unwrap().clear();
-                let mut tx = uow.begin().await.unwrap();
-                tx.tasks().save(&mut task).await.unwrap();
-                tx.commit().await.unwrap();
-                let rewrote = statements
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .any(|sql| sql.starts_with(r#"DELETE FROM "task_checklist_items""#));
-                (task, rewrote)
-            };
-            let mut started = task;
-            started.start(f.actor(), at(2)).unwrap();
-            let (mut ticked, rewrote) = save(started).await;
-            assert!(!rewrote, "starting leaves the checklist alone");
-            let first = ticked.checklist()[0].id();
-            ticked
-                .update_checklist_item(f.actor(), first, None, Some(true), at(3))
-                .unwrap();
-            let (saved, rewrote) = save(ticked).await;
-            assert!(rewrote, "ticking an item rewrites the checklist");
-            assert_eq!(f.reload(&saved).await, Some(saved));
-        })
-        .await;
+    /// Returns once another transaction is seen waiting for the open one: on
+    /// `PostgreSQL` a lock not granted; on `SQLite`, where the waiting cannot be watched,
+    /// the write lock the waiter waits for, which a connection that will not wait is
+    /// refused.
+    async fn waits_for_the_open_transaction(db: &Database) {
+        let pool = db.ungated();
+        if pool.get_database_backend() == DbBackend::Postgres {
+            let waiting = sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) AS waiting FROM pg_locks WHERE NOT granted",
+            );
+            for _ in 0..1000 {
+                let row = pool.query_one_raw(waiting.clone()).await.unwrap().unwrap();
+                if row.try_get::<i64>("", "waiting").unwrap() > 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("no transaction waited for the open one within 10 s");
+        }
+        let mut connection = pool.get_sqlite_connection_pool().acquire().await.unwrap();
+        sea_orm::sqlx::query("PRAGMA busy_timeout = 0")
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        let refused = sea_orm::sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *connection)
+            .await;
+        assert!(refused.is_err(), "the open transaction holds no write lock");
+        sea_orm::sqlx::query("PRAGMA busy_timeout = 5000")
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+    }
+
+    async fn a_task_added_or_saved_in_a_dropped_transaction_leaves_no_row_and_no_event(
+        db: Database,
+    ) {
+        let f = Fixture::new(db).await;
+        let events_before = f.outbox().await;
+        let mut dropped = f.create(titled("Dropped"), at(1));
+        let mut tx = f.uow.begin().await.unwrap();
+        add_in(tx.as_mut(), &mut dropped).await.unwrap();
+        drop(tx);
+        assert_eq!(f.reload(&dropped).await, None);
+        assert_eq!(f.outbox().await, events_before);
+
+        let kept = f.add(titled("Kept"), at(2)).await;
+        let events_before = f.outbox().await;
+        let mut started = kept.clone();
+        started.start(f.actor(), at(3)).unwrap();
+        let mut tx = f.uow.begin().await.unwrap();
+        save_in(tx.as_mut(), &mut started).await.unwrap();
+        drop(tx);
+        assert_eq!(f.reload(&kept).await, Some(kept));
+        assert_eq!(f.outbox().await, events_before);
+        // The dropped transactions let go of their locks.
+        f.add(titled("After"), at(4)).await;
+    }
+
+    async fn a_save_rewrites_the_checklist_only_when_it_changed(db: Database) {
+        let f = Fixture::new(db.clone()).await;
+        let (recorded, statements) = recording(&db);
+        let uow = SqlUnitOfWork::new(recorded);
+        let task = f
+            .add(
+                NewTask {
+                    checklist: checklist(&["one", "two"]),
+                    ..untitled()
+                },
+                at(1),
+            )
+            .await;
+        let save = |task: Task| async {
+            let mut task = task;
+            statements.lock().unwrap().clear();
+            let mut tx = uow.begin().await.unwrap();
+            Store::<Task>::save(tx.as_mut(), &mut task).await.unwrap();
+            tx.commit().await.unwrap();
+            task.take_events();
+            let rewrote = statements
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|sql| sql.starts_with(r#"DELETE FROM "task_checklist_items""#));
+            (task, rewrote)
+        };
+        let mut started = task;
+        started.start(f.actor(), at(2)).unwrap();
+        let (mut ticked, rewrote) = save(started).await;
+        assert!(!rewrote, "starting leaves the checklist alone");
+        let first = ticked.checklist()[0].id();
+        ticked
+            .update_checklist_item(f.actor(), first, None, Some(true), at(3))
+            .unwrap();
+        let (saved, rewrote) = save(ticked).await;
+        assert!(rewrote, "ticking an item rewrites the checklist");
+        assert_eq!(f.reload(&saved).await, Some(saved));
     }
 
     /// Seven tasks with ties on every key and three without a due date, made so that
@@ -948,111 +1022,95 @@ mod tests {
         tasks.iter().map(Task::id).collect()
     }
 
-    #[tokio::test]
-    async fn every_order_pages_through_each_task_once_in_order_two_at_a_time() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            let tasks = seven_tasks(&f).await;
-            for order in [
-                TaskOrder::CreatedAt,
-                TaskOrder::DueDate,
-                TaskOrder::Priority,
-            ] {
-                for descending in [false, true] {
-                    let sort = TaskSort { order, descending };
-                    let mut seen = Vec::new();
-                    let mut after = None;
-                    for _ in 0..10 {
-                        let page = f
-                            .read
-                            .list(f.tenant(), &TaskFilter::default(), sort, after, 2)
-                            .await
-                            .unwrap();
-                        assert!(page.len() <= 2);
-                        let Some(last) = page.last() else { break };
-                        after = Some(TaskCursor::after(last, order));
-                        seen.extend(page.iter().map(Task::id));
-                    }
-                    assert_eq!(seen, sorted_here(tasks.clone(), sort), "{sort:?}");
-                }
-            }
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_page_after_an_undated_task_continues_in_the_right_place() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            let tasks = seven_tasks(&f).await;
+    async fn every_order_pages_through_each_task_once_in_order_two_at_a_time(db: Database) {
+        let f = Fixture::new(db).await;
+        let tasks = seven_tasks(&f).await;
+        for order in [
+            TaskOrder::CreatedAt,
+            TaskOrder::DueDate,
+            TaskOrder::Priority,
+        ] {
             for descending in [false, true] {
-                let sort = TaskSort {
-                    order: TaskOrder::DueDate,
-                    descending,
-                };
-                let expected = sorted_here(tasks.clone(), sort);
-                let undated = tasks.iter().find(|task| task.snapshot().due_date.is_none());
-                let cursor = TaskCursor::after(undated.unwrap(), TaskOrder::DueDate);
-                let TaskCursor::DueDate(None, id) = cursor else {
-                    panic!("an undated cursor")
-                };
-                let rest = f
-                    .read
-                    .list(f.tenant(), &TaskFilter::default(), sort, Some(cursor), 100)
-                    .await
-                    .unwrap();
-                let at = expected.iter().position(|task| *task == id).unwrap();
-                let rest: Vec<TaskId> = rest.iter().map(Task::id).collect();
-                assert_eq!(rest, expected[at + 1..], "{sort:?}");
+                let sort = TaskSort { order, descending };
+                let mut seen = Vec::new();
+                let mut after = None;
+                for _ in 0..10 {
+                    let page = f
+                        .read
+                        .list(f.tenant(), &TaskFilter::default(), sort, after, 2)
+                        .await
+                        .unwrap();
+                    assert!(page.len() <= 2);
+                    let Some(last) = page.last() else { break };
+                    after = Some(TaskCursor::after(last, order));
+                    seen.extend(page.iter().map(Task::id));
+                }
+                assert_eq!(seen, sorted_here(tasks.clone(), sort), "{sort:?}");
             }
-        })
-        .await;
+        }
     }
 
-    #[tokio::test]
-    async fn a_cursor_of_another_order_is_refused() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            let task = f.add(untitled(), at(1)).await;
+    async fn a_page_after_an_undated_task_continues_in_the_right_place(db: Database) {
+        let f = Fixture::new(db).await;
+        let tasks = seven_tasks(&f).await;
+        for descending in [false, true] {
             let sort = TaskSort {
-                order: TaskOrder::Priority,
-                descending: false,
+                order: TaskOrder::DueDate,
+                descending,
             };
-            let cursor = TaskCursor::after(&task, TaskOrder::CreatedAt);
-            let listed = f
+            let expected = sorted_here(tasks.clone(), sort);
+            let undated = tasks.iter().find(|task| task.snapshot().due_date.is_none());
+            let cursor = TaskCursor::after(undated.unwrap(), TaskOrder::DueDate);
+            let TaskCursor::DueDate(None, id) = cursor else {
+                panic!("an undated cursor")
+            };
+            let rest = f
                 .read
-                .list(f.tenant(), &TaskFilter::default(), sort, Some(cursor), 10)
-                .await;
-            assert!(matches!(listed, Err(RepositoryError::Unexpected(_))));
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_page_of_tasks_and_all_their_checklists_take_two_queries() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db.clone()).await;
-            let mut expected = Vec::new();
-            for texts in [&["a", "b"][..], &[], &["c", "d", "e"]] {
-                let new = NewTask {
-                    checklist: checklist(texts),
-                    ..untitled()
-                };
-                expected.push(f.add(new, at(1)).await);
-            }
-            let (recorded, statements) = recording(&db);
-            let sort = TaskSort {
-                order: TaskOrder::CreatedAt,
-                descending: false,
-            };
-            let listed = SqlTaskQueries::new(recorded)
-                .list(f.tenant(), &TaskFilter::default(), sort, None, 10)
+                .list(f.tenant(), &TaskFilter::default(), sort, Some(cursor), 100)
                 .await
                 .unwrap();
-            assert_eq!(listed, expected);
-            assert_eq!(statements.lock().unwrap().len(), 2);
-        })
-        .await;
+            let at = expected.iter().position(|task| *task == id).unwrap();
+            let rest: Vec<TaskId> = rest.iter().map(Task::id).collect();
+            assert_eq!(rest, expected[at + 1..], "{sort:?}");
+        }
+    }
+
+    async fn a_cursor_of_another_order_is_refused(db: Database) {
+        let f = Fixture::new(db).await;
+        let task = f.add(untitled(), at(1)).await;
+        let sort = TaskSort {
+            order: TaskOrder::Priority,
+            descending: false,
+        };
+        let cursor = TaskCursor::after(&task, TaskOrder::CreatedAt);
+        let listed = f
+            .read
+            .list(f.tenant(), &TaskFilter::default(), sort, Some(cursor), 10)
+            .await;
+        assert!(matches!(listed, Err(RepositoryError::Unexpected(_))));
+    }
+
+    async fn a_page_of_tasks_and_all_their_checklists_take_two_queries(db: Database) {
+        let f = Fixture::new(db.clone()).await;
+        let mut expected = Vec::new();
+        for texts in [&["a", "b"][..], &[], &["c", "d", "e"]] {
+            let new = NewTask {
+                checklist: checklist(texts),
+                ..untitled()
+            };
+            expected.push(f.add(new, at(1)).await);
+        }
+        let (recorded, statements) = recording(&db);
+        let sort = TaskSort {
+            order: TaskOrder::CreatedAt,
+            descending: false,
+        };
+        let listed = SqlTaskQueries::new(recorded)
+            .list(f.tenant(), &TaskFilter::default(), sort, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(listed, expected);
+        assert_eq!(statements.lock().unwrap().len(), 2);
     }
 
     /// A filter: the default one, changed.
@@ -1077,110 +1135,157 @@ mod tests {
         task.id()
     }
 
-    #[tokio::test]
-    async fn every_filter_narrows_the_list_and_deleted_tasks_show_only_when_asked_for() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            let member = Some(f.member.id());
-            let new = |title, priority, due_date, assignee| NewTask {
-                priority,
-                due_date,
-                assignee,
-                ..titled(title)
-            };
-            let report = new("Write the REPORT", Priority::High, Some(day(10)), member);
-            let report = add_changed(&f, report, 0, |_, _| ()).await;
-            let review = new("Review report", Priority::Low, Some(day(5)), None);
-            let review = add_changed(&f, review, 1, |task, actor| {
-                task.start(actor, at(4)).unwrap();
-            })
-            .await;
-            let deploy = new("Deploy", Priority::High, None, member);
-            let deploy = add_changed(&f, deploy, 2, |task, actor| {
-                task.start(actor, at(4)).unwrap();
-                task.complete(actor, at(4)).unwrap();
-            })
-            .await;
-            let gone = new("Old report", Priority::Low, Some(day(1)), None);
-            let gone = add_changed(&f, gone, 3, |task, actor| {
-                task.delete(actor, at(4)).unwrap();
-            })
-            .await;
-
-            let cases = [
-                (filter(|_| ()), vec![report, review, deploy]),
-                (
-                    filter(|f| f.include_deleted = true),
-                    vec![report, review, deploy, gone],
-                ),
-                (filter(|f| f.status = Some(TaskStatus::Todo)), vec![report]),
-                (
-                    filter(|f| f.status = Some(TaskStatus::InProgress)),
-                    vec![review],
-                ),
-                (filter(|f| f.status = Some(TaskStatus::Done)), vec![deploy]),
-                (filter(|f| f.assignee = member), vec![report, deploy]),
-                (
-                    filter(|f| {
-                        f.priority = Some(Priority::Low);
-                        f.include_deleted = true;
-                    }),
-                    vec![review, gone],
-                ),
-                // Strictly before, and undated tasks never match.
-                (filter(|f| f.due_before = Some(day(10))), vec![review]),
-                (
-                    filter(|f| {
-                        f.due_before = Some(day(11));
-                        f.include_deleted = true;
-                    }),
-                    vec![report, review, gone],
-                ),
-                (
-                    filter(|f| f.q = Some("report".to_owned())),
-                    vec![report, review],
-                ),
-                (
-                    filter(|f| {
-                        f.q = Some("RePoRt".to_owned());
-                        f.priority = Some(Priority::Low);
-                        f.include_deleted = true;
-                    }),
-                    vec![review, gone],
-                ),
-            ];
-            for (filter, expected) in cases {
-                assert_eq!(f.list(filter.clone()).await, expected, "{filter:?}");
-            }
+    async fn every_filter_narrows_the_list_and_deleted_tasks_show_only_when_asked_for(
+        db: Database,
+    ) {
+        let f = Fixture::new(db).await;
+        let member = Some(f.member.id());
+        let new = |title, priority, due_date, assignee| NewTask {
+            priority,
+            due_date,
+            assignee,
+            ..titled(title)
+        };
+        let report = new("Write the REPORT", Priority::High, Some(day(10)), member);
+        let report = add_changed(&f, report, 0, |_, _| ()).await;
+        let review = new("Review report", Priority::Low, Some(day(5)), None);
+        let review = add_changed(&f, review, 1, |task, actor| {
+            task.start(actor, at(4)).unwrap();
         })
         .await;
-    }
-
-    #[tokio::test]
-    async fn like_wildcards_in_the_search_are_taken_literally() {
-        on_every_backend(|db| async move {
-            let f = Fixture::new(db).await;
-            let mut ids = HashMap::new();
-            for (minute, title) in (0..).zip([
-                "100% done",
-                "100 done",
-                "snake_case",
-                "snakeXcase",
-                "back\\slash",
-                "backslash",
-            ]) {
-                ids.insert(title, f.add(titled(title), at(minute)).await.id());
-            }
-            let search = |q: &str| TaskFilter {
-                q: Some(q.to_owned()),
-                ..TaskFilter::default()
-            };
-            assert_eq!(f.list(search("%")).await, [ids["100% done"]]);
-            assert_eq!(f.list(search("0 d")).await, [ids["100 done"]]);
-            assert_eq!(f.list(search("_")).await, [ids["snake_case"]]);
-            assert_eq!(f.list(search("E_C")).await, [ids["snake_case"]]);
-            assert_eq!(f.list(search("\\")).await, [ids["back\\slash"]]);
+        let deploy = new("Deploy", Priority::High, None, member);
+        let deploy = add_changed(&f, deploy, 2, |task, actor| {
+            task.start(actor, at(4)).unwrap();
+            task.complete(actor, at(4)).unwrap();
         })
         .await;
+        let gone = new("Old report", Priority::Low, Some(day(1)), None);
+        let gone = add_changed(&f, gone, 3, |task, actor| {
+            task.delete(actor, at(4)).unwrap();
+        })
+        .await;
+
+        let cases = [
+            (filter(|_| ()), vec![report, review, deploy]),
+            (
+                filter(|f| f.include_deleted = true),
+                vec![report, review, deploy, gone],
+            ),
+            (filter(|f| f.status = Some(TaskStatus::Todo)), vec![report]),
+            (
+                filter(|f| f.status = Some(TaskStatus::InProgress)),
+                vec![review],
+            ),
+            (filter(|f| f.status = Some(TaskStatus::Done)), vec![deploy]),
+            (filter(|f| f.assignee = member), vec![report, deploy]),
+            (
+                filter(|f| {
+                    f.priority = Some(Priority::Low);
+                    f.include_deleted = true;
+                }),
+                vec![review, gone],
+            ),
+            // Strictly before, and undated tasks never match.
+            (filter(|f| f.due_before = Some(day(10))), vec![review]),
+            (
+                filter(|f| {
+                    f.due_before = Some(day(11));
+                    f.include_deleted = true;
+                }),
+                vec![report, review, gone],
+            ),
+            (
+                filter(|f| f.q = Some("report".to_owned())),
+                vec![report, review],
+            ),
+            (
+                filter(|f| {
+                    f.q = Some("RePoRt".to_owned());
+                    f.priority = Some(Priority::Low);
+                    f.include_deleted = true;
+                }),
+                vec![review, gone],
+            ),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(f.list(filter.clone()).await, expected, "{filter:?}");
+        }
     }
+
+    async fn like_wildcards_in_the_search_are_taken_literally(db: Database) {
+        let f = Fixture::new(db).await;
+        let mut ids = HashMap::new();
+        for (minute, title) in (0..).zip([
+            "100% done",
+            "100 done",
+            "snake_case",
+            "snakeXcase",
+            "back\\slash",
+            "backslash",
+        ]) {
+            ids.insert(title, f.add(titled(title), at(minute)).await.id());
+        }
+        let search = |q: &str| TaskFilter {
+            q: Some(q.to_owned()),
+            ..TaskFilter::default()
+        };
+        assert_eq!(f.list(search("%")).await, [ids["100% done"]]);
+        assert_eq!(f.list(search("0 d")).await, [ids["100 done"]]);
+        assert_eq!(f.list(search("_")).await, [ids["snake_case"]]);
+        assert_eq!(f.list(search("E_C")).await, [ids["snake_case"]]);
+        assert_eq!(f.list(search("\\")).await, [ids["back\\slash"]]);
+    }
+
+    #[test]
+    fn a_stored_row_that_breaks_a_rule_is_an_error_naming_the_column_not_the_value() {
+        let admin = Actor {
+            id: UserId::from_uuid(Uuid::now_v7()),
+            role: Role::Admin,
+        };
+        let task = Task::create(
+            TaskId::from_uuid(Uuid::now_v7()),
+            TenantId::from_uuid(Uuid::now_v7()),
+            admin,
+            NewTask {
+                checklist: checklist(&["one", "two"]),
+                ..untitled()
+            },
+            at(0),
+        )
+        .unwrap();
+        let (row, items) = task.to_rows();
+        let read = |row: tasks::Model, items: Vec<items::Model>| {
+            format!("{:#}", Task::from_rows(row, items).unwrap_err())
+        };
+        let mut broken = row.clone();
+        broken.status = "blocked".to_owned();
+        let message = read(broken, items.clone());
+        assert!(message.contains("stored status"), "{message}");
+        assert!(!message.contains("blocked"), "{message}");
+        let mut broken = row.clone();
+        broken.priority = 9;
+        assert!(read(broken, items.clone()).contains("stored priority"));
+        let mut broken = items;
+        broken[1].text = "   ".to_owned();
+        assert!(read(row, broken).contains("checklist item"));
+    }
+
+    crate::on_every_backend!(
+        a_stored_task_reads_back_with_every_field_and_its_checklist_in_order,
+        another_tenants_task_is_neither_found_nor_listed_nor_saved,
+        a_save_from_an_older_read_is_stale_and_changes_nothing,
+        a_tasks_events_reach_the_outbox_with_their_type_aggregate_and_payload,
+        a_task_whose_events_cannot_be_stored_is_not_stored_either,
+        a_task_whose_checklist_cannot_be_stored_is_not_stored_nor_are_its_events,
+        of_two_saves_of_the_same_version_at_once_exactly_one_commits,
+        a_transaction_reading_a_task_waits_for_the_open_one_and_reads_what_it_committed,
+        a_task_added_or_saved_in_a_dropped_transaction_leaves_no_row_and_no_event,
+        a_save_rewrites_the_checklist_only_when_it_changed,
+        every_order_pages_through_each_task_once_in_order_two_at_a_time,
+        a_page_after_an_undated_task_continues_in_the_right_place,
+        a_cursor_of_another_order_is_refused,
+        a_page_of_tasks_and_all_their_checklists_take_two_queries,
+        every_filter_narrows_the_list_and_deleted_tasks_show_only_when_asked_for,
+        like_wildcards_in_the_search_are_taken_literally,
+    );
 }

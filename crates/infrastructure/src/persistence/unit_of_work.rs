@@ -1,16 +1,16 @@
-//! The unit of work on SQL: one database transaction that the task and user stores
-//! write through, so an aggregate's rows, its events and an idempotent response commit
-//! together or not at all.
+//! The unit of work on SQL: one database transaction that every store writes through,
+//! so an aggregate's rows, its events and an idempotent response commit together or not
+//! at all.
 
 use application::ports::{
-    ClaimToken, IdempotencyKey, RecordedResponse, RepositoryError, TaskStore, Transaction,
-    UnitOfWork, UserStore,
+    ClaimToken, IdempotencyKey, RecordedResponse, RepositoryError, Transaction, UnitOfWork,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::DomainEvent;
 use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 
-use super::{idempotency, repository_error};
+use super::{idempotency, outbox, repository_error};
 use crate::database::{Database, Turn};
 
 /// Starts transactions on a connection pool.
@@ -51,10 +51,9 @@ impl UnitOfWork for SqlUnitOfWork {
     }
 }
 
-/// An open transaction. It is its own task store and user store: `tasks()` and
-/// `users()` hand out `self` seen through one trait or the other, so every write
-/// shares the one connection without the stores borrowing from each other, and the
-/// borrow checker forbids using a store after `commit` has consumed the transaction.
+/// An open transaction. It is the store of every aggregate (`store::Persisted`) and
+/// the user accounts, so every write shares the one connection, and the borrow checker
+/// forbids using a store after `commit` has consumed the transaction.
 ///
 /// Dropping it without `commit` rolls back: sea-orm's `DatabaseTransaction` queues a
 /// ROLLBACK when dropped, which runs before its connection is reused. So an early
@@ -69,12 +68,12 @@ pub struct SqlTransaction {
 
 #[async_trait]
 impl Transaction for SqlTransaction {
-    fn tasks(&mut self) -> &mut dyn TaskStore {
-        self
-    }
-
-    fn users(&mut self) -> &mut dyn UserStore {
-        self
+    async fn append_events(
+        &mut self,
+        events: Vec<DomainEvent>,
+        aggregate_version: i64,
+    ) -> Result<(), RepositoryError> {
+        outbox::append(&self.transaction, &events, aggregate_version).await
     }
 
     async fn complete_idempotent_request(

@@ -45,7 +45,7 @@ fn entry(envelope: &EventEnvelope) -> audit_log::ActiveModel {
         tenant_id: Set(meta.tenant_id.as_uuid()),
         actor_id: Set(meta.actor.as_uuid()),
         action: Set(event.name().to_owned()),
-        aggregate_type: Set(aggregate_type.as_str().to_owned()),
+        aggregate_type: Set(aggregate_type.to_owned()),
         aggregate_id: Set(aggregate_id),
         occurred_at: Set(meta.occurred_at),
     }
@@ -112,12 +112,13 @@ impl AuditLog for SqlAuditLog {
 
 #[cfg(test)]
 mod tests {
-    use domain::{DomainEvent, TaskId};
+    use crate::database::Database;
+    use domain::{DomainEvent, TaskEvent, TaskFact, TaskId};
 
     use super::*;
     use crate::read_models::SqlInbox;
     use crate::read_models::fixtures::{at, created, envelope, meta, new_id, task, user};
-    use crate::testing::on_every_backend;
+    use application::ports::Inbox;
 
     fn tenant() -> TenantId {
         TenantId::from_uuid(new_id())
@@ -126,10 +127,11 @@ mod tests {
     fn completed(tenant: TenantId, task: TaskId, minute: u32) -> EventEnvelope {
         envelope(
             1,
-            DomainEvent::TaskCompleted {
+            DomainEvent::from(TaskEvent {
                 meta: meta(tenant, minute),
-                task,
-            },
+                task_id: task,
+                fact: TaskFact::Completed,
+            }),
         )
     }
 
@@ -138,88 +140,81 @@ mod tests {
         entries.iter().map(|entry| entry.id).collect()
     }
 
-    #[tokio::test]
-    async fn an_event_is_logged_once_with_who_did_what_to_which_aggregate_and_when() {
-        on_every_backend(|db| async move {
-            let log = SqlAuditLog::new(db);
-            let (tenant, id) = (tenant(), task());
-            let actor = user();
-            let mut event = completed(tenant, id, 3);
-            if let DomainEvent::TaskCompleted { meta, .. } = &mut event.event {
-                meta.actor = actor;
-            }
-            assert!(log.handle(&event).await.unwrap());
-            assert!(!log.handle(&event).await.unwrap());
-            let entries = log.list(tenant, None, 10).await.unwrap();
-            assert_eq!(
-                entries,
-                [AuditEntry {
-                    id: event.id,
-                    actor,
-                    action: "task.completed".to_owned(),
-                    aggregate_type: "task".to_owned(),
-                    aggregate_id: id.as_uuid(),
-                    occurred_at: at(3),
-                }]
-            );
-        })
-        .await;
+    async fn an_event_is_logged_once_with_who_did_what_to_which_aggregate_and_when(db: Database) {
+        let log = SqlAuditLog::new(db);
+        let (tenant, id) = (tenant(), task());
+        let actor = user();
+        let mut event = completed(tenant, id, 3);
+        if let DomainEvent::Task(TaskEvent { meta, .. }) = &mut event.event {
+            meta.actor = actor;
+        }
+        assert!(log.handle(&event).await.unwrap());
+        assert!(!log.handle(&event).await.unwrap());
+        let entries = log.list(tenant, None, 10).await.unwrap();
+        assert_eq!(
+            entries,
+            [AuditEntry {
+                id: event.id,
+                actor,
+                action: "task.completed".to_owned(),
+                aggregate_type: "task".to_owned(),
+                aggregate_id: id.as_uuid(),
+                occurred_at: at(3),
+            }]
+        );
     }
 
-    #[tokio::test]
-    async fn the_log_is_listed_newest_first_a_page_at_a_time() {
-        on_every_backend(|db| async move {
-            let log = SqlAuditLog::new(db);
-            let tenant = tenant();
-            let events: Vec<_> = (0..5)
-                .map(|minute| created(tenant, task(), None, None, minute))
-                .collect();
-            // Handled in another order than they happened: the id orders them.
-            for event in events.iter().rev() {
-                log.handle(event).await.unwrap();
-            }
-            let newest: Vec<Uuid> = events.iter().rev().map(|event| event.id).collect();
-            assert_eq!(ids(&log, tenant, None).await, newest[..2]);
-            assert_eq!(ids(&log, tenant, Some(newest[1])).await, newest[2..4]);
-            assert_eq!(ids(&log, tenant, Some(newest[3])).await, newest[4..]);
-            assert!(ids(&log, tenant, Some(newest[4])).await.is_empty());
-        })
-        .await;
+    async fn the_log_is_listed_newest_first_a_page_at_a_time(db: Database) {
+        let log = SqlAuditLog::new(db);
+        let tenant = tenant();
+        let events: Vec<_> = (0..5)
+            .map(|minute| created(tenant, task(), None, None, minute))
+            .collect();
+        // Handled in another order than they happened: the id orders them.
+        for event in events.iter().rev() {
+            log.handle(event).await.unwrap();
+        }
+        let newest: Vec<Uuid> = events.iter().rev().map(|event| event.id).collect();
+        assert_eq!(ids(&log, tenant, None).await, newest[..2]);
+        assert_eq!(ids(&log, tenant, Some(newest[1])).await, newest[2..4]);
+        assert_eq!(ids(&log, tenant, Some(newest[3])).await, newest[4..]);
+        assert!(ids(&log, tenant, Some(newest[4])).await.is_empty());
     }
 
-    #[tokio::test]
-    async fn another_tenants_entries_are_never_listed() {
-        on_every_backend(|db| async move {
-            let log = SqlAuditLog::new(db);
-            let (ours, theirs) = (tenant(), tenant());
-            let mine = created(ours, task(), None, None, 1);
-            let other = created(theirs, task(), None, None, 2);
-            log.handle(&mine).await.unwrap();
-            log.handle(&other).await.unwrap();
-            assert_eq!(ids(&log, ours, None).await, [mine.id]);
-            // A cursor from their log shows nothing of theirs either.
-            let later = Uuid::now_v7();
-            assert_eq!(ids(&log, ours, Some(later)).await, [mine.id]);
-            assert_eq!(ids(&log, theirs, None).await, [other.id]);
-        })
-        .await;
+    async fn another_tenants_entries_are_never_listed(db: Database) {
+        let log = SqlAuditLog::new(db);
+        let (ours, theirs) = (tenant(), tenant());
+        let mine = created(ours, task(), None, None, 1);
+        let other = created(theirs, task(), None, None, 2);
+        log.handle(&mine).await.unwrap();
+        log.handle(&other).await.unwrap();
+        assert_eq!(ids(&log, ours, None).await, [mine.id]);
+        // A cursor from their log shows nothing of theirs either.
+        let later = Uuid::now_v7();
+        assert_eq!(ids(&log, ours, Some(later)).await, [mine.id]);
+        assert_eq!(ids(&log, theirs, None).await, [other.id]);
     }
 
-    #[tokio::test]
-    async fn an_event_redelivered_after_its_inbox_record_was_purged_is_still_logged_once() {
-        on_every_backend(|db| async move {
-            let log = SqlAuditLog::new(db.clone());
-            let inbox = SqlInbox::new(db);
-            let tenant = tenant();
-            let event = created(tenant, task(), None, None, 1);
-            assert!(log.handle(&event).await.unwrap());
-            let an_hour_ago = Utc::now() - chrono::TimeDelta::hours(1);
-            assert_eq!(inbox.purge_processed(an_hour_ago).await.unwrap(), 0);
-            let soon = Utc::now() + chrono::TimeDelta::seconds(1);
-            assert_eq!(inbox.purge_processed(soon).await.unwrap(), 1);
-            assert!(log.handle(&event).await.unwrap(), "the inbox forgot it");
-            assert_eq!(ids(&log, tenant, None).await, [event.id]);
-        })
-        .await;
+    async fn an_event_redelivered_after_its_inbox_record_was_purged_is_still_logged_once(
+        db: Database,
+    ) {
+        let log = SqlAuditLog::new(db.clone());
+        let inbox = SqlInbox::new(db);
+        let tenant = tenant();
+        let event = created(tenant, task(), None, None, 1);
+        assert!(log.handle(&event).await.unwrap());
+        let an_hour_ago = Utc::now() - chrono::TimeDelta::hours(1);
+        assert_eq!(inbox.purge_processed(an_hour_ago).await.unwrap(), 0);
+        let soon = Utc::now() + chrono::TimeDelta::seconds(1);
+        assert_eq!(inbox.purge_processed(soon).await.unwrap(), 1);
+        assert!(log.handle(&event).await.unwrap(), "the inbox forgot it");
+        assert_eq!(ids(&log, tenant, None).await, [event.id]);
     }
+
+    crate::on_every_backend!(
+        an_event_is_logged_once_with_who_did_what_to_which_aggregate_and_when,
+        the_log_is_listed_newest_first_a_page_at_a_time,
+        another_tenants_entries_are_never_listed,
+        an_event_redelivered_after_its_inbox_record_was_purged_is_still_logged_once,
+    );
 }

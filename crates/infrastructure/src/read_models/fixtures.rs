@@ -1,10 +1,11 @@
 //! Events and write-side rows for the read models' tests.
 
-use application::ports::{EventEnvelope, UnitOfWork};
+use application::ports::{EventEnvelope, Store, UnitOfWork};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use domain::{
-    Actor, DomainEvent, EventMeta, NewTask, PasswordHash, Priority, Role, Task, TaskDescription,
-    TaskId, TaskTitle, Tenant, TenantId, TenantName, User, UserId, Username,
+    Actor, Aggregate, DomainEvent, EventMeta, NewTask, PasswordHash, Priority, Role, Task,
+    TaskDescription, TaskEvent, TaskFact, TaskId, TaskTitle, Tenant, TenantId, TenantName, User,
+    UserId, Username,
 };
 use uuid::Uuid;
 
@@ -48,6 +49,20 @@ pub(super) fn envelope(aggregate_version: i64, event: DomainEvent) -> EventEnvel
     }
 }
 
+/// An event of `task` in `tenant`, at `minute`.
+pub(super) fn task_event(
+    tenant: TenantId,
+    task: TaskId,
+    minute: u32,
+    fact: TaskFact,
+) -> DomainEvent {
+    DomainEvent::from(TaskEvent {
+        meta: meta(tenant, minute),
+        task_id: task,
+        fact,
+    })
+}
+
 /// A task created (version 0) in `tenant`.
 pub(super) fn created(
     tenant: TenantId,
@@ -56,18 +71,14 @@ pub(super) fn created(
     due_date: Option<NaiveDate>,
     minute: u32,
 ) -> EventEnvelope {
-    envelope(
-        0,
-        DomainEvent::TaskCreated {
-            meta: meta(tenant, minute),
-            task,
-            title: "Untitled".to_owned(),
-            creator: user(),
-            assignee,
-            priority: Priority::Medium,
-            due_date,
-        },
-    )
+    let fact = TaskFact::Created {
+        title: "Untitled".to_owned(),
+        creator: user(),
+        assignee,
+        priority: Priority::Medium,
+        due_date,
+    };
+    envelope(0, task_event(tenant, task, minute, fact))
 }
 
 /// A tenant with an admin and a member, stored through the unit of work.
@@ -97,11 +108,11 @@ impl WriteSide {
                 at(0),
             )
         };
-        let (mut admin, mut member) = (user(Role::Admin), user(Role::Member));
+        let (admin, member) = (user(Role::Admin), user(Role::Member));
         let mut tx = uow.begin().await.unwrap();
-        tx.users().add_tenant(&tenant).await.unwrap();
-        tx.users().add(&mut admin).await.unwrap();
-        tx.users().add(&mut member).await.unwrap();
+        tx.add_tenant(&tenant).await.unwrap();
+        Store::<User>::add(tx.as_mut(), &admin).await.unwrap();
+        Store::<User>::add(tx.as_mut(), &member).await.unwrap();
         tx.commit().await.unwrap();
         Self { uow, admin, member }
     }
@@ -136,26 +147,26 @@ impl WriteSide {
 
     /// Stores a new task; the events it recorded, as the relay would deliver them.
     pub async fn add(&self, task: &mut Task) -> Vec<EventEnvelope> {
-        let events = task.events().to_vec();
+        let events = task.take_events();
         let mut tx = self.uow.begin().await.unwrap();
-        tx.tasks().add(task).await.unwrap();
+        Store::<Task>::add(tx.as_mut(), task).await.unwrap();
         tx.commit().await.unwrap();
         enveloped(events, task.version())
     }
 
     /// Saves a changed task; the events it recorded, as the relay would deliver them.
     pub async fn save(&self, task: &mut Task) -> Vec<EventEnvelope> {
-        let events = task.events().to_vec();
+        let events = task.take_events();
         let mut tx = self.uow.begin().await.unwrap();
-        tx.tasks().save(task).await.unwrap();
+        Store::<Task>::save(tx.as_mut(), task).await.unwrap();
         tx.commit().await.unwrap();
         enveloped(events, task.version())
     }
 }
 
-fn enveloped(events: Vec<DomainEvent>, version: i64) -> Vec<EventEnvelope> {
+fn enveloped(events: Vec<TaskEvent>, version: i64) -> Vec<EventEnvelope> {
     events
         .into_iter()
-        .map(|event| envelope(version, event))
+        .map(|event| envelope(version, event.into()))
         .collect()
 }

@@ -1,7 +1,8 @@
 //! The inbox: the ids of the events each handler applied, and the write transaction a
 //! handler records them in together with its effect.
 
-use application::ports::RepositoryError;
+use application::ports::{Inbox, RepositoryError};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
@@ -85,15 +86,15 @@ impl SqlInbox {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
+}
 
+#[async_trait]
+impl Inbox for SqlInbox {
     /// Deletes the records, of every handler, of events processed before `before`;
     /// returns how many. Choose `before` well past the bus's longest redelivery
     /// window: an event redelivered after its record is gone is applied again.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database cannot be reached, `Unexpected` otherwise.
     #[tracing::instrument(skip_all)]
-    pub async fn purge_processed(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+    async fn purge_processed(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         let db = self.db.acquire().await?;
         let deleted = processed_events::Entity::delete_many()
             .filter(Column::ProcessedAt.lt(before))
@@ -106,55 +107,52 @@ impl SqlInbox {
 
 #[cfg(test)]
 mod tests {
+    use crate::database::Database;
     use application::ports::EventHandler;
     use domain::TenantId;
 
     use super::*;
     use crate::read_models::fixtures::{created, new_id, task};
     use crate::read_models::{SqlAuditLog, SqlTaskStats};
-    use crate::testing::on_every_backend;
 
-    #[tokio::test]
-    async fn each_handler_has_its_own_record_of_an_event() {
-        on_every_backend(|db| async move {
-            let handlers: [Box<dyn EventHandler>; 2] = [
-                Box::new(SqlTaskStats::new(db.clone())),
-                Box::new(SqlAuditLog::new(db)),
-            ];
-            let event = created(TenantId::from_uuid(new_id()), task(), None, None, 1);
-            for handler in &handlers {
-                assert!(handler.handle(&event).await.unwrap(), "{}", handler.name());
-            }
-            for handler in &handlers {
-                assert!(!handler.handle(&event).await.unwrap(), "{}", handler.name());
-            }
-        })
-        .await;
+    async fn each_handler_has_its_own_record_of_an_event(db: Database) {
+        let handlers: [Box<dyn EventHandler>; 2] = [
+            Box::new(SqlTaskStats::new(db.clone())),
+            Box::new(SqlAuditLog::new(db)),
+        ];
+        let event = created(TenantId::from_uuid(new_id()), task(), None, None, 1);
+        for handler in &handlers {
+            assert!(handler.handle(&event).await.unwrap(), "{}", handler.name());
+        }
+        for handler in &handlers {
+            assert!(!handler.handle(&event).await.unwrap(), "{}", handler.name());
+        }
     }
 
-    #[tokio::test]
-    async fn purging_forgets_only_the_events_processed_before_the_cutoff() {
-        on_every_backend(|db| async move {
-            let inbox = SqlInbox::new(db.clone());
-            let write = Write::begin(&db).await.unwrap();
-            let (old, recent) = (new_id(), new_id());
-            let cutoff = Utc::now();
-            let an_hour = chrono::TimeDelta::hours(1);
-            assert!(record(&write.tx, "a", old, cutoff - an_hour).await.unwrap());
-            assert!(record(&write.tx, "b", old, cutoff - an_hour).await.unwrap());
-            assert!(record(&write.tx, "a", recent, cutoff).await.unwrap());
-            write.commit().await.unwrap();
-            assert_eq!(inbox.purge_processed(cutoff).await.unwrap(), 2);
-            let write = Write::begin(&db).await.unwrap();
-            assert!(
-                record(&write.tx, "a", old, cutoff).await.unwrap(),
-                "forgotten"
-            );
-            assert!(
-                !record(&write.tx, "a", recent, cutoff).await.unwrap(),
-                "kept"
-            );
-        })
-        .await;
+    async fn purging_forgets_only_the_events_processed_before_the_cutoff(db: Database) {
+        let inbox = SqlInbox::new(db.clone());
+        let write = Write::begin(&db).await.unwrap();
+        let (old, recent) = (new_id(), new_id());
+        let cutoff = Utc::now();
+        let an_hour = chrono::TimeDelta::hours(1);
+        assert!(record(&write.tx, "a", old, cutoff - an_hour).await.unwrap());
+        assert!(record(&write.tx, "b", old, cutoff - an_hour).await.unwrap());
+        assert!(record(&write.tx, "a", recent, cutoff).await.unwrap());
+        write.commit().await.unwrap();
+        assert_eq!(inbox.purge_processed(cutoff).await.unwrap(), 2);
+        let write = Write::begin(&db).await.unwrap();
+        assert!(
+            record(&write.tx, "a", old, cutoff).await.unwrap(),
+            "forgotten"
+        );
+        assert!(
+            !record(&write.tx, "a", recent, cutoff).await.unwrap(),
+            "kept"
+        );
     }
+
+    crate::on_every_backend!(
+        each_handler_has_its_own_record_of_an_event,
+        purging_forgets_only_the_events_processed_before_the_cutoff,
+    );
 }

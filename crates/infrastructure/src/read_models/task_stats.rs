@@ -25,11 +25,11 @@
 use std::collections::BTreeSet;
 
 use application::ports::{
-    EventEnvelope, EventHandler, Projections, RepositoryError, TaskStats, TaskStatsQueries,
+    EventEnvelope, EventHandler, RepositoryError, TaskStats, TaskStatsQueries,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::{DomainEvent, TaskStatus, TenantId, UserId};
+use domain::{DomainEvent, TaskFact, TaskStatus, TenantId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query, SimpleExpr};
 use sea_orm::{
@@ -136,17 +136,16 @@ impl Figure {
 
 /// The task an event is about, the figures it sets, and the users whose figures it may
 /// change besides the task's assignee (the previous one of an assignment). `None` for
-/// events of other aggregates.
+/// events of other aggregates, which this projection ignores.
 fn figures(event: &DomainEvent) -> Option<(Uuid, Vec<Figure>, Option<UserId>)> {
+    let DomainEvent::Task(event) = event else {
+        return None;
+    };
     let uuid = |user: Option<UserId>| user.map(UserId::as_uuid);
-    Some(match event {
-        DomainEvent::TaskCreated {
-            task,
-            assignee,
-            due_date,
-            ..
+    let (figures, previous) = match &event.fact {
+        TaskFact::Created {
+            assignee, due_date, ..
         } => (
-            task.as_uuid(),
             vec![
                 Figure::Assignee(uuid(*assignee)),
                 Figure::Status(TaskStatus::Todo),
@@ -155,40 +154,17 @@ fn figures(event: &DomainEvent) -> Option<(Uuid, Vec<Figure>, Option<UserId>)> {
             ],
             None,
         ),
-        DomainEvent::TaskEdited { task, due_date, .. } => {
-            (task.as_uuid(), vec![Figure::DueDate(*due_date)], None)
+        TaskFact::Edited { due_date, .. } => (vec![Figure::DueDate(*due_date)], None),
+        TaskFact::Assigned { assignee, previous } => {
+            (vec![Figure::Assignee(uuid(*assignee))], *previous)
         }
-        DomainEvent::TaskAssigned {
-            task,
-            assignee,
-            previous,
-            ..
-        } => (
-            task.as_uuid(),
-            vec![Figure::Assignee(uuid(*assignee))],
-            *previous,
-        ),
-        DomainEvent::TaskStarted { task, .. } => (
-            task.as_uuid(),
-            vec![Figure::Status(TaskStatus::InProgress)],
-            None,
-        ),
-        DomainEvent::TaskCompleted { task, .. } => {
-            (task.as_uuid(), vec![Figure::Status(TaskStatus::Done)], None)
-        }
-        DomainEvent::TaskReopened { task, .. } => {
-            (task.as_uuid(), vec![Figure::Status(TaskStatus::Todo)], None)
-        }
-        DomainEvent::TaskDeleted { task, .. } => {
-            (task.as_uuid(), vec![Figure::Deleted(true)], None)
-        }
-        DomainEvent::TaskRestored { task, .. } => {
-            (task.as_uuid(), vec![Figure::Deleted(false)], None)
-        }
-        DomainEvent::UserRegistered { .. } | DomainEvent::UserDeactivated { .. } => {
-            return None;
-        }
-    })
+        TaskFact::Started => (vec![Figure::Status(TaskStatus::InProgress)], None),
+        TaskFact::Completed => (vec![Figure::Status(TaskStatus::Done)], None),
+        TaskFact::Reopened => (vec![Figure::Status(TaskStatus::Todo)], None),
+        TaskFact::Deleted => (vec![Figure::Deleted(true)], None),
+        TaskFact::Restored => (vec![Figure::Deleted(false)], None),
+    };
+    Some((event.task_id.as_uuid(), figures, previous))
 }
 
 /// Sets `figure` of the task unless a newer version set it already; whether it did.
@@ -581,10 +557,16 @@ async fn every_tenant(db: &Database) -> Result<Vec<Uuid>, RepositoryError> {
         .map_err(|error| repository_error(error, "listing tenants to rebuild"))
 }
 
-#[async_trait]
-impl Projections for SqlTaskStats {
+impl SqlTaskStats {
+    /// Replaces the task statistics of `tenant` (every tenant with `None`) with what the
+    /// tasks table holds now, in one transaction per tenant, while handlers keep applying
+    /// events: an event older than the rebuilt state changes nothing. Returns how many
+    /// tenants were rebuilt. An operator's command, run by `server projections rebuild`.
+    ///
+    /// # Errors
+    /// When the database fails.
     #[tracing::instrument(skip_all, fields(tenant_id = ?tenant.map(|tenant| tenant.to_string())))]
-    async fn rebuild_task_stats(&self, tenant: Option<TenantId>) -> Result<u64, RepositoryError> {
+    pub async fn rebuild(&self, tenant: Option<TenantId>) -> Result<u64, RepositoryError> {
         let tenants = if let Some(tenant) = tenant {
             vec![tenant.as_uuid()]
         } else {
@@ -601,7 +583,9 @@ impl Projections for SqlTaskStats {
 
 #[cfg(test)]
 mod tests {
-    use domain::{EventMeta, TaskId};
+    use crate::database::Database;
+    use domain::Aggregate;
+    use domain::{EventMeta, TaskEvent, TaskFact, TaskId};
     use sea_orm::ConnectionTrait;
 
     use super::*;
@@ -609,7 +593,6 @@ mod tests {
     use crate::read_models::fixtures::{
         WriteSide, at, created, day, envelope, meta, new_id, task, user,
     };
-    use crate::testing::on_every_backend;
 
     fn tenant() -> TenantId {
         TenantId::from_uuid(new_id())
@@ -642,20 +625,28 @@ mod tests {
         envelope(version, change(meta(tenant, minute), task))
     }
 
+    fn fact(meta: EventMeta, task: TaskId, fact: TaskFact) -> DomainEvent {
+        DomainEvent::from(TaskEvent {
+            meta,
+            task_id: task,
+            fact,
+        })
+    }
+
     fn started(meta: EventMeta, task: TaskId) -> DomainEvent {
-        DomainEvent::TaskStarted { meta, task }
+        fact(meta, task, TaskFact::Started)
     }
 
     fn completed(meta: EventMeta, task: TaskId) -> DomainEvent {
-        DomainEvent::TaskCompleted { meta, task }
+        fact(meta, task, TaskFact::Completed)
     }
 
     fn deleted(meta: EventMeta, task: TaskId) -> DomainEvent {
-        DomainEvent::TaskDeleted { meta, task }
+        fact(meta, task, TaskFact::Deleted)
     }
 
     fn restored(meta: EventMeta, task: TaskId) -> DomainEvent {
-        DomainEvent::TaskRestored { meta, task }
+        fact(meta, task, TaskFact::Restored)
     }
 
     fn assigned(
@@ -668,209 +659,184 @@ mod tests {
     ) -> EventEnvelope {
         envelope(
             version,
-            DomainEvent::TaskAssigned {
-                meta: meta(tenant, minute),
+            fact(
+                meta(tenant, minute),
                 task,
-                assignee,
-                previous,
-            },
+                TaskFact::Assigned { assignee, previous },
+            ),
         )
     }
 
-    #[tokio::test]
-    async fn an_event_handled_twice_changes_nothing_the_second_time() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db);
-            let (tenant, alice) = (tenant(), user());
-            let event = created(tenant, task(), Some(alice), None, 1);
-            assert!(stats.handle(&event).await.unwrap());
-            let first = stats.stats(tenant, alice, day(1)).await.unwrap();
-            assert_eq!(counts(first), [1, 0, 0, 0, 1]);
-            assert!(!stats.handle(&event).await.unwrap());
-            assert_eq!(stats.stats(tenant, alice, day(1)).await.unwrap(), first);
-        })
-        .await;
+    async fn an_event_handled_twice_changes_nothing_the_second_time(db: Database) {
+        let stats = SqlTaskStats::new(db);
+        let (tenant, alice) = (tenant(), user());
+        let event = created(tenant, task(), Some(alice), None, 1);
+        assert!(stats.handle(&event).await.unwrap());
+        let first = stats.stats(tenant, alice, day(1)).await.unwrap();
+        assert_eq!(counts(first), [1, 0, 0, 0, 1]);
+        assert!(!stats.handle(&event).await.unwrap());
+        assert_eq!(stats.stats(tenant, alice, day(1)).await.unwrap(), first);
     }
 
-    #[tokio::test]
-    async fn a_task_through_its_life_counts_for_its_assignee_and_no_longer_for_the_previous_one() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db);
-            let (tenant, alice, bob, id) = (tenant(), user(), user(), task());
-            handle_all(
-                &stats,
-                &[
-                    created(tenant, id, Some(alice), None, 1),
-                    assigned(tenant, id, 1, 2, Some(bob), Some(alice)),
-                ],
-            )
-            .await;
-            let bobs = stats.stats(tenant, bob, day(1)).await.unwrap();
-            assert_eq!(counts(bobs), [1, 0, 0, 0, 1]);
-            handle_all(
-                &stats,
-                &[
-                    status_change(tenant, id, 2, 3, started),
-                    status_change(tenant, id, 3, 4, completed),
-                ],
-            )
-            .await;
-            let alices = stats.stats(tenant, alice, day(1)).await.unwrap();
-            assert_eq!(counts(alices), [0; 5]);
-            assert_eq!(alices.updated_at, Some(at(2)), "when she lost the task");
-            let bobs = stats.stats(tenant, bob, day(1)).await.unwrap();
-            assert_eq!(counts(bobs), [0, 0, 1, 0, 1]);
-            assert_eq!(bobs.updated_at, Some(at(4)));
-            assert_eq!(bobs.as_of, Some(at(4)));
-        })
+    async fn a_task_through_its_life_counts_for_its_assignee_and_no_longer_for_the_previous_one(
+        db: Database,
+    ) {
+        let stats = SqlTaskStats::new(db);
+        let (tenant, alice, bob, id) = (tenant(), user(), user(), task());
+        handle_all(
+            &stats,
+            &[
+                created(tenant, id, Some(alice), None, 1),
+                assigned(tenant, id, 1, 2, Some(bob), Some(alice)),
+            ],
+        )
         .await;
+        let bobs = stats.stats(tenant, bob, day(1)).await.unwrap();
+        assert_eq!(counts(bobs), [1, 0, 0, 0, 1]);
+        handle_all(
+            &stats,
+            &[
+                status_change(tenant, id, 2, 3, started),
+                status_change(tenant, id, 3, 4, completed),
+            ],
+        )
+        .await;
+        let alices = stats.stats(tenant, alice, day(1)).await.unwrap();
+        assert_eq!(counts(alices), [0; 5]);
+        assert_eq!(alices.updated_at, Some(at(2)), "when she lost the task");
+        let bobs = stats.stats(tenant, bob, day(1)).await.unwrap();
+        assert_eq!(counts(bobs), [0, 0, 1, 0, 1]);
+        assert_eq!(bobs.updated_at, Some(at(4)));
+        assert_eq!(bobs.as_of, Some(at(4)));
     }
 
-    #[tokio::test]
-    async fn overdue_counts_unfinished_tasks_due_before_today() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db);
-            let (tenant, alice) = (tenant(), user());
-            let (todo, doing, done) = (task(), task(), task());
-            handle_all(
-                &stats,
-                &[
-                    created(tenant, todo, Some(alice), Some(day(10)), 1),
-                    created(tenant, doing, Some(alice), Some(day(10)), 1),
-                    created(tenant, done, Some(alice), Some(day(10)), 1),
-                    created(tenant, task(), Some(alice), Some(day(20)), 1),
-                    created(tenant, task(), Some(alice), None, 1),
-                    status_change(tenant, doing, 1, 2, started),
-                    status_change(tenant, done, 1, 2, started),
-                    status_change(tenant, done, 2, 3, completed),
-                ],
-            )
-            .await;
-            let on = |today| stats.stats(tenant, alice, today);
-            assert_eq!(
-                on(day(10)).await.unwrap().overdue,
-                0,
-                "due today is not late"
-            );
-            assert_eq!(on(day(11)).await.unwrap().overdue, 2);
-            assert_eq!(on(day(21)).await.unwrap().overdue, 3);
-            // An edit that moves the due date is applied too.
-            let edited = envelope(
-                1,
-                DomainEvent::TaskEdited {
-                    meta: meta(tenant, 4),
-                    task: todo,
+    async fn overdue_counts_unfinished_tasks_due_before_today(db: Database) {
+        let stats = SqlTaskStats::new(db);
+        let (tenant, alice) = (tenant(), user());
+        let (todo, doing, done) = (task(), task(), task());
+        handle_all(
+            &stats,
+            &[
+                created(tenant, todo, Some(alice), Some(day(10)), 1),
+                created(tenant, doing, Some(alice), Some(day(10)), 1),
+                created(tenant, done, Some(alice), Some(day(10)), 1),
+                created(tenant, task(), Some(alice), Some(day(20)), 1),
+                created(tenant, task(), Some(alice), None, 1),
+                status_change(tenant, doing, 1, 2, started),
+                status_change(tenant, done, 1, 2, started),
+                status_change(tenant, done, 2, 3, completed),
+            ],
+        )
+        .await;
+        let on = |today| stats.stats(tenant, alice, today);
+        assert_eq!(
+            on(day(10)).await.unwrap().overdue,
+            0,
+            "due today is not late"
+        );
+        assert_eq!(on(day(11)).await.unwrap().overdue, 2);
+        assert_eq!(on(day(21)).await.unwrap().overdue, 3);
+        // An edit that moves the due date is applied too.
+        let edited = envelope(
+            1,
+            fact(
+                meta(tenant, 4),
+                todo,
+                TaskFact::Edited {
                     title: "Untitled".to_owned(),
                     priority: domain::Priority::Medium,
                     due_date: Some(day(30)),
                 },
-            );
-            handle_all(&stats, &[edited]).await;
-            assert_eq!(on(day(21)).await.unwrap().overdue, 2);
-            assert_eq!(counts(on(day(1)).await.unwrap()), [3, 1, 1, 0, 5]);
-        })
-        .await;
+            ),
+        );
+        handle_all(&stats, &[edited]).await;
+        assert_eq!(on(day(21)).await.unwrap().overdue, 2);
+        assert_eq!(counts(on(day(1)).await.unwrap()), [3, 1, 1, 0, 5]);
     }
 
-    #[tokio::test]
-    async fn a_deleted_task_is_not_counted_until_it_is_restored() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db);
-            let (tenant, alice, id) = (tenant(), user(), task());
-            handle_all(
-                &stats,
-                &[
-                    created(tenant, id, Some(alice), None, 1),
-                    status_change(tenant, id, 1, 2, deleted),
-                ],
-            )
-            .await;
-            let gone = stats.stats(tenant, alice, day(1)).await.unwrap();
-            assert_eq!(counts(gone), [0; 5]);
-            assert_eq!(gone.updated_at, Some(at(2)));
-            handle_all(&stats, &[status_change(tenant, id, 2, 3, restored)]).await;
-            let back = stats.stats(tenant, alice, day(1)).await.unwrap();
-            assert_eq!(counts(back), [1, 0, 0, 0, 1]);
-            assert_eq!(back.updated_at, Some(at(3)));
-        })
+    async fn a_deleted_task_is_not_counted_until_it_is_restored(db: Database) {
+        let stats = SqlTaskStats::new(db);
+        let (tenant, alice, id) = (tenant(), user(), task());
+        handle_all(
+            &stats,
+            &[
+                created(tenant, id, Some(alice), None, 1),
+                status_change(tenant, id, 1, 2, deleted),
+            ],
+        )
         .await;
+        let gone = stats.stats(tenant, alice, day(1)).await.unwrap();
+        assert_eq!(counts(gone), [0; 5]);
+        assert_eq!(gone.updated_at, Some(at(2)));
+        handle_all(&stats, &[status_change(tenant, id, 2, 3, restored)]).await;
+        let back = stats.stats(tenant, alice, day(1)).await.unwrap();
+        assert_eq!(counts(back), [1, 0, 0, 0, 1]);
+        assert_eq!(back.updated_at, Some(at(3)));
     }
 
-    #[tokio::test]
-    async fn another_tenants_figures_are_never_visible() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db);
-            let (ours, theirs, alice) = (tenant(), tenant(), user());
+    async fn another_tenants_figures_are_never_visible(db: Database) {
+        let stats = SqlTaskStats::new(db);
+        let (ours, theirs, alice) = (tenant(), tenant(), user());
+        let id = task();
+        handle_all(&stats, &[created(theirs, id, Some(alice), None, 1)]).await;
+        // Not even an event naming a task of theirs reaches it from our tenant.
+        handle_all(&stats, &[status_change(ours, id, 1, 2, completed)]).await;
+        let mine = stats.stats(ours, alice, day(1)).await.unwrap();
+        assert_eq!(counts(mine), [0; 5]);
+        assert_eq!(mine.updated_at, None);
+        let theirs = stats.stats(theirs, alice, day(1)).await.unwrap();
+        assert_eq!(counts(theirs), [1, 0, 0, 0, 1]);
+        assert_eq!(theirs.as_of, Some(at(1)));
+    }
+
+    async fn events_applied_out_of_order_leave_the_latest_figures(db: Database) {
+        let stats = SqlTaskStats::new(db);
+        let (tenant, alice, bob, id) = (tenant(), user(), user(), task());
+        // The creation arrives last: everything it says is older.
+        handle_all(
+            &stats,
+            &[
+                status_change(tenant, id, 2, 3, started),
+                assigned(tenant, id, 1, 2, Some(bob), Some(alice)),
+                created(tenant, id, Some(alice), Some(day(1)), 1),
+            ],
+        )
+        .await;
+        let bobs = stats.stats(tenant, bob, day(5)).await.unwrap();
+        assert_eq!(counts(bobs), [0, 1, 0, 1, 1]);
+        assert_eq!(
+            counts(stats.stats(tenant, alice, day(5)).await.unwrap()),
+            [0; 5]
+        );
+        assert_eq!(bobs.as_of, Some(at(3)), "the position never moves back");
+    }
+
+    async fn events_handled_at_once_end_with_the_right_counts(db: Database) {
+        let stats = SqlTaskStats::new(db);
+        let (tenant, alice) = (tenant(), user());
+        let mut envelopes = Vec::new();
+        for _ in 0..4 {
             let id = task();
-            handle_all(&stats, &[created(theirs, id, Some(alice), None, 1)]).await;
-            // Not even an event naming a task of theirs reaches it from our tenant.
-            handle_all(&stats, &[status_change(ours, id, 1, 2, completed)]).await;
-            let mine = stats.stats(ours, alice, day(1)).await.unwrap();
-            assert_eq!(counts(mine), [0; 5]);
-            assert_eq!(mine.updated_at, None);
-            let theirs = stats.stats(theirs, alice, day(1)).await.unwrap();
-            assert_eq!(counts(theirs), [1, 0, 0, 0, 1]);
-            assert_eq!(theirs.as_of, Some(at(1)));
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn events_applied_out_of_order_leave_the_latest_figures() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db);
-            let (tenant, alice, bob, id) = (tenant(), user(), user(), task());
-            // The creation arrives last: everything it says is older.
-            handle_all(
-                &stats,
-                &[
-                    status_change(tenant, id, 2, 3, started),
-                    assigned(tenant, id, 1, 2, Some(bob), Some(alice)),
-                    created(tenant, id, Some(alice), Some(day(1)), 1),
-                ],
-            )
-            .await;
-            let bobs = stats.stats(tenant, bob, day(5)).await.unwrap();
-            assert_eq!(counts(bobs), [0, 1, 0, 1, 1]);
-            assert_eq!(
-                counts(stats.stats(tenant, alice, day(5)).await.unwrap()),
-                [0; 5]
-            );
-            assert_eq!(bobs.as_of, Some(at(3)), "the position never moves back");
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn events_handled_at_once_end_with_the_right_counts() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db);
-            let (tenant, alice) = (tenant(), user());
-            let mut envelopes = Vec::new();
-            for _ in 0..4 {
-                let id = task();
-                envelopes.push(created(tenant, id, Some(alice), None, 1));
-                envelopes.push(status_change(tenant, id, 1, 2, started));
-            }
-            // Each event of a task handled twice, in any order.
-            let handlers: Vec<_> = envelopes
-                .iter()
-                .chain(&envelopes)
-                .cloned()
-                .map(|envelope| {
-                    let stats = stats.clone();
-                    tokio::spawn(async move { stats.handle(&envelope).await.unwrap() })
-                })
-                .collect();
-            let mut applied = 0;
-            for handler in handlers {
-                applied += usize::from(handler.await.unwrap());
-            }
-            assert_eq!(applied, envelopes.len(), "each event applied once");
-            let alices = stats.stats(tenant, alice, day(1)).await.unwrap();
-            assert_eq!(counts(alices), [0, 4, 0, 0, 4]);
-        })
-        .await;
+            envelopes.push(created(tenant, id, Some(alice), None, 1));
+            envelopes.push(status_change(tenant, id, 1, 2, started));
+        }
+        // Each event of a task handled twice, in any order.
+        let handlers: Vec<_> = envelopes
+            .iter()
+            .chain(&envelopes)
+            .cloned()
+            .map(|envelope| {
+                let stats = stats.clone();
+                tokio::spawn(async move { stats.handle(&envelope).await.unwrap() })
+            })
+            .collect();
+        let mut applied = 0;
+        for handler in handlers {
+            applied += usize::from(handler.await.unwrap());
+        }
+        assert_eq!(applied, envelopes.len(), "each event applied once");
+        let alices = stats.stats(tenant, alice, day(1)).await.unwrap();
+        assert_eq!(counts(alices), [0, 4, 0, 0, 4]);
     }
 
     /// Empties the projection, as on a database that never ran it.
@@ -887,132 +853,126 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_rebuild_from_the_tasks_table_matches_what_the_events_produced() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db.clone());
-            let w = WriteSide::new(SqlUnitOfWork::new(db.clone())).await;
-            let (admin, member) = (w.admin.id(), w.member.id());
-            let mut events = Vec::new();
-            let mut first = w.create(Some(admin), Some(day(2)), 1);
-            events.extend(w.add(&mut first).await);
-            first.assign(w.actor(), Some(member), at(2)).unwrap();
-            first.start(w.actor(), at(2)).unwrap();
-            events.extend(w.save(&mut first).await);
-            let mut second = w.create(Some(member), None, 3);
-            events.extend(w.add(&mut second).await);
-            second.delete(w.actor(), at(4)).unwrap();
-            events.extend(w.save(&mut second).await);
-            let mut third = w.create(Some(admin), None, 5);
-            events.extend(w.add(&mut third).await);
-            handle_all(&stats, &events).await;
-            let from_events = (
-                stats.stats(w.tenant(), admin, day(9)).await.unwrap(),
-                stats.stats(w.tenant(), member, day(9)).await.unwrap(),
-            );
-            assert_eq!(counts(from_events.1), [0, 1, 0, 1, 1]);
+    async fn a_rebuild_from_the_tasks_table_matches_what_the_events_produced(db: Database) {
+        let stats = SqlTaskStats::new(db.clone());
+        let w = WriteSide::new(SqlUnitOfWork::new(db.clone())).await;
+        let (admin, member) = (w.admin.id(), w.member.id());
+        let mut events = Vec::new();
+        let mut first = w.create(Some(admin), Some(day(2)), 1);
+        events.extend(w.add(&mut first).await);
+        first.assign(w.actor(), Some(member), at(2)).unwrap();
+        first.start(w.actor(), at(2)).unwrap();
+        events.extend(w.save(&mut first).await);
+        let mut second = w.create(Some(member), None, 3);
+        events.extend(w.add(&mut second).await);
+        second.delete(w.actor(), at(4)).unwrap();
+        events.extend(w.save(&mut second).await);
+        let mut third = w.create(Some(admin), None, 5);
+        events.extend(w.add(&mut third).await);
+        handle_all(&stats, &events).await;
+        let from_events = (
+            stats.stats(w.tenant(), admin, day(9)).await.unwrap(),
+            stats.stats(w.tenant(), member, day(9)).await.unwrap(),
+        );
+        assert_eq!(counts(from_events.1), [0, 1, 0, 1, 1]);
 
-            forget_everything(&db).await;
-            // Another tenant is rebuilt too when no tenant is named.
-            WriteSide::new(SqlUnitOfWork::new(db.clone())).await;
-            assert_eq!(stats.rebuild_task_stats(None).await.unwrap(), 2);
-            let rebuilt = (
-                stats.stats(w.tenant(), admin, day(9)).await.unwrap(),
-                stats.stats(w.tenant(), member, day(9)).await.unwrap(),
-            );
-            assert_eq!(rebuilt, from_events);
-            // Rebuilding what is already right changes nothing.
-            assert_eq!(stats.rebuild_task_stats(Some(w.tenant())).await.unwrap(), 1);
-            let again = stats.stats(w.tenant(), member, day(9)).await.unwrap();
-            assert_eq!(again, from_events.1);
-        })
-        .await;
+        forget_everything(&db).await;
+        // Another tenant is rebuilt too when no tenant is named.
+        WriteSide::new(SqlUnitOfWork::new(db.clone())).await;
+        assert_eq!(stats.rebuild(None).await.unwrap(), 2);
+        let rebuilt = (
+            stats.stats(w.tenant(), admin, day(9)).await.unwrap(),
+            stats.stats(w.tenant(), member, day(9)).await.unwrap(),
+        );
+        assert_eq!(rebuilt, from_events);
+        // Rebuilding what is already right changes nothing.
+        assert_eq!(stats.rebuild(Some(w.tenant())).await.unwrap(), 1);
+        let again = stats.stats(w.tenant(), member, day(9)).await.unwrap();
+        assert_eq!(again, from_events.1);
     }
 
-    #[tokio::test]
-    async fn after_a_rebuild_an_older_event_changes_nothing_and_a_newer_one_applies() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db.clone());
-            let w = WriteSide::new(SqlUnitOfWork::new(db)).await;
-            let member = w.member.id();
-            let mut task = w.create(Some(member), None, 1);
-            let mut late = w.add(&mut task).await;
-            task.start(w.actor(), at(2)).unwrap();
-            late.extend(w.save(&mut task).await);
-            task.complete(w.actor(), at(3)).unwrap();
-            late.extend(w.save(&mut task).await);
-            stats.rebuild_task_stats(Some(w.tenant())).await.unwrap();
-            let rebuilt = stats.stats(w.tenant(), member, day(1)).await.unwrap();
-            assert_eq!(counts(rebuilt), [0, 0, 1, 0, 1]);
+    async fn after_a_rebuild_an_older_event_changes_nothing_and_a_newer_one_applies(db: Database) {
+        let stats = SqlTaskStats::new(db.clone());
+        let w = WriteSide::new(SqlUnitOfWork::new(db)).await;
+        let member = w.member.id();
+        let mut task = w.create(Some(member), None, 1);
+        let mut late = w.add(&mut task).await;
+        task.start(w.actor(), at(2)).unwrap();
+        late.extend(w.save(&mut task).await);
+        task.complete(w.actor(), at(3)).unwrap();
+        late.extend(w.save(&mut task).await);
+        stats.rebuild(Some(w.tenant())).await.unwrap();
+        let rebuilt = stats.stats(w.tenant(), member, day(1)).await.unwrap();
+        assert_eq!(counts(rebuilt), [0, 0, 1, 0, 1]);
 
-            // The events the rebuild already holds arrive afterwards, oldest first.
-            handle_all(&stats, &late).await;
-            assert_eq!(
-                stats.stats(w.tenant(), member, day(1)).await.unwrap(),
-                rebuilt
-            );
+        // The events the rebuild already holds arrive afterwards, oldest first.
+        handle_all(&stats, &late).await;
+        assert_eq!(
+            stats.stats(w.tenant(), member, day(1)).await.unwrap(),
+            rebuilt
+        );
 
-            task.reopen(w.actor(), at(4)).unwrap();
-            let newer = w.save(&mut task).await;
-            handle_all(&stats, &newer).await;
-            let reopened = stats.stats(w.tenant(), member, day(1)).await.unwrap();
-            assert_eq!(counts(reopened), [1, 0, 0, 0, 1]);
-            assert_eq!(reopened.updated_at, Some(at(4)));
-        })
-        .await;
+        task.reopen(w.actor(), at(4)).unwrap();
+        let newer = w.save(&mut task).await;
+        handle_all(&stats, &newer).await;
+        let reopened = stats.stats(w.tenant(), member, day(1)).await.unwrap();
+        assert_eq!(counts(reopened), [1, 0, 0, 0, 1]);
+        assert_eq!(reopened.updated_at, Some(at(4)));
     }
 
     /// A handler may apply an event newer than the tasks table the rebuild read (its
     /// change committed after the read): the rebuild keeps that figure.
-    #[tokio::test]
-    async fn a_rebuild_keeps_a_figure_that_a_newer_event_already_set() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db.clone());
-            let w = WriteSide::new(SqlUnitOfWork::new(db)).await;
-            let member = w.member.id();
-            let mut task = w.create(Some(member), None, 1);
-            let created = w.add(&mut task).await;
-            handle_all(&stats, &created).await;
-            let completed_later = envelope(
-                5,
-                DomainEvent::TaskCompleted {
-                    meta: meta(w.tenant(), 9),
-                    task: task.id(),
-                },
-            );
-            assert!(stats.handle(&completed_later).await.unwrap());
+    async fn a_rebuild_keeps_a_figure_that_a_newer_event_already_set(db: Database) {
+        let stats = SqlTaskStats::new(db.clone());
+        let w = WriteSide::new(SqlUnitOfWork::new(db)).await;
+        let member = w.member.id();
+        let mut task = w.create(Some(member), None, 1);
+        let created = w.add(&mut task).await;
+        handle_all(&stats, &created).await;
+        let completed_later = envelope(5, completed(meta(w.tenant(), 9), task.id()));
+        assert!(stats.handle(&completed_later).await.unwrap());
 
-            stats.rebuild_task_stats(Some(w.tenant())).await.unwrap();
-            let figures = stats.stats(w.tenant(), member, day(1)).await.unwrap();
-            assert_eq!(
-                counts(figures),
-                [0, 0, 1, 0, 1],
-                "open, in progress, done, overdue, total"
-            );
-        })
-        .await;
+        stats.rebuild(Some(w.tenant())).await.unwrap();
+        let figures = stats.stats(w.tenant(), member, day(1)).await.unwrap();
+        assert_eq!(
+            counts(figures),
+            [0, 0, 1, 0, 1],
+            "open, in progress, done, overdue, total"
+        );
     }
 
-    #[tokio::test]
-    async fn events_of_users_are_recorded_and_move_only_the_position() {
-        on_every_backend(|db| async move {
-            let stats = SqlTaskStats::new(db);
-            let (tenant, alice) = (tenant(), user());
-            let registered = envelope(
-                0,
-                DomainEvent::UserRegistered {
-                    meta: meta(tenant, 7),
-                    user: alice,
+    async fn events_of_users_are_recorded_and_move_only_the_position(db: Database) {
+        let stats = SqlTaskStats::new(db);
+        let (tenant, alice) = (tenant(), user());
+        let registered = envelope(
+            0,
+            DomainEvent::from(domain::UserEvent {
+                meta: meta(tenant, 7),
+                user_id: alice,
+                fact: domain::UserFact::Registered {
                     role: domain::Role::Member,
                 },
-            );
-            assert!(stats.handle(&registered).await.unwrap());
-            assert!(!stats.handle(&registered).await.unwrap());
-            let alices = stats.stats(tenant, alice, day(1)).await.unwrap();
-            assert_eq!(counts(alices), [0; 5]);
-            assert_eq!(alices.updated_at, None);
-            assert_eq!(alices.as_of, Some(at(7)));
-        })
-        .await;
+            }),
+        );
+        assert!(stats.handle(&registered).await.unwrap());
+        assert!(!stats.handle(&registered).await.unwrap());
+        let alices = stats.stats(tenant, alice, day(1)).await.unwrap();
+        assert_eq!(counts(alices), [0; 5]);
+        assert_eq!(alices.updated_at, None);
+        assert_eq!(alices.as_of, Some(at(7)));
     }
+
+    crate::on_every_backend!(
+        an_event_handled_twice_changes_nothing_the_second_time,
+        a_task_through_its_life_counts_for_its_assignee_and_no_longer_for_the_previous_one,
+        overdue_counts_unfinished_tasks_due_before_today,
+        a_deleted_task_is_not_counted_until_it_is_restored,
+        another_tenants_figures_are_never_visible,
+        events_applied_out_of_order_leave_the_latest_figures,
+        events_handled_at_once_end_with_the_right_counts,
+        a_rebuild_from_the_tasks_table_matches_what_the_events_produced,
+        after_a_rebuild_an_older_event_changes_nothing_and_a_newer_one_applies,
+        a_rebuild_keeps_a_figure_that_a_newer_event_already_set,
+        events_of_users_are_recorded_and_move_only_the_position,
+    );
 }

@@ -207,7 +207,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::testing;
+    use crate::testing::{self, TestRedis};
 
     const WINDOW: Duration = Duration::from_mins(1);
 
@@ -252,27 +252,42 @@ mod tests {
         budget
     }
 
-    /// Every adapter, on `clock`: in process always, in Redis when `TEST_REDIS_URL` is set.
+    /// Makes budgets of one adapter, on a clock: in process, or in Redis under a test
+    /// namespace.
+    struct Makers {
+        redis: Option<TestRedis>,
+    }
+
+    /// A budget, and its Redis adapter when it has one, to check it answered itself.
     struct Budgets {
         all: Vec<Arc<dyn RequestBudget>>,
         redis: Option<Arc<RedisRequestBudget>>,
     }
 
-    impl Budgets {
-        fn new(limit: u32, clock: &HandClock) -> Self {
-            let mut all: Vec<Arc<dyn RequestBudget>> = vec![Arc::new(in_memory(limit, clock))];
-            let redis = testing::redis()
-                .map(|(redis, namespace)| Arc::new(in_redis(redis, namespace, limit, clock)));
-            match &redis {
-                Some(budget) => all.push(budget.clone()),
-                None => eprintln!(
-                    "skipping the Redis budget: {} is not set",
-                    testing::TEST_REDIS_URL
-                ),
+    impl Makers {
+        fn make(&self, limit: u32, clock: &HandClock) -> Budgets {
+            match &self.redis {
+                Some(test) => {
+                    let budget = Arc::new(in_redis(
+                        test.redis.clone(),
+                        test.namespace.clone(),
+                        limit,
+                        clock,
+                    ));
+                    Budgets {
+                        all: vec![budget.clone()],
+                        redis: Some(budget),
+                    }
+                }
+                None => Budgets {
+                    all: vec![Arc::new(in_memory(limit, clock))],
+                    redis: None,
+                },
             }
-            Self { all, redis }
         }
+    }
 
+    impl Budgets {
         /// A fallback would pass these tests in place of a broken Redis script.
         fn assert_redis_answered(&self) {
             if let Some(budget) = &self.redis {
@@ -292,11 +307,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_tenant_spends_its_limit_then_waits_until_the_window_turns() {
+    async fn a_tenant_spends_its_limit_then_waits_until_the_window_turns(makers: Makers) {
         // 45 s into a one-minute window: 15 s are left.
         let clock = HandClock::at(29_000_000, 45_000);
-        let budgets = Budgets::new(3, &clock);
+        let budgets = makers.make(3, &clock);
         for budget in &budgets.all {
             let tenant = tenant();
             spend_times(budget.as_ref(), tenant, 3).await;
@@ -306,10 +320,9 @@ mod tests {
         budgets.assert_redis_answered();
     }
 
-    #[tokio::test]
-    async fn each_tenant_has_a_budget_of_its_own() {
+    async fn each_tenant_has_a_budget_of_its_own(makers: Makers) {
         let clock = HandClock::at(29_000_000, 0);
-        let budgets = Budgets::new(2, &clock);
+        let budgets = makers.make(2, &clock);
         for budget in &budgets.all {
             let spender = tenant();
             spend_times(budget.as_ref(), spender, 2).await;
@@ -319,10 +332,9 @@ mod tests {
         budgets.assert_redis_answered();
     }
 
-    #[tokio::test]
-    async fn a_new_window_brings_a_whole_budget() {
+    async fn a_new_window_brings_a_whole_budget(makers: Makers) {
         let clock = HandClock::at(29_000_000, 59_000);
-        let budgets = Budgets::new(1, &clock);
+        let budgets = makers.make(1, &clock);
         for budget in &budgets.all {
             let tenant = tenant();
             clock.set(29_000_000, 59_000);
@@ -338,22 +350,29 @@ mod tests {
         budgets.assert_redis_answered();
     }
 
-    #[tokio::test]
-    async fn a_limit_of_zero_never_refuses() {
+    async fn a_limit_of_zero_never_refuses(makers: Makers) {
         let clock = HandClock::at(29_000_000, 0);
-        let budgets = Budgets::new(0, &clock);
+        let budgets = makers.make(0, &clock);
         for budget in &budgets.all {
             spend_times(budget.as_ref(), tenant(), 50).await;
         }
         budgets.assert_redis_answered();
     }
 
+    crate::with_and_without!(
+        in_memory = Makers { redis: None },
+        on_redis = Makers { redis: Some(TestRedis::new().await) };
+        a_tenant_spends_its_limit_then_waits_until_the_window_turns,
+        each_tenant_has_a_budget_of_its_own,
+        a_new_window_brings_a_whole_budget,
+        a_limit_of_zero_never_refuses,
+    );
+
     #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
     async fn two_replicas_on_the_same_redis_and_namespace_share_one_budget() {
-        let Some((redis, namespace)) = testing::redis() else {
-            eprintln!("skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
+        let test = TestRedis::new().await;
+        let (redis, namespace) = (test.redis.clone(), test.namespace.clone());
         let clock = HandClock::at(29_000_000, 0);
         let first = in_redis(redis.clone(), namespace.clone(), 2, &clock);
         let second = in_redis(redis, namespace, 2, &clock);
@@ -365,11 +384,10 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
     async fn the_redis_counter_expires_with_its_window() {
-        let Some((redis, namespace)) = testing::redis() else {
-            eprintln!("skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
+        let test = TestRedis::new().await;
+        let (redis, namespace) = (test.redis.clone(), test.namespace.clone());
         let clock = HandClock::at(29_000_000, 0);
         let budget = in_redis(redis.clone(), namespace.clone(), 5, &clock);
         let tenant = tenant();

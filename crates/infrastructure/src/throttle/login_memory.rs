@@ -10,10 +10,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use application::ports::{LoginThrottle, ThrottleKey};
 use async_trait::async_trait;
+// Tokio's clock, which a test can pause and move by hand.
+use tokio::time::Instant;
 
 use super::ThrottleConfig;
 
@@ -174,14 +176,45 @@ mod tests {
         ThrottleKey::Email(address.to_owned())
     }
 
-    #[tokio::test]
+    /// The clock is paused and moved by hand: no test here waits on real time.
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_ends_when_the_oldest_counted_failure_leaves_the_window() {
+        let window = Duration::from_mins(1);
+        let throttle = throttle(2, 100, window);
+        let keys = [email("a@example.com")];
+        throttle.record_failure(&keys).await.unwrap();
+        tokio::time::advance(Duration::from_secs(20)).await;
+        throttle.record_failure(&keys).await.unwrap();
+        let wait = throttle.blocked_for(&keys).await.unwrap();
+        assert_eq!(
+            wait,
+            Some(Duration::from_secs(40)),
+            "counted from the first"
+        );
+        tokio::time::advance(Duration::from_secs(40)).await;
+        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_older_than_the_window_no_longer_count() {
+        let throttle = throttle(2, 100, Duration::from_mins(1));
+        let keys = [email("a@example.com")];
+        throttle.record_failure(&keys).await.unwrap();
+        throttle.record_failure(&keys).await.unwrap();
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn keys_without_recent_failures_are_swept_from_memory() {
-        let throttle = throttle(5, 5, Duration::from_millis(50));
+        let throttle = throttle(5, 5, Duration::from_mins(1));
         throttle
             .record_failure(&[email("old@example.com")])
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::advance(Duration::from_mins(1)).await;
         throttle
             .record_failure(&[email("new@example.com")])
             .await
@@ -191,14 +224,14 @@ mod tests {
         assert!(state.failures.contains_key(&email("new@example.com")));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn at_its_key_limit_it_forgets_the_key_that_failed_least_recently() {
         let mut throttle = throttle(5, 5, Duration::from_mins(1));
         throttle.max_keys = 2;
         for address in ["first@example.com", "second@example.com"] {
             throttle.record_failure(&[email(address)]).await.unwrap();
             // Distinct instants, so "least recently" has one answer.
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::advance(Duration::from_millis(2)).await;
         }
         throttle
             .record_failure(&[email("first@example.com")])

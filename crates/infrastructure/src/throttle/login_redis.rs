@@ -218,7 +218,7 @@ impl LoginThrottle for RedisLoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing;
+    use crate::testing::{self, TestRedis};
 
     fn config(per_email: u32) -> ThrottleConfig {
         ThrottleConfig {
@@ -233,11 +233,10 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
     async fn two_replicas_on_the_same_redis_and_namespace_share_their_counts() {
-        let Some((redis, namespace)) = testing::redis() else {
-            eprintln!("skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
+        let test = TestRedis::new().await;
+        let (redis, namespace) = (test.redis.clone(), test.namespace.clone());
         let first = RedisLoginThrottle::new(redis.clone(), namespace.clone(), config(2));
         let second = RedisLoginThrottle::new(redis, namespace, config(2));
         let keys = [email("a@example.com")];
@@ -251,11 +250,10 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
     async fn another_namespace_counts_on_its_own() {
-        let Some((redis, namespace)) = testing::redis() else {
-            eprintln!("skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
+        let test = TestRedis::new().await;
+        let (redis, namespace) = (test.redis.clone(), test.namespace.clone());
         let ours = RedisLoginThrottle::new(redis.clone(), namespace.clone(), config(1));
         let theirs = RedisLoginThrottle::new(redis, format!("{namespace}_other"), config(1));
         let keys = [email("a@example.com")];
@@ -265,11 +263,10 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
     async fn redis_keys_hold_a_digest_of_the_email_not_the_email() {
-        let Some((redis, namespace)) = testing::redis() else {
-            eprintln!("skipped: {} is not set", testing::TEST_REDIS_URL);
-            return;
-        };
+        let test = TestRedis::new().await;
+        let (redis, namespace) = (test.redis.clone(), test.namespace.clone());
         let throttle = RedisLoginThrottle::new(redis.clone(), namespace.clone(), config(5));
         throttle
             .record_failure(&[email("grace@example.com")])
@@ -288,6 +285,38 @@ mod tests {
         assert_eq!(keys.len(), 1);
         assert!(keys[0].starts_with(&format!("{namespace}:login_failures:email:")));
         assert!(!keys[0].contains("grace"), "{}", keys[0]);
+    }
+
+    /// The window is Redis' clock's, so instead of waiting on it the test writes a
+    /// failure as old as a window, and one just inside it.
+    #[tokio::test]
+    #[ignore = "needs Redis: TEST_REDIS_URL, run by `just test-all`"]
+    async fn failures_older_than_the_window_no_longer_count() {
+        let test = TestRedis::new().await;
+        let (redis, namespace) = (test.redis.clone(), test.namespace.clone());
+        let throttle = RedisLoginThrottle::new(redis.clone(), namespace, config(2));
+        let keys = [email("a@example.com")];
+        throttle.record_failure(&keys).await.unwrap();
+        let key = throttle.redis_key(&keys[0]);
+        let seed = |age_ms: u64, member: &'static str| {
+            let key = key.clone();
+            redis.run(move |mut connection| async move {
+                let time: (u64, u64) = redis::cmd("TIME").query_async(&mut connection).await?;
+                let now = time.0 * 1000 + time.1 / 1000;
+                redis::cmd("ZADD")
+                    .arg(&key)
+                    .arg(now - age_ms)
+                    .arg(member)
+                    .query_async::<()>(&mut connection)
+                    .await
+            })
+        };
+        seed(60_001, "expired").await.unwrap();
+        assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+        seed(59_000, "recent").await.unwrap();
+        let wait = throttle.blocked_for(&keys).await.unwrap().expect("blocked");
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert_eq!(throttle.fallbacks(), 0);
     }
 
     #[tokio::test]

@@ -5,19 +5,20 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use application::Error;
 use application::tasks::TaskChange;
-use domain::{ChecklistItemId, ChecklistText};
+use domain::{Aggregate, ChecklistItemId, ChecklistText};
 use garde::Validate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ChecklistItem, TaskWithETag, change, location, tagged, task_response};
+use super::{ChecklistItem, TaskConflict, TaskWithETag, change, location, task_response};
 use crate::AppState;
 use crate::conditional::IfMatch;
 use crate::error::{ApiError, FieldError, FieldErrors};
 use crate::extract::{Authenticated, ValidJson};
-use crate::openapi::{Forbidden, NotFound, TaskConflict};
+use crate::openapi::{Forbidden, NotFound};
 use crate::patch::Patch;
+use crate::resource::versioned;
 
 /// A new checklist item; it starts not done.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -104,7 +105,7 @@ pub(crate) async fn add_item(
         Error::Unexpected(std::io::Error::other("the added checklist item is missing").into())
     })?;
     let url = format!("{}/checklist/{}", location(task.id()), item.id());
-    Ok(tagged(StatusCode::CREATED, &task)
+    Ok(versioned(StatusCode::CREATED, task.version())
         .insert_header((header::LOCATION, url))
         .json(ChecklistItem::from(item)))
 }
@@ -131,16 +132,17 @@ pub(crate) async fn get_item(
 ) -> Result<HttpResponse, ApiError> {
     let (id, item) = path.into_inner();
     let task = state
-        .get_task
-        .execute(&principal, domain::TaskId::from_uuid(id))
+        .tasks
+        .get
+        .execute(&principal, domain::TaskId::from_uuid(id), false)
         .await?;
     let item = ChecklistItemId::from_uuid(item);
     let found = task
         .checklist()
         .iter()
         .find(|candidate| candidate.id() == item)
-        .ok_or(Error::NotFound(application::Resource::ChecklistItem))?;
-    Ok(tagged(StatusCode::OK, &task).json(ChecklistItem::from(found)))
+        .ok_or(Error::NotFound("checklist item"))?;
+    Ok(versioned(StatusCode::OK, task.version()).json(ChecklistItem::from(found)))
 }
 
 #[utoipa::path(
@@ -201,7 +203,7 @@ pub(crate) async fn remove_item(
     let (id, item) = path.into_inner();
     let remove = TaskChange::RemoveChecklistItem(ChecklistItemId::from_uuid(item));
     let task = change(&state, &principal, id, if_match, remove).await?;
-    Ok(tagged(StatusCode::NO_CONTENT, &task).finish())
+    Ok(versioned(StatusCode::NO_CONTENT, task.version()).finish())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! then the sort key and id of the page's last task. The sort travels along so that a
 //! cursor cannot continue another sort, whose pages it would skip or repeat.
 
-use application::ports::{TaskCursor, TaskOrder, TaskSort};
+use application::tasks::{TaskCursor, TaskOrder, TaskSort};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};

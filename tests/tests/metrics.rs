@@ -1,11 +1,15 @@
-//! `/metrics`. Every application in this process shares one recorder (there is one per
-//! process) and tests run at once, so counters are compared before and after, and only
-//! ever expected to have grown by at least what this test did.
+//! `/metrics`. There is one recorder per process, shared by every application in it, so
+//! these tests run in a test binary of their own, and the ones that count take turns:
+//! a counter then grows by exactly what the test did, which no other test can fake.
 
 use actix_web::http::StatusCode;
 use keystone_tests::{TestApp, spawn_app, spawn_app_with, test_settings};
 use serde_json::json;
+use tokio::sync::Mutex;
 use uuid::Uuid;
+
+/// Held by each test while it counts.
+static COUNTING: Mutex<()> = Mutex::const_new(());
 
 /// The Prometheus text of `/metrics` on the API's port.
 async fn scrape(app: &TestApp) -> String {
@@ -46,6 +50,7 @@ async fn requests_are_counted_by_route_pattern_and_status_class_never_by_path() 
     let found = requests("GET", "/api/v1/tasks/{id}", "2xx");
     let missing = requests("GET", "/api/v1/tasks/{id}", "4xx");
     let duration = r#"keystone_http_request_duration_seconds_count{method="GET",route="/api/v1/tasks/{id}",status_class="2xx"}"#;
+    let _turn = COUNTING.lock().await;
     let before = scrape(&app).await;
 
     for _ in 0..3 {
@@ -61,18 +66,27 @@ async fn requests_are_counted_by_route_pattern_and_status_class_never_by_path() 
     assert_eq!(response.status, StatusCode::NOT_FOUND);
 
     let after = scrape(&app).await;
-    assert!(
-        value(&after, &found) >= value(&before, &found) + 3.0,
-        "{after}"
-    );
-    assert!(
-        value(&after, &missing) >= value(&before, &missing) + 1.0,
-        "{after}"
-    );
-    assert!(
-        value(&after, duration) >= value(&before, duration) + 3.0,
-        "{after}"
-    );
+    #[allow(
+        clippy::float_cmp,
+        reason = "counters are whole numbers, exact as floats"
+    )]
+    {
+        assert_eq!(
+            value(&after, &found),
+            value(&before, &found) + 3.0,
+            "{after}"
+        );
+        assert_eq!(
+            value(&after, &missing),
+            value(&before, &missing) + 1.0,
+            "{after}"
+        );
+        assert_eq!(
+            value(&after, duration),
+            value(&before, duration) + 3.0,
+            "{after}"
+        );
+    }
     assert!(!after.contains(id), "a raw path was recorded:\n{after}");
     assert!(!after.contains(&unknown.to_string()), "{after}");
 }
@@ -81,15 +95,23 @@ async fn requests_are_counted_by_route_pattern_and_status_class_never_by_path() 
 async fn a_path_no_route_matches_is_counted_as_unmatched() {
     let app = spawn_app().await;
     let unmatched = requests("GET", "unmatched", "4xx");
+    let _turn = COUNTING.lock().await;
     let before = scrape(&app).await;
     let path = format!("/api/v1/nothing-{}", Uuid::now_v7());
     let response = app.request("GET", &path, None, None).await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
     let after = scrape(&app).await;
-    assert!(
-        value(&after, &unmatched) >= value(&before, &unmatched) + 1.0,
-        "{after}"
-    );
+    #[allow(
+        clippy::float_cmp,
+        reason = "counters are whole numbers, exact as floats"
+    )]
+    {
+        assert_eq!(
+            value(&after, &unmatched),
+            value(&before, &unmatched) + 1.0,
+            "{after}"
+        );
+    }
     assert!(!after.contains(&path), "{after}");
 }
 

@@ -1,4 +1,5 @@
-//! The shared cache the caching decorators keep aggregates in (docs/adr/0010).
+//! The cache the cache-aside decorator keeps aggregates in (docs/adr/0010), with two
+//! adapters: Redis, shared by every replica, and in memory, for one process.
 //!
 //! Values are opaque bytes: what is cached, and in which shape, is the decorator's
 //! business. Every entry that may be filled from a database read has a *guard*: a
@@ -20,7 +21,7 @@ pub enum CacheError {
 
 /// What a read found: the value, if any, and the guard's generation at that moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lookup {
+pub struct CacheEntry {
     pub value: Option<Vec<u8>>,
     /// 0 when the guard does not exist.
     pub generation: u64,
@@ -29,7 +30,7 @@ pub struct Lookup {
 #[async_trait]
 pub trait Cache: Send + Sync {
     /// The value at `key` and the generation of `guard`, read together.
-    async fn lookup(&self, key: &str, guard: &str) -> Result<Lookup, CacheError>;
+    async fn lookup(&self, key: &str, guard: &str) -> Result<CacheEntry, CacheError>;
 
     /// Stores `value` at `key` for the cache's TTL if `guard` is still at
     /// `generation`; `false` when a writer bumped it meanwhile and nothing was stored.
@@ -40,10 +41,6 @@ pub trait Cache: Send + Sync {
         guard: &str,
         generation: u64,
     ) -> Result<bool, CacheError>;
-
-    /// Stores `value` at `key` for the cache's TTL, unguarded: for entries that are
-    /// checked on use (an index from a unique key to an id), never for state.
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), CacheError>;
 
     /// Bumps every guard, then deletes every key. Called after a commit.
     async fn invalidate(&self, guards: &[String], keys: &[String]) -> Result<(), CacheError>;

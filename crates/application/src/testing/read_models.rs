@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{NaiveDate, Utc};
-use domain::{TenantId, User, UserId};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::{Aggregate, TenantId, User, UserId};
 use uuid::Uuid;
 
 use crate::ports::{AuditEntry, AuditLog, RepositoryError, TaskStats, TaskStatsQueries};
@@ -55,8 +55,8 @@ pub struct FakeAuditLog {
 }
 
 impl FakeAuditLog {
-    /// Records that `actor` did `action` to itself, now; returns the entry's id.
-    pub fn record(&self, actor: &User, action: &str) -> Uuid {
+    /// Records that `actor` did `action` to itself at `at`; returns the entry's id.
+    pub fn record(&self, actor: &User, action: &str, at: DateTime<Utc>) -> Uuid {
         let id = Uuid::now_v7();
         let entry = AuditEntry {
             id,
@@ -64,7 +64,7 @@ impl FakeAuditLog {
             action: action.to_owned(),
             aggregate_type: "user".to_owned(),
             aggregate_id: actor.id().as_uuid(),
-            occurred_at: Utc::now(),
+            occurred_at: at,
         };
         self.entries
             .lock()

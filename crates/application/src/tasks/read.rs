@@ -1,23 +1,14 @@
 use std::sync::Arc;
 
-use domain::{Task, TaskId};
+use domain::Task;
 
-use crate::ports::{TaskCursor, TaskFilter, TaskQueries, TaskSort};
+use super::{TaskCursor, TaskFilter, TaskQueries, TaskSort};
+use crate::command::Get;
+use crate::page::{Page, page_size};
 use crate::{Error, Principal};
 
 /// Reads one task of the caller's tenant.
-pub struct GetTask {
-    pub queries: Arc<dyn TaskQueries>,
-}
-
-impl GetTask {
-    /// # Errors
-    /// `NotFound` for a missing, deleted or other tenant's task.
-    #[tracing::instrument(skip_all, fields(task_id = %id))]
-    pub async fn execute(&self, principal: &Principal, id: TaskId) -> Result<Task, Error> {
-        super::visible(self.queries.get(principal.tenant_id, id).await?, false)
-    }
-}
+pub type GetTask = Get<Task>;
 
 pub struct ListTasksQuery {
     pub filter: TaskFilter,
@@ -26,12 +17,6 @@ pub struct ListTasksQuery {
     pub after: Option<TaskCursor>,
     /// Clamped to 1..=100.
     pub limit: u64,
-}
-
-pub struct TaskPage {
-    pub items: Vec<Task>,
-    /// Where the next page starts; `None` on the last page.
-    pub next: Option<TaskCursor>,
 }
 
 /// Lists the tasks of the caller's tenant, a page at a time, without OFFSET.
@@ -47,41 +32,34 @@ impl ListTasks {
         &self,
         principal: &Principal,
         query: ListTasksQuery,
-    ) -> Result<TaskPage, Error> {
+    ) -> Result<Page<Task, TaskCursor>, Error> {
         if query.filter.include_deleted {
             principal.require_admin()?;
         }
-        let limit = query.limit.clamp(1, u64::from(crate::MAX_PAGE_SIZE));
-        let mut items = self
+        let size = page_size(query.limit);
+        let items = self
             .queries
             .list(
                 principal.tenant_id,
                 &query.filter,
                 query.sort,
                 query.after,
-                limit + 1,
+                size + 1,
             )
             .await?;
-        let next = if items.len() as u64 > limit {
-            items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            items
-                .last()
-                .map(|task| TaskCursor::after(task, query.sort.order))
-        } else {
-            None
-        };
-        Ok(TaskPage { items, next })
+        let order = query.sort.order;
+        Ok(Page::of(items, size, |task| TaskCursor::after(task, order)))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use domain::{Priority, TaskDescription, TaskTitle};
+    use domain::{Aggregate, Priority, TaskDescription, TaskTitle};
 
     use super::*;
-    use crate::fakes::Fakes;
-    use crate::ports::TaskOrder;
-    use crate::tasks::{CreateTaskCommand, TaskChange, VersionCheck};
+    use crate::Precondition;
+    use crate::tasks::{CreateTaskCommand, TaskChange, TaskOrder};
+    use crate::testing::Fakes;
 
     fn query(after: Option<TaskCursor>, include_deleted: bool) -> ListTasksQuery {
         ListTasksQuery {
@@ -108,7 +86,8 @@ mod tests {
             checklist: Vec::new(),
         };
         fakes
-            .create_task()
+            .tasks()
+            .create
             .execute(principal, command, None)
             .await
             .unwrap()
@@ -124,13 +103,15 @@ mod tests {
             create(&fakes, &principal, title).await;
         }
         let first = fakes
-            .list_tasks()
+            .tasks()
+            .list
             .execute(&principal, query(None, false))
             .await
             .unwrap();
         assert_eq!(first.items.len(), 2);
         let second = fakes
-            .list_tasks()
+            .tasks()
+            .list
             .execute(&principal, query(first.next, false))
             .await
             .unwrap();
@@ -146,33 +127,49 @@ mod tests {
         let principal = Fakes::principal(&admin);
         let task = create(&fakes, &principal, "gone").await;
         fakes
-            .change_task()
+            .tasks()
+            .change
             .execute(
                 &principal,
                 task.id(),
-                &VersionCheck::Any,
+                &Precondition::Any,
                 TaskChange::Delete,
             )
             .await
             .unwrap();
         let visible = fakes
-            .list_tasks()
+            .tasks()
+            .list
             .execute(&principal, query(None, false))
             .await
             .unwrap();
         assert!(visible.items.is_empty());
         let all = fakes
-            .list_tasks()
+            .tasks()
+            .list
             .execute(&principal, query(None, true))
             .await
             .unwrap();
         assert_eq!(all.items.len(), 1);
         let member_asks = fakes
-            .list_tasks()
+            .tasks()
+            .list
             .execute(&Fakes::principal(&member), query(None, true))
             .await;
         assert!(matches!(member_asks, Err(Error::Forbidden)));
-        let read = fakes.get_task().execute(&principal, task.id()).await;
-        assert!(matches!(read, Err(Error::NotFound(_))));
+        let read = fakes
+            .tasks()
+            .get
+            .execute(&principal, task.id(), false)
+            .await;
+        assert!(matches!(read, Err(Error::NotFound("task"))));
+        let deleted = fakes.tasks().get.execute(&principal, task.id(), true).await;
+        assert!(deleted.unwrap().is_deleted());
+        let member_reads = fakes
+            .tasks()
+            .get
+            .execute(&Fakes::principal(&member), task.id(), true)
+            .await;
+        assert!(matches!(member_reads, Err(Error::Forbidden)));
     }
 }
