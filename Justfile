@@ -68,6 +68,16 @@ migrate-fresh:
 openapi:
     cargo run --quiet -- openapi > docs/openapi.json
 
+# Add an aggregate to every layer: `just scaffold invoice number:string paid:bool 'due_on:date?'`.
+[positional-arguments]
+scaffold name +fields:
+    cargo xtask scaffold "$@"
+
+# Rename the project: `just rename acme-billing` (add `--dry-run` to look first).
+[positional-arguments]
+rename +args:
+    cargo xtask rename "$@"
+
 # What CI runs.
 ci:
     bash .ci/run

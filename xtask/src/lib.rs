@@ -1,14 +1,21 @@
 //! Project automation that needs nothing beyond Cargo, run as `cargo xtask <task>`.
 //!
-//! Its one task is the architecture check: it reads the dependency graph that
-//! `cargo metadata` resolves, and the rules in `arch.toml`, and reports every
-//! dependency that crosses a layer boundary. The check is a pure function
-//! ([`check`]) so the rules can be proven to bite by feeding it doctored graphs.
-//! xtask does not build, format or lint anything; Cargo and clippy do that.
+//! - `arch`, the architecture check: it reads the dependency graph that `cargo
+//!   metadata` resolves, and the rules in `arch.toml`, and reports every dependency
+//!   that crosses a layer boundary. The check is a pure function ([`check`]) so the
+//!   rules can be proven to bite by feeding it doctored graphs.
+//! - `scaffold` ([`scaffold`]): a new aggregate in every layer, from templates, in the
+//!   one pattern every aggregate follows.
+//! - `rename` ([`rename`]): the fork becomes a project of its own name.
+//!
+//! xtask formats, builds and lints nothing itself; after a scaffold it runs the tools
+//! that do.
 
 mod arch;
 pub mod metadata;
+pub mod rename;
 mod rules;
+pub mod scaffold;
 
 use std::fmt;
 

@@ -15,6 +15,7 @@ pub mod event;
 mod id;
 pub mod task;
 pub mod tenant;
+pub mod text;
 pub mod user;
 
 pub use aggregate::{Aggregate, AggregateId};
@@ -22,9 +23,10 @@ pub use event::{AggregateEvent, DomainEvent, EventMeta};
 pub use task::{
     Actor, ChecklistItem, ChecklistItemId, ChecklistText, NewTask, Priority, Task, TaskDescription,
     TaskEdit, TaskError, TaskEvent, TaskFact, TaskId, TaskSnapshot, TaskStatus, TaskTitle,
-    TextError, UnknownVariant,
+    UnknownVariant,
 };
 pub use tenant::{Tenant, TenantId, TenantName, TenantNameError};
+pub use text::{LongText, ShortText, TextError};
 pub use user::{
     ActiveAdmins, Email, EmailError, Password, PasswordError, PasswordHash, Role, RoleError, User,
     UserError, UserEvent, UserFact, UserId, UserSnapshot, Username, UsernameError,

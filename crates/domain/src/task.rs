@@ -7,9 +7,7 @@ mod values;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use values::{
-    ChecklistText, Priority, TaskDescription, TaskStatus, TaskTitle, TextError, UnknownVariant,
-};
+pub use values::{ChecklistText, Priority, TaskDescription, TaskStatus, TaskTitle, UnknownVariant};
 
 use crate::aggregate::Aggregate;
 use crate::event::{AggregateEvent, EventMeta};

@@ -13,6 +13,8 @@
 //! else `Unexpected` with what was being done.
 
 pub(crate) mod entity;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod idempotency;
 mod outbox;
 mod refresh_tokens;

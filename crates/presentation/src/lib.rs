@@ -35,6 +35,7 @@ mod telemetry;
 #[cfg(test)]
 mod testing;
 mod users;
+mod values;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -148,12 +149,13 @@ fn around(
 /// (`routing`), in the order the router tries them. A new aggregate's resource adds its
 /// module's `routes` here.
 pub(crate) fn routes() -> Routes {
-    let routes = health::routes(Routes::default());
-    let routes = openapi::routes(routes);
-    let routes = auth::routes(routes);
-    let routes = users::routes(routes);
-    let routes = reports::routes(routes);
-    tasks::routes(routes)
+    Routes::default()
+        .with(health::routes)
+        .with(openapi::routes)
+        .with(auth::routes)
+        .with(users::routes)
+        .with(reports::routes)
+        .with(tasks::routes)
 }
 
 fn configure(config: &mut web::ServiceConfig) {

@@ -6,11 +6,13 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, HttpResponseBuilder};
+use domain::AggregateId;
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{Object, Type};
+use uuid::Uuid;
 
 use crate::conditional::{IfNoneMatch, etag};
 use crate::extract::from_text;
@@ -31,6 +33,21 @@ impl ReadParams {
     pub(crate) fn include_deleted(&self) -> bool {
         self.include_deleted.unwrap_or(false)
     }
+}
+
+/// The cursor of a list paged by id: opaque to clients, so paging can change; today
+/// it is the id of the last item of the page, in simple (unhyphenated) hex.
+pub(crate) fn encode_cursor<I: AggregateId>(last: I) -> String {
+    last.as_uuid().simple().to_string()
+}
+
+/// The id a cursor of [`encode_cursor`] names.
+pub(crate) fn decode_cursor<I: AggregateId>(cursor: &str) -> Result<I, &'static str> {
+    let uuid = (cursor.len() == 32)
+        .then(|| Uuid::try_parse(cursor).ok())
+        .flatten()
+        .ok_or("is not a cursor this API issued")?;
+    Ok(I::from_uuid(uuid))
 }
 
 /// A response of `status` with `version` as its `ETag`.
@@ -96,6 +113,26 @@ pub(crate) fn etag_header(description: &str) -> utoipa::openapi::header::Header 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cursor_decodes_to_the_id_it_was_encoded_from() {
+        let id = domain::UserId::from_uuid(uuid::Uuid::now_v7());
+        let cursor = super::encode_cursor(id);
+        assert_eq!(cursor.len(), 32);
+        assert!(cursor.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(super::decode_cursor(&cursor), Ok(id));
+    }
+
+    #[test]
+    fn a_cursor_the_api_did_not_issue_is_refused() {
+        let hyphenated = uuid::Uuid::now_v7().to_string();
+        for cursor in ["", "abc", "zz".repeat(16).as_str(), hyphenated.as_str()] {
+            assert!(
+                super::decode_cursor::<domain::UserId>(cursor).is_err(),
+                "{cursor:?}"
+            );
+        }
+    }
+
     use actix_web::test::TestRequest;
     use actix_web::{FromRequest, web};
 

@@ -27,6 +27,11 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    /// These routes and those `module` (a module's `routes`) adds.
+    pub(crate) fn with(self, module: fn(Self) -> Self) -> Self {
+        module(self)
+    }
+
     /// Serves `handler` at the path and for the method its documentation `doc` (the
     /// `__path_<handler>` type of its `#[utoipa::path]`) declares.
     ///

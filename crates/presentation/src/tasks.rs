@@ -34,6 +34,7 @@ use crate::openapi::{Forbidden, NotFound, ValidationFailed};
 use crate::patch::{Patch, required_nullable};
 use crate::resource::{ReadParams, current, revalidated, versioned};
 use crate::routing::Routes;
+use crate::values::parse_date;
 
 /// Every route of tasks, in the order the router tries them.
 pub(crate) fn routes(routes: Routes) -> Routes {
@@ -209,19 +210,6 @@ fn sort_schema() -> Object {
              date come last in `due_date` and first in `-due_date`.",
         ))
         .build()
-}
-
-/// A day as `YYYY-MM-DD`, exactly.
-fn parse_date(raw: &str) -> Result<NaiveDate, &'static str> {
-    let shaped = raw.len() == 10
-        && raw.bytes().enumerate().all(|(at, b)| match at {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    shaped
-        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or("must be a date as YYYY-MM-DD")
 }
 
 /// Filters, order and paging for `GET /api/v1/tasks`.

@@ -20,7 +20,7 @@ use crate::extract::{
 };
 use crate::idempotency::{IdempotentJson, RequestKey, created, respond};
 use crate::openapi::{Forbidden, NotFound, ValidationFailed};
-use crate::resource::{ReadParams, current, revalidated, versioned};
+use crate::resource::{ReadParams, current, decode_cursor, encode_cursor, revalidated, versioned};
 use crate::routing::Routes;
 
 /// Every route of users, in the order the router tries them (`/users/me` first).
@@ -143,20 +143,6 @@ impl ListParams {
             limit: u64::from(self.limit.unwrap_or(DEFAULT_PAGE_SIZE)),
         })
     }
-}
-
-/// Cursors are opaque to clients so paging can change; today a cursor is the id of the
-/// last user of the page, in simple (unhyphenated) hex.
-fn encode_cursor(last: UserId) -> String {
-    last.as_uuid().simple().to_string()
-}
-
-fn decode_cursor(cursor: &str) -> Result<UserId, &'static str> {
-    let uuid = (cursor.len() == 32)
-        .then(|| Uuid::try_parse(cursor).ok())
-        .flatten()
-        .ok_or("is not a cursor this API issued")?;
-    Ok(UserId::from_uuid(uuid))
 }
 
 /// A new user of the caller's tenant.
@@ -513,23 +499,6 @@ pub(crate) async fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cursor_decodes_to_the_id_it_was_encoded_from() {
-        let id = UserId::from_uuid(Uuid::now_v7());
-        let cursor = encode_cursor(id);
-        assert_eq!(cursor.len(), 32);
-        assert!(cursor.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(decode_cursor(&cursor), Ok(id));
-    }
-
-    #[test]
-    fn a_cursor_the_api_did_not_issue_is_refused() {
-        let hyphenated = Uuid::now_v7().to_string();
-        for cursor in ["", "abc", "zz".repeat(16).as_str(), hyphenated.as_str()] {
-            assert!(decode_cursor(cursor).is_err(), "{cursor:?}");
-        }
-    }
 
     #[test]
     fn a_bad_cursor_is_a_validation_error_on_the_cursor_field() {

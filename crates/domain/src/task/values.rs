@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::{TextError, bounded};
+
 /// A task title: 1 to 200 characters after trimming.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskTitle(String);
@@ -15,25 +17,6 @@ pub struct ChecklistText(String);
 /// A task description: up to 10,000 characters; may be empty.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TaskDescription(String);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TextError {
-    #[error("must not be empty")]
-    Empty,
-    #[error("must be at most {max} characters")]
-    TooLong { max: usize },
-}
-
-fn bounded(raw: &str, max: usize, allow_empty: bool) -> Result<String, TextError> {
-    let text = raw.trim();
-    if text.is_empty() && !allow_empty {
-        return Err(TextError::Empty);
-    }
-    if text.chars().count() > max {
-        return Err(TextError::TooLong { max });
-    }
-    Ok(text.to_owned())
-}
 
 impl TaskTitle {
     pub const MAX_CHARS: usize = 200;

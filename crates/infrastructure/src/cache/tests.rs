@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{
     ActiveAdmins, Actor, Aggregate, ChecklistItemId, ChecklistText, Email, NewTask, PasswordHash,
-    Priority, Role, Task, TaskDescription, TaskEdit, TaskId, TaskTitle, Tenant, TenantId,
-    TenantName, User, UserId, Username,
+    Priority, Role, Task, TaskDescription, TaskEdit, TaskId, TaskTitle, TenantId, User, UserId,
+    Username,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -231,21 +231,9 @@ fn new_user(tenant: TenantId, address: &str, role: Role) -> User {
 
 /// A new tenant with an admin and a member of these emails, as stored.
 async fn register(uow: &dyn UnitOfWork, admin: &str, member: &str) -> (User, User) {
-    let tenant = Tenant::create(
-        TenantId::from_uuid(Uuid::now_v7()),
-        TenantName::parse("Acme").unwrap(),
-        at(0),
-    );
-    let mut admin = new_user(tenant.id(), admin, Role::Admin);
-    let mut member = new_user(tenant.id(), member, Role::Member);
-    admin.take_events();
-    member.take_events();
-    let mut tx = uow.begin().await.unwrap();
-    tx.add_tenant(&tenant).await.unwrap();
-    Store::<User>::add(tx.as_mut(), &admin).await.unwrap();
-    Store::<User>::add(tx.as_mut(), &member).await.unwrap();
-    tx.commit().await.unwrap();
-    (admin, member)
+    let mut users = crate::persistence::fixtures::register(uow, admin, Some(member)).await;
+    let member = users.pop().unwrap();
+    (users.pop().unwrap(), member)
 }
 
 // ---- Reads are cached, and never of the wrong thing ------------------------------

@@ -186,13 +186,12 @@ pub(super) async fn revoke_user(
 #[cfg(test)]
 mod tests {
     use crate::database::Database;
-    use application::ports::UnitOfWork;
     use chrono::TimeZone;
     use domain::Aggregate;
-    use domain::{Email, PasswordHash, Role, Tenant, TenantName, Username};
 
     use super::*;
     use crate::persistence::SqlUnitOfWork;
+    use crate::persistence::fixtures::register;
     use crate::testing::open_two_connections;
 
     const TTL: Duration = Duration::from_hours(1);
@@ -203,29 +202,9 @@ mod tests {
 
     /// A new tenant and its admin, stored.
     async fn stored_user(db: &Database, email: &str) -> User {
-        let tenant = Tenant::create(
-            TenantId::from_uuid(Uuid::now_v7()),
-            TenantName::parse("Acme").unwrap(),
-            at(0),
-        );
-        let id = UserId::from_uuid(Uuid::now_v7());
-        let user = User::register(
-            id,
-            id,
-            tenant.id(),
-            Email::parse(email).unwrap(),
-            Username::parse("someone").unwrap(),
-            PasswordHash::new("hash".to_owned()),
-            Role::Admin,
-            at(0),
-        );
-        let mut tx = SqlUnitOfWork::new(db.clone()).begin().await.unwrap();
-        tx.add_tenant(&tenant).await.unwrap();
-        application::ports::Store::<User>::add(tx.as_mut(), &user)
+        register(&SqlUnitOfWork::new(db.clone()), email, None)
             .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        user
+            .remove(0)
     }
 
     async fn consume(tokens: &SqlRefreshTokens, token: &str, now: DateTime<Utc>) -> RefreshOutcome {

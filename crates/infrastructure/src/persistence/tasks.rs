@@ -359,13 +359,13 @@ mod tests {
     use application::ports::{Lookup, Store, Transaction, UnitOfWork};
     use chrono::{DateTime, NaiveDate, TimeZone, Utc};
     use domain::{
-        Actor, ChecklistItemId, ChecklistText, NewTask, PasswordHash, Priority, Role,
-        TaskDescription, TaskEdit, TaskStatus, TaskTitle, Tenant, TenantName, User, UserId,
-        Username,
+        Actor, ChecklistItemId, ChecklistText, NewTask, Priority, Role, TaskDescription, TaskEdit,
+        TaskStatus, TaskTitle, User, UserId,
     };
     use sea_orm::ConnectionTrait;
 
     use super::*;
+    use crate::persistence::fixtures::{actor, register};
     use crate::persistence::{SqlLookup, SqlUnitOfWork, outbox};
     use crate::testing::open_two_connections;
 
@@ -375,13 +375,6 @@ mod tests {
 
     fn day(day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 3, day).unwrap()
-    }
-
-    fn actor(user: &User) -> Actor {
-        Actor {
-            id: user.id(),
-            role: user.role(),
-        }
     }
 
     fn untitled() -> NewTask {
@@ -422,38 +415,6 @@ mod tests {
         uow: SqlUnitOfWork,
         admin: User,
         member: User,
-    }
-
-    /// Stores a new tenant with its admin and, if asked, a member.
-    async fn register(uow: &SqlUnitOfWork, email: &str, member: Option<&str>) -> Vec<User> {
-        let tenant = Tenant::create(
-            TenantId::from_uuid(Uuid::now_v7()),
-            TenantName::parse("Acme").unwrap(),
-            at(0),
-        );
-        let user = |email: &str, role| {
-            let id = UserId::from_uuid(Uuid::now_v7());
-            User::register(
-                id,
-                id,
-                tenant.id(),
-                domain::Email::parse(email).unwrap(),
-                Username::parse("someone").unwrap(),
-                PasswordHash::new("hash".to_owned()),
-                role,
-                at(0),
-            )
-        };
-        let mut users: Vec<User> = std::iter::once(user(email, Role::Admin))
-            .chain(member.map(|email| user(email, Role::Member)))
-            .collect();
-        let mut tx = uow.begin().await.unwrap();
-        tx.add_tenant(&tenant).await.unwrap();
-        for user in &mut users {
-            Store::<User>::add(tx.as_mut(), user).await.unwrap();
-        }
-        tx.commit().await.unwrap();
-        users
     }
 
     impl Fixture {

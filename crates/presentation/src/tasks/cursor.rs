@@ -85,7 +85,7 @@ pub(super) fn decode(sort: TaskSort, cursor: &str) -> Result<TaskCursor, &'stati
             .ok()
             .map(|at| TaskCursor::CreatedAt(at.with_timezone(&Utc), id)),
         TaskOrder::DueDate if key.is_empty() => Some(TaskCursor::DueDate(None, id)),
-        TaskOrder::DueDate => super::parse_date(key)
+        TaskOrder::DueDate => crate::values::parse_date(key)
             .ok()
             .map(|day| TaskCursor::DueDate(Some(day), id)),
         TaskOrder::Priority => Priority::parse(key)

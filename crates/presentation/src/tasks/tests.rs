@@ -39,23 +39,6 @@ fn domain_task() -> domain::Task {
 }
 
 #[test]
-fn a_due_date_is_exactly_yyyy_mm_dd() {
-    assert_eq!(
-        parse_date("2025-06-30"),
-        NaiveDate::from_ymd_opt(2025, 6, 30).ok_or("")
-    );
-    for raw in [
-        "2025-6-30",
-        "2025-02-30",
-        "30-06-2025",
-        "+2025-06-30",
-        "2025-06-30T00:00",
-    ] {
-        assert!(parse_date(raw).is_err(), "{raw}");
-    }
-}
-
-#[test]
 fn a_new_task_defaults_to_medium_priority_and_an_empty_description() {
     let new: NewTask = body(json!({"title": " Ship ", "checklist": ["a", "b"]}));
     let command = new.into_command().unwrap();
