@@ -62,7 +62,7 @@ impl Auth {
                 clock: ports.clock.clone(),
             },
             refresh: Refresh {
-                users: auth.users,
+                users: auth.users.clone(),
                 access_tokens: auth.access_tokens.clone(),
                 refresh_tokens: auth.refresh_tokens.clone(),
                 clock: ports.clock.clone(),
@@ -73,6 +73,7 @@ impl Auth {
             },
             authenticate: Authenticate {
                 tokens: auth.access_tokens,
+                users: auth.users,
                 budget: auth.budget,
             },
         }

@@ -89,6 +89,9 @@ pub enum TokenRejection {
     Issuer,
     #[error("the token is meant for another audience")]
     Audience,
+    /// Checked against the present on every request, not the token's claims.
+    #[error("the token's user may no longer act: deactivated, deleted or gone")]
+    Revoked,
 }
 
 pub trait AccessTokens: Send + Sync {

@@ -296,6 +296,7 @@ impl Fakes {
     pub fn authenticate(&self, principal: Principal, with_budget: bool) -> Authenticate {
         Authenticate {
             tokens: Arc::new(FakeVerifier(principal)),
+            users: Arc::new(self.db.clone()),
             budget: with_budget.then(|| self.budget.clone() as Arc<dyn RequestBudget>),
         }
     }
@@ -414,6 +415,16 @@ impl Fakes {
     pub async fn promote(&self, admin: &User, user: &User) {
         let edit = UserEdit {
             role: Some(Role::Admin),
+            ..UserEdit::default()
+        };
+        self.change(admin, user, UserChange::Edit(edit)).await;
+    }
+
+    /// # Panics
+    /// When the change is refused.
+    pub async fn demote(&self, admin: &User, user: &User) {
+        let edit = UserEdit {
+            role: Some(Role::Member),
             ..UserEdit::default()
         };
         self.change(admin, user, UserChange::Edit(edit)).await;

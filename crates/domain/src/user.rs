@@ -71,6 +71,10 @@ pub enum UserError {
     CannotDemoteSelf,
     #[error("administrators cannot delete themselves")]
     CannotDeleteSelf,
+    #[error("administrators cannot activate themselves")]
+    CannotActivateSelf,
+    #[error("administrators cannot restore themselves")]
+    CannotRestoreSelf,
     #[error("the last active administrator of a tenant cannot be removed, deactivated or demoted")]
     LastActiveAdmin,
     #[error("the user is deleted")]
@@ -347,9 +351,13 @@ impl User {
     }
 
     /// # Errors
-    /// `Deleted` when the user is deleted.
+    /// `Deleted` when the user is deleted; `CannotActivateSelf` when `actor` is this
+    /// user (a deactivated admin is not brought back by their own old token).
     pub fn activate(&mut self, actor: UserId, now: DateTime<Utc>) -> Result<(), UserError> {
         self.ensure_not_deleted()?;
+        if actor == self.id() {
+            return Err(UserError::CannotActivateSelf);
+        }
         if !self.state.is_active {
             self.state.is_active = true;
             self.record(actor, now, UserFact::Activated);
@@ -399,8 +407,12 @@ impl User {
     }
 
     /// # Errors
-    /// `NotDeleted` when the user is not deleted.
+    /// `CannotRestoreSelf` when `actor` is this user; `NotDeleted` when the user is not
+    /// deleted.
     pub fn restore(&mut self, actor: UserId, now: DateTime<Utc>) -> Result<(), UserError> {
+        if actor == self.id() {
+            return Err(UserError::CannotRestoreSelf);
+        }
         if !self.is_deleted() {
             return Err(UserError::NotDeleted);
         }
@@ -551,6 +563,22 @@ mod tests {
             Err(UserError::CannotDeactivateSelf)
         );
         assert!(admin.is_active());
+    }
+
+    #[test]
+    fn an_admin_cannot_activate_or_restore_themself() {
+        let mut admin = user(Role::Admin);
+        let id = admin.id();
+        admin.deactivate(other(), ActiveAdmins(2), at(1)).unwrap();
+        assert_eq!(
+            admin.activate(id, at(2)),
+            Err(UserError::CannotActivateSelf)
+        );
+        assert!(!admin.is_active());
+        admin.activate(other(), at(2)).unwrap();
+        admin.delete(other(), ActiveAdmins(2), at(3)).unwrap();
+        assert_eq!(admin.restore(id, at(4)), Err(UserError::CannotRestoreSelf));
+        assert!(admin.is_deleted());
     }
 
     #[test]

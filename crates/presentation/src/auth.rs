@@ -4,7 +4,7 @@
 //! in a log line by accident.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use application::auth::{LoginCommand, RegisterTenantCommand, TokenPair};
 use chrono::{DateTime, Utc};
 use domain::{Email, Password, TenantName, Username};
@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::client::ClientAddress;
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::ValidJson;
 use crate::openapi::TooManyRequests;
@@ -181,16 +182,9 @@ pub(crate) async fn register(
 )]
 pub(crate) async fn login(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    ClientAddress(client): ClientAddress,
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    // The peer address, never X-Forwarded-For: a client could send any value there.
-    // Behind a reverse proxy every client shares the proxy's address, and one client's
-    // failures throttle them all: a fork deployed behind one must read the proxy's
-    // forwarded header, and only when the peer is that proxy.
-    let client = request
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |peer| peer.ip().to_string());
     let command = LoginCommand {
         email: body.email,
         password: body.password,

@@ -483,6 +483,16 @@ mod tests {
                 "cannot_delete_self",
             ),
             (
+                Error::User(UserError::CannotActivateSelf),
+                409,
+                "cannot_activate_self",
+            ),
+            (
+                Error::User(UserError::CannotRestoreSelf),
+                409,
+                "cannot_restore_self",
+            ),
+            (
                 Error::User(UserError::LastActiveAdmin),
                 409,
                 "last_active_admin",

@@ -19,6 +19,7 @@
 //! [`AppState`].
 
 mod auth;
+mod client;
 mod conditional;
 mod error;
 mod extract;
@@ -51,6 +52,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::routing::Routes;
 
+pub use client::TrustedProxies;
 pub use health::ShutdownFlag;
 pub use metrics::{MetricsRenderer, describe as describe_metrics};
 pub use openapi::openapi;
@@ -66,6 +68,8 @@ pub struct AppState {
     pub tasks: Tasks,
     pub reports: Reports,
     pub readiness: CheckReadiness,
+    /// The proxies whose forwarded headers name the client (`client`).
+    pub trusted_proxies: TrustedProxies,
     pub shutdown: ShutdownFlag,
     /// Serves `/metrics` on this app's port; `None` when the server serves it on a port
     /// of its own, with [`metrics_app`].

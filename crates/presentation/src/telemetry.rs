@@ -162,6 +162,7 @@ impl RootSpanBuilder for RequestSpan {
             method = %request.method(),
             route = route.as_deref().unwrap_or("(none)"),
             request_id = request_id.as_str(),
+            client = %crate::client::ClientAddress::of(request.request()).0,
             trace_id = tracing::field::Empty,
             status = tracing::field::Empty,
         );

@@ -66,6 +66,7 @@ impl TestApp {
             tasks: self.fakes.tasks(),
             reports: self.fakes.reports(),
             readiness: application::health::CheckReadiness::new(Vec::new()),
+            trusted_proxies: crate::TrustedProxies::default(),
             shutdown: ShutdownFlag::default(),
             metrics: None,
         }

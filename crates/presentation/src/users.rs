@@ -45,6 +45,8 @@ pub(crate) fn refusal(error: &UserError) -> Refusal {
         UserError::CannotDeactivateSelf => ("cannot_deactivate_self", "Cannot deactivate yourself"),
         UserError::CannotDemoteSelf => ("cannot_demote_self", "Cannot change your own role"),
         UserError::CannotDeleteSelf => ("cannot_delete_self", "Cannot delete yourself"),
+        UserError::CannotActivateSelf => ("cannot_activate_self", "Cannot activate yourself"),
+        UserError::CannotRestoreSelf => ("cannot_restore_self", "Cannot restore yourself"),
         UserError::LastActiveAdmin => ("last_active_admin", "Last active administrator"),
         UserError::Deleted => ("user_deleted", "User is deleted"),
         UserError::NotDeleted => ("user_not_deleted", "User is not deleted"),
@@ -225,8 +227,9 @@ crate::resource::versioned_response!(UserWithETag, "User", "The user as it is no
 // 409 for users: a rule of theirs, or another change that came first.
 crate::openapi::problem_responses! {
     UserConflict => "The change breaks a rule: `email_taken`, `cannot_deactivate_self`, \
-        `cannot_demote_self`, `cannot_delete_self`, `last_active_admin`, `user_deleted` \
-        or `user_not_deleted`; or another change came first (`concurrent_modification`)";
+        `cannot_demote_self`, `cannot_delete_self`, `cannot_activate_self`, \
+        `cannot_restore_self`, `last_active_admin`, `user_deleted` or `user_not_deleted`; \
+        or another change came first (`concurrent_modification`)";
 }
 
 fn location(user: UserId) -> String {

@@ -113,6 +113,11 @@ pub struct ServerSettings {
     /// After SIGTERM or SIGINT, how long requests in flight may take to finish before
     /// they are cut off; below the orchestrator's grace period (Kubernetes' is 30 s).
     pub shutdown_timeout_secs: u64,
+    /// Addresses or CIDR ranges of the reverse proxies in front of the service (an
+    /// ingress): from them, and only from them, `Forwarded` and `X-Forwarded-For` name
+    /// the client. Empty by default: the peer of the connection is the client. As an
+    /// environment variable, a list: `APP_SERVER__TRUSTED_PROXIES=[10.0.0.0/8]`.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -249,6 +254,7 @@ impl Default for Settings {
                 port: 8080,
                 workers: 0,
                 shutdown_timeout_secs: 25,
+                trusted_proxies: Vec::new(),
             },
             database: DatabaseSettings {
                 url: Secret::new("sqlite://data/keystone.db"),
@@ -348,6 +354,8 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.telemetry.validate()?;
+        presentation::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(|error| anyhow::anyhow!("server.trusted_proxies: {error}"))?;
         if self.environment != Environment::Production {
             return Ok(());
         }
@@ -419,6 +427,22 @@ mod tests {
             jail.set_env("APP_ENVIRONMENT", "test");
             let settings = Settings::load(jail.directory()).unwrap();
             assert_eq!(settings.log.filter, "debug");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_in_the_environment_and_a_bad_entry_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_SERVER__TRUSTED_PROXIES", "[10.0.0.0/8, 192.168.1.7]");
+            let settings = Settings::load(jail.directory()).unwrap();
+            assert_eq!(
+                settings.server.trusted_proxies,
+                ["10.0.0.0/8", "192.168.1.7"]
+            );
+            jail.set_env("APP_SERVER__TRUSTED_PROXIES", "[the-ingress]");
+            let error = Settings::load(jail.directory()).unwrap_err();
+            assert!(error.to_string().contains("the-ingress"), "{error:#}");
             Ok(())
         });
     }

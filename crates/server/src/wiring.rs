@@ -25,6 +25,7 @@ use infrastructure::{
     SqlRefreshTokens, SqlTaskQueries, SqlTaskStats, SqlUnitOfWork, SqlUsers, StreamConfig,
     SystemClock, ThrottleConfig, UuidV7Ids,
 };
+use presentation::TrustedProxies;
 use presentation::{AppState, MetricsRenderer, ShutdownFlag};
 
 use crate::settings::Settings;
@@ -201,6 +202,8 @@ pub fn app_state(
             Arc::new(SqlAuditLog::new(db.clone())),
         ),
         readiness: CheckReadiness::new(probes),
+        trusted_proxies: TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|error| anyhow::anyhow!("server.trusted_proxies: {error}"))?,
         shutdown,
         metrics,
     })

@@ -5,7 +5,9 @@
 //! with the reason and run by `just test-all`.
 
 mod auth;
+mod authority;
 mod bad_input;
+mod client_address;
 mod consumers;
 mod database_outage;
 mod events;

@@ -1,28 +1,46 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{AccessTokens, RequestBudget, TokenRejection};
+use domain::{Aggregate, User};
+
+use crate::ports::{AccessTokens, Lookup, RequestBudget, TokenRejection};
 use crate::{Error, Principal};
 
 /// Turns a bearer token into the caller's principal, and spends one request of the
 /// tenant's budget when requests are budgeted. Every authenticated request passes here,
-/// so this is the one place the budget is enforced.
+/// so this is the one place the budget is enforced, and the one place authority is
+/// checked against the present: the token says who calls, the stored user says whether
+/// they still may, and with which role (a read by id, served from the cache).
 pub struct Authenticate {
     pub tokens: Arc<dyn AccessTokens>,
+    pub users: Arc<dyn Lookup<User>>,
     /// The per-tenant request budget; `None` when requests are not limited.
     pub budget: Option<Arc<dyn RequestBudget>>,
 }
 
 impl Authenticate {
     /// # Errors
-    /// `InvalidAccessToken` with the reason the token was refused;
-    /// `RequestBudgetExhausted` when the caller's tenant has spent its budget.
+    /// `InvalidAccessToken` with the reason the token was refused (`Revoked` when its
+    /// user is deactivated, deleted or gone); `RequestBudgetExhausted` when the caller's
+    /// tenant has spent its budget.
     pub async fn execute(&self, bearer: Option<&str>) -> Result<Principal, Error> {
         let token = bearer.ok_or(Error::InvalidAccessToken(TokenRejection::Missing))?;
-        let principal = self
+        let claimed = self
             .tokens
             .verify(token)
             .map_err(Error::InvalidAccessToken)?;
+        let user = self
+            .users
+            .get(claimed.tenant_id, claimed.user_id)
+            .await?
+            .filter(|user| user.is_active() && !user.is_deleted())
+            .ok_or(Error::InvalidAccessToken(TokenRejection::Revoked))?;
+        // The role the user has now: a demoted admin acts as a member from their next
+        // request on, whatever their token says.
+        let principal = Principal {
+            role: user.role(),
+            ..claimed
+        };
         // Only after the token is verified: the tenant to charge comes from it, and a
         // stranger with forged tokens must not spend a tenant's budget.
         if let Some(budget) = &self.budget
@@ -68,6 +86,57 @@ mod tests {
             Error::InvalidAccessToken(TokenRejection::Missing)
         ));
         assert!(fakes.budget.spent_by().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_token_of_a_user_deactivated_deleted_or_gone_since_is_revoked() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        let member = fakes.seed_member(&admin, "m@example.com").await;
+        let other = fakes.seed_member(&admin, "o@example.com").await;
+        // Tokens issued while each could still act.
+        let (as_member, as_other) = (Fakes::principal(&member), Fakes::principal(&other));
+        fakes.deactivate(&admin, &member).await;
+        fakes.delete(&admin, &other).await;
+        let mut gone = Fakes::principal(&admin);
+        gone.user_id = domain::UserId::from_uuid(uuid::Uuid::now_v7());
+        for principal in [as_member, as_other, gone] {
+            let refused = fakes
+                .authenticate(principal, true)
+                .execute(Some("token"))
+                .await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(Error::InvalidAccessToken(TokenRejection::Revoked))
+                ),
+                "{refused:?}"
+            );
+        }
+        assert!(
+            fakes.budget.spent_by().is_empty(),
+            "a refused caller spends nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_demoted_admin_acts_with_the_role_they_have_now_not_the_one_in_their_token() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        let second = fakes.seed_member(&admin, "b@example.com").await;
+        fakes.promote(&admin, &second).await;
+        let token_of_an_admin = Principal {
+            role: domain::Role::Admin,
+            ..Fakes::principal(&second)
+        };
+        assert!(token_of_an_admin.is_admin());
+        fakes.demote(&admin, &second).await;
+        let principal = fakes
+            .authenticate(token_of_an_admin, false)
+            .execute(Some("token"))
+            .await
+            .unwrap();
+        assert_eq!(principal.role, domain::Role::Member);
     }
 
     #[tokio::test]
