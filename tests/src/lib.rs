@@ -167,6 +167,8 @@ fn embedded_settings_on(database_url: String) -> Settings {
     };
     settings.auth.password_hash.memory_kib = 1024;
     settings.auth.password_hash.iterations = 1;
+    // Every test registers its tenants from 127.0.0.1; the throttle's own tests lower it.
+    settings.auth.registration_throttle.max_per_client = 1_000;
     // Consumers take over a dead one's messages quickly, so tests need not wait long.
     settings.events.claim_idle_secs = 1;
     settings.events.relay_interval_ms = 50;
@@ -213,7 +215,11 @@ pub async fn spawn_app_with(settings: TestSettings) -> TestApp {
         .metrics_port()
         .map(|port| format!("http://127.0.0.1:{port}"));
     actix_web::rt::spawn(app.run());
-    let client = Client::builder().timeout(Duration::from_secs(30)).finish();
+    // Redirects are answers to check, not to follow.
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .disable_redirects()
+        .finish();
     TestApp {
         address,
         metrics_address,

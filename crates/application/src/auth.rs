@@ -16,9 +16,7 @@ pub use logout::Logout;
 pub use refresh::Refresh;
 pub use register::{RegisterTenant, RegisterTenantCommand};
 
-use crate::ports::{
-    AccessTokens, LoginThrottle, Lookup, PasswordHasher, RefreshTokens, RequestBudget,
-};
+use crate::ports::{AccessTokens, Lookup, PasswordHasher, RefreshTokens, RequestBudget, Throttle};
 use crate::users::UserQueries;
 use crate::{Error, Ports};
 
@@ -36,7 +34,7 @@ pub struct AuthPorts {
     pub hasher: Arc<dyn PasswordHasher>,
     pub access_tokens: Arc<dyn AccessTokens>,
     pub refresh_tokens: Arc<dyn RefreshTokens>,
-    pub throttle: Arc<dyn LoginThrottle>,
+    pub throttle: Arc<dyn Throttle>,
     /// The per-tenant request budget; `None` when requests are not limited.
     pub budget: Option<Arc<dyn RequestBudget>>,
     pub users: Arc<dyn Lookup<User>>,
@@ -50,6 +48,7 @@ impl Auth {
             register: RegisterTenant {
                 uow: ports.uow.clone(),
                 hasher: auth.hasher.clone(),
+                throttle: auth.throttle.clone(),
                 clock: ports.clock.clone(),
                 ids: ports.ids.clone(),
             },

@@ -53,6 +53,10 @@ pub enum Error {
     IdempotencyInProgress,
     #[error("a dependency is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// This replica has as much work of a kind as it takes (passwords to check): the
+    /// client is told to retry shortly instead of waiting without end.
+    #[error("the service is busy; retry in {retry_after_secs} seconds")]
+    Overloaded { retry_after_secs: u64 },
     #[error(transparent)]
     Unexpected(anyhow::Error),
 }
@@ -64,6 +68,17 @@ impl From<TaskError> for Error {
             TaskError::Deleted => Self::NotFound("task"),
             TaskError::ChecklistItemNotFound => Self::NotFound("checklist item"),
             rule => Self::Task(rule),
+        }
+    }
+}
+
+impl From<crate::ports::HashError> for Error {
+    fn from(error: crate::ports::HashError) -> Self {
+        match error {
+            crate::ports::HashError::Busy => Self::Overloaded {
+                retry_after_secs: 1,
+            },
+            crate::ports::HashError::Failed(source) => Self::Unexpected(source),
         }
     }
 }

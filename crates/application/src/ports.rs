@@ -54,12 +54,23 @@ pub trait Lookup<A: Aggregate>: Send + Sync {
 
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
-    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash>;
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
 
     /// Whether `password` matches `hash`. With no hash (unknown user) it spends the
     /// same time as a real check and answers false, so timing does not reveal which
     /// emails exist.
-    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> anyhow::Result<bool>;
+    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> Result<bool, HashError>;
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// As many hashes as allowed are running and as many wait as may: the caller is
+    /// told to come back shortly rather than queued without end.
+    #[error("too many passwords are being checked; retry shortly")]
+    Busy,
+    #[error(transparent)]
+    Failed(anyhow::Error),
 }
 
 /// A signed access token and its lifetime.
@@ -149,21 +160,44 @@ pub trait RefreshTokens: Send + Sync {
     ) -> Result<(), RepositoryError>;
 }
 
-/// What failed sign-ins are counted against.
+/// What sign-in and registration attempts are counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ThrottleKey {
+    /// Sign-ins for an email.
     Email(String),
+    /// Sign-ins from a client address.
     Client(String),
+    /// Registrations from a client address.
+    Registration(String),
 }
 
+/// An attempt the throttle let through, to give back if it succeeds. Opaque: only the
+/// throttle that made it reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt(pub String);
+
+/// Whether an attempt may go ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Admitted(Attempt),
+    /// A key has had its attempts within its window; nothing was counted. Try again
+    /// after this long.
+    Wait(Duration),
+}
+
+/// Attempts per key within a sliding window: a key that has had its limit waits until
+/// the oldest of them leaves the window.
 #[async_trait]
-pub trait LoginThrottle: Send + Sync {
-    /// `Some(wait)` while any key has too many recent failures.
-    async fn blocked_for(&self, keys: &[ThrottleKey]) -> anyhow::Result<Option<Duration>>;
+pub trait Throttle: Send + Sync {
+    /// Counts one attempt against every key, all of them or none, before the attempt's
+    /// work is done: a burst of attempts at once lets at most the limit through, each
+    /// of them to hash a password, and refuses the rest at once.
+    async fn attempt(&self, keys: &[ThrottleKey]) -> anyhow::Result<Admission>;
 
-    async fn record_failure(&self, keys: &[ThrottleKey]) -> anyhow::Result<()>;
+    /// Takes back an attempt that succeeded, so that only failures count.
+    async fn give_back(&self, keys: &[ThrottleKey], attempt: &Attempt) -> anyhow::Result<()>;
 
-    /// Forgets the failures of a key after a successful sign-in.
+    /// Forgets every attempt of a key (an email after a successful sign-in).
     async fn reset(&self, key: &ThrottleKey) -> anyhow::Result<()>;
 }
 

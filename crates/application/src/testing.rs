@@ -11,7 +11,7 @@ mod db;
 mod events;
 mod read_models;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,21 +29,27 @@ pub use read_models::{FakeAuditLog, FakeTaskStats};
 
 use crate::auth::{Auth, AuthPorts, Authenticate, RegisterTenantCommand};
 use crate::ports::{
-    AccessToken, AccessTokens, Clock, IdGenerator, LoginThrottle, PasswordHasher, RefreshTokens,
-    RequestBudget, ThrottleKey, TokenRejection,
+    AccessToken, AccessTokens, Admission, Attempt, Clock, HashError, IdGenerator, PasswordHasher,
+    RefreshTokens, RequestBudget, Throttle, ThrottleKey, TokenRejection,
 };
 use crate::reports::Reports;
 use crate::tasks::Tasks;
 use crate::users::{CreateUserCommand, UserChange, UserEdit, Users};
 use crate::{Ports, Precondition, Principal};
 
-/// "Hashes" by prefixing, and counts verifications so tests can see every path pays.
+/// "Hashes" by prefixing, and counts hashes and verifications so tests can see which
+/// paths pay.
 #[derive(Default)]
 pub struct FakeHasher {
+    hashes: AtomicU64,
     verifications: AtomicU64,
 }
 
 impl FakeHasher {
+    pub fn hashes(&self) -> u64 {
+        self.hashes.load(Ordering::SeqCst)
+    }
+
     pub fn verifications(&self) -> u64 {
         self.verifications.load(Ordering::SeqCst)
     }
@@ -51,11 +57,12 @@ impl FakeHasher {
 
 #[async_trait]
 impl PasswordHasher for FakeHasher {
-    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
         Ok(PasswordHash::new(format!("hashed:{}", password.expose())))
     }
 
-    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> anyhow::Result<bool> {
+    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
         self.verifications.fetch_add(1, Ordering::SeqCst);
         Ok(hash.is_some_and(|hash| hash.as_str() == format!("hashed:{password}")))
     }
@@ -112,21 +119,48 @@ impl AccessTokens for FakeVerifier {
     }
 }
 
-/// Blocks the keys a test says, for as long as it says, and records what it is told.
-#[derive(Default)]
+/// Blocks the keys a test says, for as long as it says; counts the attempts it lets
+/// through (until given back), and how many passwords the hasher it watches had
+/// verified at each: what a test needs to see that an attempt is counted first.
 pub struct FakeThrottle {
+    hasher: Arc<FakeHasher>,
     blocked: Mutex<HashMap<ThrottleKey, Duration>>,
-    failures: Mutex<Vec<ThrottleKey>>,
+    /// Each attempt let through and not given back, by number.
+    counted: Mutex<BTreeMap<u64, Vec<ThrottleKey>>>,
+    verifications_when_counted: Mutex<Vec<u64>>,
     resets: Mutex<Vec<ThrottleKey>>,
 }
 
 impl FakeThrottle {
+    #[must_use]
+    pub fn watching(hasher: Arc<FakeHasher>) -> Self {
+        Self {
+            hasher,
+            blocked: Mutex::default(),
+            counted: Mutex::default(),
+            verifications_when_counted: Mutex::default(),
+            resets: Mutex::default(),
+        }
+    }
+
     pub fn block(&self, key: ThrottleKey, wait: Duration) {
         self.blocked.lock().unwrap().insert(key, wait);
     }
 
-    pub fn failures(&self) -> Vec<ThrottleKey> {
-        self.failures.lock().unwrap().clone()
+    /// The keys of the attempts still counted, in the order they were made.
+    pub fn counted(&self) -> Vec<ThrottleKey> {
+        self.counted
+            .lock()
+            .unwrap()
+            .values()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// How many passwords had been verified when each attempt was counted.
+    pub fn verifications_when_counted(&self) -> Vec<u64> {
+        self.verifications_when_counted.lock().unwrap().clone()
     }
 
     pub fn resets(&self) -> Vec<ThrottleKey> {
@@ -135,19 +169,26 @@ impl FakeThrottle {
 }
 
 #[async_trait]
-impl LoginThrottle for FakeThrottle {
-    /// The longest wait of the keys asked about that are blocked.
-    async fn blocked_for(&self, keys: &[ThrottleKey]) -> anyhow::Result<Option<Duration>> {
+impl Throttle for FakeThrottle {
+    /// Waits the longest wait of the keys asked about that are blocked.
+    async fn attempt(&self, keys: &[ThrottleKey]) -> anyhow::Result<Admission> {
         let blocked = self.blocked.lock().unwrap();
-        Ok(keys
-            .iter()
-            .filter_map(|key| blocked.get(key))
-            .max()
-            .copied())
+        if let Some(wait) = keys.iter().filter_map(|key| blocked.get(key)).max() {
+            return Ok(Admission::Wait(*wait));
+        }
+        let mut counted = self.counted.lock().unwrap();
+        let number = counted.keys().next_back().map_or(0, |last| last + 1);
+        counted.insert(number, keys.to_vec());
+        self.verifications_when_counted
+            .lock()
+            .unwrap()
+            .push(self.hasher.verifications());
+        Ok(Admission::Admitted(Attempt(number.to_string())))
     }
 
-    async fn record_failure(&self, keys: &[ThrottleKey]) -> anyhow::Result<()> {
-        self.failures.lock().unwrap().extend_from_slice(keys);
+    async fn give_back(&self, _keys: &[ThrottleKey], attempt: &Attempt) -> anyhow::Result<()> {
+        let number: u64 = attempt.0.parse()?;
+        self.counted.lock().unwrap().remove(&number);
         Ok(())
     }
 
@@ -238,10 +279,11 @@ impl Default for Fakes {
 impl Fakes {
     #[must_use]
     pub fn new() -> Self {
+        let hasher = Arc::<FakeHasher>::default();
         Self {
             db: Arc::default(),
-            hasher: Arc::default(),
-            throttle: Arc::default(),
+            throttle: Arc::new(FakeThrottle::watching(hasher.clone())),
+            hasher,
             clock: Arc::default(),
             task_stats: Arc::default(),
             audit: Arc::default(),
@@ -360,6 +402,7 @@ impl Fakes {
                 email: Email::parse(email).unwrap(),
                 username: Username::parse("admin").unwrap(),
                 password: Password::parse("password123").unwrap(),
+                client: "192.0.2.1".to_owned(),
             })
             .await
             .unwrap();

@@ -32,7 +32,9 @@ pub use events::{
     InProcessBus, RedisStreamBus, StreamConfig, describe_metrics as describe_event_metrics,
     record_backlog, record_consumer_lag,
 };
-pub use password::{Argon2Hasher, Argon2Params};
+pub use password::{
+    Argon2Hasher, Argon2Params, HASHES_WAITING, describe_metrics as describe_password_metrics,
+};
 pub use persistence::{
     SqlIdempotencyKeys, SqlLookup, SqlOutbox, SqlRefreshTokens, SqlTaskQueries, SqlTransaction,
     SqlUnitOfWork, SqlUsers,
@@ -40,8 +42,8 @@ pub use persistence::{
 pub use read_models::{SqlAuditLog, SqlInbox, SqlTaskStats};
 pub use system::{SystemClock, UuidV7Ids};
 pub use throttle::{
-    InMemoryLoginThrottle, InMemoryRequestBudget, RATE_LIMIT_BACKEND_ERRORS, RedisLoginThrottle,
-    RedisRequestBudget, ThrottleConfig, describe_metrics as describe_rate_limit_metrics,
+    InMemoryRequestBudget, InMemoryThrottle, Limit, RATE_LIMIT_BACKEND_ERRORS, RedisRequestBudget,
+    RedisThrottle, ThrottleConfig, describe_metrics as describe_rate_limit_metrics,
 };
 pub use tokens::{JwtAccessTokens, JwtConfig, JwtKey};
 

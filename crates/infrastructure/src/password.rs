@@ -2,9 +2,10 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, anyhow};
-use application::ports::PasswordHasher;
+use application::ports::{HashError, PasswordHasher};
 use argon2::password_hash::{self, SaltString};
 use argon2::{Algorithm, Argon2, PasswordHasher as _, PasswordVerifier as _, Version};
 use async_trait::async_trait;
@@ -29,13 +30,18 @@ pub struct Argon2Params {
 /// stalling the async workers. Each hash also holds `memory_kib` of memory while it runs,
 /// and the blocking pool would start hundreds at once, so at most one per CPU runs at a
 /// time and the rest wait their turn: a burst of sign-ins costs latency, not the memory
-/// limit of the container.
+/// limit of the container. The queue is bounded too: beyond `max_waiting` callers, a
+/// caller is turned away at once (`HashError::Busy`, a 503 with `Retry-After`) rather
+/// than queued behind minutes of work. `keystone_password_hashes_waiting` shows it.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     argon2: Argon2<'static>,
     /// One permit per hash allowed to run at once; `at_once` of them.
     running: Arc<Semaphore>,
     at_once: usize,
+    /// Callers waiting for a permit, and how many may.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     /// Verified against when there is no user, so an unknown email costs as much time as
     /// a wrong password.
     dummy_hash: String,
@@ -57,16 +63,21 @@ impl Argon2Hasher {
     /// # Errors
     /// When the parameters are outside what Argon2 accepts, or the system has no
     /// randomness for the dummy hash.
-    pub fn new(params: Argon2Params) -> anyhow::Result<Self> {
+    pub fn new(params: Argon2Params, max_waiting: usize) -> anyhow::Result<Self> {
         let cpus = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
-        Self::with_limit(params, cpus)
+        Self::with_limit(params, cpus, max_waiting)
     }
 
-    /// A hasher that runs at most `at_once` hashes at the same time.
+    /// A hasher that runs at most `at_once` hashes at the same time, with at most
+    /// `max_waiting` callers waiting.
     ///
     /// # Errors
     /// As [`Argon2Hasher::new`].
-    fn with_limit(params: Argon2Params, at_once: NonZeroUsize) -> anyhow::Result<Self> {
+    fn with_limit(
+        params: Argon2Params,
+        at_once: NonZeroUsize,
+        max_waiting: usize,
+    ) -> anyhow::Result<Self> {
         let params = argon2::Params::new(
             params.memory_kib,
             params.iterations,
@@ -81,6 +92,8 @@ impl Argon2Hasher {
             argon2,
             running: Arc::new(Semaphore::new(at_once.get())),
             at_once: at_once.get(),
+            waiting: Arc::default(),
+            max_waiting,
             dummy_hash,
         })
     }
@@ -92,23 +105,73 @@ impl Argon2Hasher {
     }
 }
 
-/// Runs `work` on the blocking pool once `running` grants a permit, and holds the permit
-/// until `work` is done (even if the caller stops waiting, the thread keeps computing).
-async fn limited<T: Send + 'static>(
-    running: &Arc<Semaphore>,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<T> {
-    let permit = Arc::clone(running)
-        .acquire_owned()
+/// Hashes waiting for their turn, as a gauge.
+pub const HASHES_WAITING: &str = "keystone_password_hashes_waiting";
+
+/// Gives the hasher's gauge its help text.
+pub fn describe_metrics() {
+    metrics::describe_gauge!(
+        HASHES_WAITING,
+        metrics::Unit::Count,
+        "Password hashes waiting for one of the permits to run"
+    );
+}
+
+impl Argon2Hasher {
+    /// Runs `work` on the blocking pool once a permit is free, and holds the permit until
+    /// `work` is done (even if the caller stops waiting, the thread keeps computing).
+    /// `Busy` at once when `max_waiting` callers wait already.
+    async fn limited<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = if let Ok(permit) = Arc::clone(&self.running).try_acquire_owned() {
+            permit
+        } else {
+            let _waiting = Waiting::join(&self.waiting, self.max_waiting).ok_or(HashError::Busy)?;
+            Arc::clone(&self.running)
+                .acquire_owned()
+                .await
+                .map_err(|_| HashError::Failed(anyhow!("the hashing limiter is closed")))?
+        };
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
         .await
-        .context("the hashing limiter is closed")?;
-    tokio::task::spawn_blocking(move || {
-        let result = work();
-        drop(permit);
-        result
-    })
-    .await
-    .context("the hashing task failed")
+        .map_err(|error| HashError::Failed(anyhow!("the hashing task failed: {error}")))
+    }
+}
+
+/// A caller counted among the waiting while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// Joins the waiting callers, unless `max` wait already.
+    fn join(waiting: &'a AtomicUsize, max: usize) -> Option<Self> {
+        let joined = waiting
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                (now < max).then_some(now + 1)
+            })
+            .is_ok();
+        joined.then(|| {
+            gauge(waiting);
+            Self(waiting)
+        })
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+        gauge(self.0);
+    }
+}
+
+#[allow(clippy::cast_precision_loss, reason = "a queue fits a float")]
+fn gauge(waiting: &AtomicUsize) {
+    metrics::gauge!(HASHES_WAITING).set(waiting.load(Ordering::SeqCst) as f64);
 }
 
 /// A PHC string for `password` with a fresh random salt.
@@ -135,27 +198,27 @@ fn verify_with(argon2: &Argon2<'_>, password: &[u8], phc: &str) -> anyhow::Resul
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let argon2 = self.argon2.clone();
         let password = password.expose().to_owned();
-        let phc = limited(&self.running, move || {
-            hash_with(&argon2, password.as_bytes())
-        })
-        .await??;
+        let phc = self
+            .limited(move || hash_with(&argon2, password.as_bytes()))
+            .await?
+            .map_err(HashError::Failed)?;
         Ok(PasswordHash::new(phc))
     }
 
-    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> anyhow::Result<bool> {
+    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
         let (phc, known) = match hash {
             Some(hash) => (hash.as_str().to_owned(), true),
             None => (self.dummy_hash.clone(), false),
         };
-        let matches = limited(&self.running, move || {
-            verify_with(&argon2, password.as_bytes(), &phc)
-        })
-        .await??;
+        let matches = self
+            .limited(move || verify_with(&argon2, password.as_bytes(), &phc))
+            .await?
+            .map_err(HashError::Failed)?;
         Ok(known && matches)
     }
 }
@@ -164,13 +227,14 @@ impl PasswordHasher for Argon2Hasher {
 mod tests {
     use super::*;
 
+    const CHEAP: Argon2Params = Argon2Params {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
+
     fn hasher() -> Argon2Hasher {
-        Argon2Hasher::new(Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap()
+        Argon2Hasher::new(CHEAP, 64).unwrap()
     }
 
     fn password(raw: &str) -> Password {
@@ -227,11 +291,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_made_with_other_parameters_still_verifies() {
-        let old = Argon2Hasher::new(Argon2Params {
-            memory_kib: 2048,
-            iterations: 2,
-            parallelism: 1,
-        })
+        let old = Argon2Hasher::new(
+            Argon2Params {
+                memory_kib: 2048,
+                iterations: 2,
+                parallelism: 1,
+            },
+            64,
+        )
         .unwrap();
         let hash = old.hash(&password("kept across upgrades")).await.unwrap();
         assert!(
@@ -257,27 +324,28 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::time::Duration;
 
-        let running = Arc::new(Semaphore::new(2));
+        let hasher = Argon2Hasher::with_limit(CHEAP, NonZeroUsize::new(2).unwrap(), 64).unwrap();
         let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let jobs: Vec<_> = (0..8)
             .map(|_| {
                 let (now, most) = (now.clone(), most.clone());
-                let running = running.clone();
+                let hasher = hasher.clone();
                 tokio::spawn(async move {
-                    limited(&running, move || {
-                        let current = now.fetch_add(1, Ordering::SeqCst) + 1;
-                        most.fetch_max(current, Ordering::SeqCst);
-                        // Holds its permit until two ran at once (or long enough to
-                        // show they cannot), so the overlap is not left to timing.
-                        for _ in 0..1000 {
-                            if most.load(Ordering::SeqCst) >= 2 {
-                                break;
+                    hasher
+                        .limited(move || {
+                            let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(current, Ordering::SeqCst);
+                            // Holds its permit until two ran at once (or long enough to
+                            // show they cannot), so the overlap is not left to timing.
+                            for _ in 0..1000 {
+                                if most.load(Ordering::SeqCst) >= 2 {
+                                    break;
+                                }
+                                std::thread::sleep(Duration::from_millis(10));
                             }
-                            std::thread::sleep(Duration::from_millis(10));
-                        }
-                        now.fetch_sub(1, Ordering::SeqCst);
-                    })
-                    .await
+                            now.fetch_sub(1, Ordering::SeqCst);
+                        })
+                        .await
                 })
             })
             .collect();
@@ -287,30 +355,58 @@ mod tests {
         assert_eq!(most.load(Ordering::SeqCst), 2);
     }
 
+    /// Waits until `hasher` counts `n` callers waiting.
+    async fn until_waiting(hasher: &Argon2Hasher, n: usize) {
+        for _ in 0..1000 {
+            if hasher.waiting.load(Ordering::SeqCst) == n {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("never {n} waiting");
+    }
+
     #[tokio::test]
-    async fn a_hash_waits_while_every_permit_is_taken() {
+    async fn a_hash_waits_counted_while_every_permit_is_taken_and_runs_once_one_is_free() {
         use std::time::Duration;
 
-        let hasher = Argon2Hasher::with_limit(
-            Argon2Params {
-                memory_kib: 1024,
-                iterations: 1,
-                parallelism: 1,
-            },
-            NonZeroUsize::MIN,
-        )
-        .unwrap();
+        let hasher = Argon2Hasher::with_limit(CHEAP, NonZeroUsize::MIN, 64).unwrap();
         let taken = hasher.running.clone().acquire_owned().await.unwrap();
         let password = password("waits for its turn");
-        let mut waiting = std::pin::pin!(hasher.hash(&password));
-        let early = tokio::time::timeout(Duration::from_millis(200), &mut waiting).await;
-        assert!(early.is_err(), "the hash ran without a permit");
+        let hashing = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.hash(&password).await })
+        };
+        until_waiting(&hasher, 1).await;
         drop(taken);
-        let hash = tokio::time::timeout(Duration::from_secs(5), waiting)
+        let hash = tokio::time::timeout(Duration::from_secs(30), hashing)
             .await
             .expect("the hash runs once a permit is free")
+            .unwrap()
             .unwrap();
         assert!(hash.as_str().starts_with("$argon2id$"));
+        assert_eq!(hasher.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn beyond_its_bound_the_queue_turns_a_caller_away_at_once() {
+        let hasher = Argon2Hasher::with_limit(CHEAP, NonZeroUsize::MIN, 1).unwrap();
+        let taken = hasher.running.clone().acquire_owned().await.unwrap();
+        let first = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.verify("first in line", None).await })
+        };
+        until_waiting(&hasher, 1).await;
+        let turned_away = hasher.verify("second in line", None).await;
+        assert!(
+            matches!(turned_away, Err(HashError::Busy)),
+            "{turned_away:?}"
+        );
+        drop(taken);
+        assert!(
+            !first.await.unwrap().unwrap(),
+            "the first still ran, with no hash"
+        );
     }
 
     #[test]
@@ -321,11 +417,14 @@ mod tests {
 
     #[test]
     fn parameters_argon2_refuses_are_an_error() {
-        let error = Argon2Hasher::new(Argon2Params {
-            memory_kib: 1,
-            iterations: 0,
-            parallelism: 1,
-        })
+        let error = Argon2Hasher::new(
+            Argon2Params {
+                memory_kib: 1,
+                iterations: 0,
+                parallelism: 1,
+            },
+            64,
+        )
         .unwrap_err();
         assert!(error.to_string().contains("Argon2"), "{error}");
     }

@@ -1,5 +1,6 @@
-//! Rate limiting: failed sign-ins per email and per client (`LoginThrottle`) and a
-//! budget of requests per tenant (`RequestBudget`), each in this process or in Redis.
+//! Rate limiting: attempts at signing in per email and per client and at signing up per
+//! client (`Throttle`), and a budget of requests per tenant (`RequestBudget`), each in
+//! this process or in Redis.
 //!
 //! The in-process limiters are the embedded default; with several replicas each counts
 //! on its own. The Redis ones keep the counts in Redis, so a limit holds across every
@@ -9,9 +10,9 @@
 //! counts the failure. Failing open would let anyone who can slow Redis down lift the
 //! limits; failing closed would take sign-in and the API down with Redis.
 
+mod attempts_memory;
+mod attempts_redis;
 mod budget;
-mod login_memory;
-mod login_redis;
 
 use std::time::Duration;
 
@@ -19,26 +20,62 @@ use application::ports::ThrottleKey;
 
 use crate::redis_pool::RedisError;
 
+pub use attempts_memory::InMemoryThrottle;
+pub use attempts_redis::RedisThrottle;
 pub use budget::{InMemoryRequestBudget, RedisRequestBudget};
-pub use login_memory::InMemoryLoginThrottle;
-pub use login_redis::RedisLoginThrottle;
 
-/// How many failures each kind of key may have within `window`. A limit of 0 turns
-/// throttling of that kind off.
+/// How many attempts a key may make within its window. 0 turns throttling off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottleConfig {
-    pub max_failures_per_email: u32,
-    pub max_failures_per_client: u32,
+pub struct Limit {
+    pub attempts: u32,
     pub window: Duration,
 }
 
+impl Limit {
+    #[must_use]
+    pub const fn new(attempts: u32, window: Duration) -> Self {
+        Self { attempts, window }
+    }
+
+    fn count(self) -> usize {
+        usize::try_from(self.attempts).unwrap_or(usize::MAX)
+    }
+}
+
+/// The limit of each kind of key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// Failed sign-ins per email (a success is given back, and clears the email).
+    pub per_email: Limit,
+    /// Failed sign-ins per client address.
+    pub per_client: Limit,
+    /// Registrations per client address, kept or not.
+    pub registrations_per_client: Limit,
+}
+
 impl ThrottleConfig {
-    /// The failures `key` may have within the window; 0 when its kind is not throttled.
-    fn limit(&self, key: &ThrottleKey) -> u32 {
-        match key {
-            ThrottleKey::Email(_) => self.max_failures_per_email,
-            ThrottleKey::Client(_) => self.max_failures_per_client,
+    #[must_use]
+    pub const fn with_limits(per_email: Limit, per_client: Limit, registrations: Limit) -> Self {
+        Self {
+            per_email,
+            per_client,
+            registrations_per_client: registrations,
         }
+    }
+
+    fn limit(&self, key: &ThrottleKey) -> Limit {
+        match key {
+            ThrottleKey::Email(_) => self.per_email,
+            ThrottleKey::Client(_) => self.per_client,
+            ThrottleKey::Registration(_) => self.registrations_per_client,
+        }
+    }
+
+    fn longest_window(&self) -> Duration {
+        self.per_email
+            .window
+            .max(self.per_client.window)
+            .max(self.registrations_per_client.window)
     }
 }
 
@@ -74,13 +111,13 @@ fn millis(duration: Duration) -> u64 {
         .max(1)
 }
 
-/// The same tests for every `LoginThrottle`: in process always, in Redis when the run
+/// The same tests for every `Throttle`: in process always, in Redis when the run
 /// includes the tests that need it.
 #[cfg(test)]
 mod contract {
     use std::sync::Arc;
 
-    use application::ports::LoginThrottle;
+    use application::ports::{Admission, Attempt, Throttle};
 
     use super::*;
     use crate::testing::TestRedis;
@@ -91,39 +128,50 @@ mod contract {
     }
 
     /// A throttle, and its Redis adapter when it has one, to check it answered itself.
-    struct Throttle {
-        all: Vec<Arc<dyn LoginThrottle>>,
-        redis: Option<Arc<RedisLoginThrottle>>,
+    struct Made {
+        throttle: Arc<dyn Throttle>,
+        redis: Option<Arc<RedisThrottle>>,
     }
 
     impl Throttles {
-        fn make(&self, per_email: u32, per_client: u32, window: Duration) -> Throttle {
-            let config = ThrottleConfig {
-                max_failures_per_email: per_email,
-                max_failures_per_client: per_client,
-                window,
-            };
+        fn make(&self, per_email: u32, per_client: u32, window: Duration) -> Made {
+            let config = ThrottleConfig::with_limits(
+                Limit::new(per_email, window),
+                Limit::new(per_client, window),
+                Limit::new(2, window),
+            );
             match &self.redis {
                 Some(test) => {
-                    let throttle = Arc::new(RedisLoginThrottle::new(
+                    let throttle = Arc::new(RedisThrottle::new(
                         test.redis.clone(),
                         test.namespace.clone(),
                         config,
                     ));
-                    Throttle {
-                        all: vec![throttle.clone()],
+                    Made {
+                        throttle: throttle.clone(),
                         redis: Some(throttle),
                     }
                 }
-                None => Throttle {
-                    all: vec![Arc::new(InMemoryLoginThrottle::new(config))],
+                None => Made {
+                    throttle: Arc::new(InMemoryThrottle::new(config)),
                     redis: None,
                 },
             }
         }
     }
 
-    impl Throttle {
+    impl Made {
+        async fn attempt(&self, keys: &[ThrottleKey]) -> Admission {
+            self.throttle.attempt(keys).await.unwrap()
+        }
+
+        async fn admitted(&self, keys: &[ThrottleKey]) -> Attempt {
+            match self.attempt(keys).await {
+                Admission::Admitted(attempt) => attempt,
+                Admission::Wait(wait) => panic!("refused for {wait:?}"),
+            }
+        }
+
         /// A fallback would pass these tests in place of a broken Redis script.
         fn assert_redis_answered(&self) {
             if let Some(throttle) = &self.redis {
@@ -135,10 +183,12 @@ mod contract {
     crate::with_and_without!(
         in_memory = Throttles { redis: None },
         on_redis = Throttles { redis: Some(TestRedis::new().await) };
-        an_email_is_blocked_after_its_limit_of_failures_and_told_how_long_to_wait,
-        each_key_counts_against_its_own_limit,
-        a_reset_clears_the_failures_of_a_key,
-        a_limit_of_zero_never_blocks,
+        an_email_is_refused_after_its_limit_of_attempts_and_told_how_long_to_wait,
+        of_a_burst_of_attempts_at_once_only_the_limit_get_through,
+        each_key_counts_against_its_own_limit_and_a_refusal_counts_on_none,
+        an_attempt_given_back_no_longer_counts_and_a_reset_clears_a_key,
+        registrations_are_counted_apart_from_sign_ins,
+        a_limit_of_zero_never_refuses,
     );
 
     fn email(address: &str) -> ThrottleKey {
@@ -149,62 +199,91 @@ mod contract {
         ThrottleKey::Client(address.to_owned())
     }
 
-    async fn an_email_is_blocked_after_its_limit_of_failures_and_told_how_long_to_wait(
+    async fn an_email_is_refused_after_its_limit_of_attempts_and_told_how_long_to_wait(
         throttles: Throttles,
     ) {
         let window = Duration::from_mins(1);
-        let throttles = throttles.make(3, 100, window);
-        for throttle in &throttles.all {
-            let keys = [email("a@example.com")];
-            for _ in 0..2 {
-                throttle.record_failure(&keys).await.unwrap();
-            }
-            assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
-            throttle.record_failure(&keys).await.unwrap();
-            let wait = throttle.blocked_for(&keys).await.unwrap().expect("blocked");
-            assert!(wait > Duration::ZERO && wait <= window, "{wait:?}");
+        let made = throttles.make(3, 100, window);
+        let keys = [email("a@example.com")];
+        for _ in 0..3 {
+            made.admitted(&keys).await;
         }
-        throttles.assert_redis_answered();
+        let Admission::Wait(wait) = made.attempt(&keys).await else {
+            panic!("the fourth attempt of three: refused");
+        };
+        assert!(wait > Duration::ZERO && wait <= window, "{wait:?}");
+        made.assert_redis_answered();
     }
 
-    async fn each_key_counts_against_its_own_limit(throttles: Throttles) {
-        let throttles = throttles.make(5, 2, Duration::from_mins(1));
-        for throttle in &throttles.all {
-            for n in 0..2 {
-                let keys = [email(&format!("user{n}@example.com")), client("10.0.0.1")];
-                throttle.record_failure(&keys).await.unwrap();
+    async fn of_a_burst_of_attempts_at_once_only_the_limit_get_through(throttles: Throttles) {
+        let made = Arc::new(throttles.make(3, 100, Duration::from_mins(1)));
+        let burst: Vec<_> = (0..20)
+            .map(|_| {
+                let made = made.clone();
+                tokio::spawn(async move { made.attempt(&[email("a@example.com")]).await })
+            })
+            .collect();
+        let mut admitted = 0;
+        for attempt in burst {
+            if matches!(attempt.await.unwrap(), Admission::Admitted(_)) {
+                admitted += 1;
             }
-            let client_blocked = throttle.blocked_for(&[client("10.0.0.1")]).await;
-            assert!(client_blocked.unwrap().is_some());
-            let email_blocked = throttle.blocked_for(&[email("user0@example.com")]).await;
-            assert_eq!(email_blocked.unwrap(), None);
-            let other = [email("user0@example.com"), client("10.0.0.2")];
-            assert_eq!(throttle.blocked_for(&other).await.unwrap(), None);
         }
-        throttles.assert_redis_answered();
+        assert_eq!(admitted, 3);
+        made.assert_redis_answered();
     }
 
-    async fn a_reset_clears_the_failures_of_a_key(throttles: Throttles) {
-        let throttles = throttles.make(1, 100, Duration::from_mins(1));
-        for throttle in &throttles.all {
-            let keys = [email("a@example.com")];
-            throttle.record_failure(&keys).await.unwrap();
-            assert!(throttle.blocked_for(&keys).await.unwrap().is_some());
-            throttle.reset(&keys[0]).await.unwrap();
-            assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+    async fn each_key_counts_against_its_own_limit_and_a_refusal_counts_on_none(
+        throttles: Throttles,
+    ) {
+        let made = throttles.make(5, 2, Duration::from_mins(1));
+        for n in 0..2 {
+            made.admitted(&[email(&format!("user{n}@example.com")), client("10.0.0.1")])
+                .await;
         }
-        throttles.assert_redis_answered();
+        // The client is at its limit: refused, and the new email's attempt not counted.
+        let refused = [email("user2@example.com"), client("10.0.0.1")];
+        assert!(matches!(made.attempt(&refused).await, Admission::Wait(_)));
+        for n in 0..5 {
+            made.admitted(&[email("user2@example.com"), client(&format!("10.0.1.{n}"))])
+                .await;
+        }
+        made.admitted(&[email("user0@example.com")]).await;
+        made.assert_redis_answered();
     }
 
-    async fn a_limit_of_zero_never_blocks(throttles: Throttles) {
-        let throttles = throttles.make(0, 1, Duration::from_mins(1));
-        for throttle in &throttles.all {
-            let keys = [email("a@example.com")];
-            for _ in 0..10 {
-                throttle.record_failure(&keys).await.unwrap();
-            }
-            assert_eq!(throttle.blocked_for(&keys).await.unwrap(), None);
+    async fn an_attempt_given_back_no_longer_counts_and_a_reset_clears_a_key(throttles: Throttles) {
+        let made = throttles.make(2, 100, Duration::from_mins(1));
+        let keys = [email("a@example.com"), client("10.0.0.1")];
+        made.admitted(&keys).await;
+        let succeeded = made.admitted(&keys).await;
+        assert!(matches!(made.attempt(&keys).await, Admission::Wait(_)));
+        made.throttle.give_back(&keys, &succeeded).await.unwrap();
+        made.admitted(&keys).await;
+        assert!(matches!(made.attempt(&keys).await, Admission::Wait(_)));
+        made.throttle.reset(&keys[0]).await.unwrap();
+        made.admitted(&keys[..1]).await;
+        made.assert_redis_answered();
+    }
+
+    async fn registrations_are_counted_apart_from_sign_ins(throttles: Throttles) {
+        let made = throttles.make(100, 100, Duration::from_mins(1));
+        let registration = [ThrottleKey::Registration("10.0.0.1".to_owned())];
+        made.admitted(&registration).await;
+        made.admitted(&registration).await;
+        assert!(matches!(
+            made.attempt(&registration).await,
+            Admission::Wait(_)
+        ));
+        made.admitted(&[client("10.0.0.1")]).await;
+        made.assert_redis_answered();
+    }
+
+    async fn a_limit_of_zero_never_refuses(throttles: Throttles) {
+        let made = throttles.make(0, 1, Duration::from_mins(1));
+        for _ in 0..10 {
+            made.admitted(&[email("a@example.com")]).await;
         }
-        throttles.assert_redis_answered();
+        made.assert_redis_answered();
     }
 }

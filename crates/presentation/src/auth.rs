@@ -54,7 +54,7 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    fn into_command(self) -> Result<RegisterTenantCommand, ApiError> {
+    fn into_command(self, client: String) -> Result<RegisterTenantCommand, ApiError> {
         let mut errors = FieldErrors::default();
         let tenant_name = errors.check("tenant_name", TenantName::parse(&self.tenant_name));
         let email = errors.check("email", Email::parse(&self.email));
@@ -70,6 +70,7 @@ impl Registration {
             email,
             username,
             password,
+            client,
         })
     }
 }
@@ -155,13 +156,16 @@ fn tokens_response(pair: TokenPair) -> HttpResponse {
         (status = 409, description = "The email address is already registered \
             (`email_taken`)",
             body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = TooManyRequests),
     ),
 )]
 pub(crate) async fn register(
     state: web::Data<AppState>,
+    ClientAddress(client): ClientAddress,
     ValidJson(body): ValidJson<Registration>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, admin) = state.auth.register.execute(body.into_command()?).await?;
+    let command = body.into_command(client)?;
+    let (tenant, admin) = state.auth.register.execute(command).await?;
     Ok(HttpResponse::Created().json(Registered {
         tenant: Tenant::from(&tenant),
         user: User::from(&admin),
@@ -245,7 +249,8 @@ mod tests {
             username: "ADA".to_owned(),
             password: "1234567".to_owned(),
         };
-        let Some(ApiError::Validation(errors)) = body.into_command().err() else {
+        let Some(ApiError::Validation(errors)) = body.into_command("192.0.2.1".to_owned()).err()
+        else {
             panic!("expected a validation error");
         };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();

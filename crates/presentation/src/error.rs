@@ -236,7 +236,7 @@ impl ApiError {
                 "idempotency_request_in_progress",
                 "Request in progress",
             ),
-            Self::Application(Error::Unavailable(_)) => (
+            Self::Application(Error::Unavailable(_) | Error::Overloaded { .. }) => (
                 S::SERVICE_UNAVAILABLE,
                 "service_unavailable",
                 "Service unavailable",
@@ -361,7 +361,8 @@ impl ResponseError for ApiError {
             }
             Self::Application(
                 Error::Throttled { retry_after_secs }
-                | Error::RequestBudgetExhausted { retry_after_secs },
+                | Error::RequestBudgetExhausted { retry_after_secs }
+                | Error::Overloaded { retry_after_secs },
             ) => {
                 headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
             }

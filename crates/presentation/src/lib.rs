@@ -23,6 +23,7 @@ mod client;
 mod conditional;
 mod error;
 mod extract;
+mod headers;
 mod health;
 mod idempotency;
 mod metrics;
@@ -53,6 +54,7 @@ use tracing_actix_web::TracingLogger;
 use crate::routing::Routes;
 
 pub use client::TrustedProxies;
+pub use headers::ResponsePolicy;
 pub use health::ShutdownFlag;
 pub use metrics::{MetricsRenderer, describe as describe_metrics};
 pub use openapi::openapi;
@@ -70,6 +72,8 @@ pub struct AppState {
     pub readiness: CheckReadiness,
     /// The proxies whose forwarded headers name the client (`client`).
     pub trusted_proxies: TrustedProxies,
+    /// HSTS and the origins allowed to read responses (`headers`).
+    pub response_policy: ResponsePolicy,
     pub shutdown: ShutdownFlag,
     /// Serves `/metrics` on this app's port; `None` when the server serves it on a port
     /// of its own, with [`metrics_app`].
@@ -143,6 +147,7 @@ fn around(
                 Ok(error::method_not_allowed(response))
             }),
         )
+        .wrap(from_fn(headers::mark))
         // Inside the request span, which gives the request the ids this echoes.
         .wrap(from_fn(telemetry::correlation_ids))
         .wrap(TracingLogger::<telemetry::RequestSpan>::new())
@@ -164,6 +169,7 @@ pub(crate) fn routes() -> Routes {
 
 fn configure(config: &mut web::ServiceConfig) {
     routes().register(config);
+    config.route("/docs/{file:.*}", web::get().to(openapi::docs_file));
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
-//! The API describing itself: the document at `/openapi.json` (`OpenAPI` 3.1), the
-//! Scalar UI at `/docs`, and the service's name and version at `/api/v1`.
+//! The API describing itself: the document at `/openapi.json` (`OpenAPI` 3.1), Swagger
+//! UI at `/docs/` (its files built into the binary), and the service's name and version
+//! at `/api/v1`.
 
-use actix_web::http::header::ContentType;
+use std::sync::Arc;
+
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use application::Error;
 use serde::Serialize;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
-use utoipa_scalar::Scalar;
+use utoipa_swagger_ui::Config;
 
 use crate::AppState;
-use crate::error::{FieldError, Problem};
+use crate::error::{ApiError, FieldError, Problem};
 use crate::routing::Routes;
 
 /// What the document says besides the operations, which the routes bring
@@ -267,16 +271,40 @@ pub(crate) async fn document() -> HttpResponse {
     HttpResponse::Ok().json(openapi())
 }
 
+/// What the reference page may load: its own files and this document, nothing from
+/// another origin. Swagger UI sets some styles inline and draws its icons as data URIs.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' \
+    'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 #[utoipa::path(
     get, operation_id = "api_reference", path = "/docs", tag = "meta",
-    summary = "Interactive API reference (Scalar); the browser loads Scalar's script",
-    responses((status = 200, description = "An HTML page", body = String,
-        content_type = "text/html")),
+    summary = "Interactive API reference (Swagger UI), served from the binary",
+    responses((status = 308, description = "To the reference page, `/docs/`",
+        headers(("Location" = String, description = "`/docs/`")))),
 )]
 pub(crate) async fn docs() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(ContentType::html())
-        .body(Scalar::new(openapi()).title("Keystone API").to_html())
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}
+
+/// The files of the reference page under `/docs/`: Swagger UI's, built into the binary,
+/// pointed at `/openapi.json`. Not in the document: they are the page, not the API.
+pub(crate) async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let config = Arc::new(Config::new(["/openapi.json"]).validator_url("none"));
+    match utoipa_swagger_ui::serve(&file, config) {
+        Ok(Some(found)) => Ok(HttpResponse::Ok()
+            .content_type(found.content_type)
+            .insert_header((header::CONTENT_SECURITY_POLICY, DOCS_CSP))
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .body(found.bytes.into_owned())),
+        Ok(None) => Err(ApiError::RouteNotFound),
+        Err(error) => {
+            let error = std::io::Error::other(format!("serving the reference page: {error}"));
+            Err(Error::Unexpected(error.into()).into())
+        }
+    }
 }
 
 #[cfg(test)]

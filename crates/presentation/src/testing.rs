@@ -67,6 +67,7 @@ impl TestApp {
             reports: self.fakes.reports(),
             readiness: application::health::CheckReadiness::new(Vec::new()),
             trusted_proxies: crate::TrustedProxies::default(),
+            response_policy: crate::ResponsePolicy::default(),
             shutdown: ShutdownFlag::default(),
             metrics: None,
         }

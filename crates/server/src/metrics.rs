@@ -76,6 +76,7 @@ fn install() -> anyhow::Result<PrometheusHandle> {
     infrastructure::describe_cache_metrics();
     infrastructure::describe_event_metrics();
     infrastructure::describe_rate_limit_metrics();
+    infrastructure::describe_password_metrics();
     crate::worker::describe_metrics();
     metrics::describe_gauge!(BUILD_INFO, "The version and commit of the running binary");
     metrics::describe_gauge!(POOL_CONNECTIONS, Unit::Count, "Open database connections");

@@ -118,6 +118,12 @@ pub struct ServerSettings {
     /// the client. Empty by default: the peer of the connection is the client. As an
     /// environment variable, a list: `APP_SERVER__TRUSTED_PROXIES=[10.0.0.0/8]`.
     pub trusted_proxies: Vec<String>,
+    /// Sends `Strict-Transport-Security`; turn on when clients reach the service only
+    /// over HTTPS (the ingress terminates TLS).
+    pub hsts: bool,
+    /// Origins whose browser code may call the API (`https://app.example.com`); none
+    /// by default.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +131,9 @@ pub struct MetricsSettings {
     /// Serves `/metrics` on this port (on `server.host`) and not on the API's, so it
     /// need not be public; unset, it is on the API's port. 0 picks a free port.
     pub port: Option<u16>,
+    /// Production refuses `/metrics` on the API's port unless this says it is meant to
+    /// be (an ingress that blocks the path, say).
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +159,7 @@ pub struct AuthSettings {
     pub refresh_token_ttl_secs: u64,
     pub password_hash: PasswordHashSettings,
     pub login_throttle: LoginThrottleSettings,
+    pub registration_throttle: RegistrationThrottleSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,15 +171,30 @@ pub struct PreviousKey {
 /// argon2id cost; the defaults are OWASP's minimum recommendation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PasswordHashSettings {
+    /// Argon2id memory per hash; production refuses less than 19 MiB (OWASP's minimum).
     pub memory_kib: u32,
+    /// Argon2id passes; production refuses fewer than 2.
     pub iterations: u32,
     pub parallelism: u32,
+    /// Hashes that may wait for a CPU (one runs per CPU at a time); beyond them a
+    /// sign-in or registration gets 503 with `Retry-After` at once.
+    pub max_waiting: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginThrottleSettings {
+    /// Failed sign-ins per email within the window; each attempt is counted before the
+    /// password is checked, and a success is given back. 0 turns it off.
     pub max_failures_per_email: u32,
+    /// Failed sign-ins per client address within the window. 0 turns it off.
     pub max_failures_per_client: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistrationThrottleSettings {
+    /// Registrations per client address within the window, kept or not. 0 turns it off.
+    pub max_per_client: u32,
     pub window_secs: u64,
 }
 
@@ -255,6 +280,8 @@ impl Default for Settings {
                 workers: 0,
                 shutdown_timeout_secs: 25,
                 trusted_proxies: Vec::new(),
+                hsts: false,
+                cors_origins: Vec::new(),
             },
             database: DatabaseSettings {
                 url: Secret::new("sqlite://data/keystone.db"),
@@ -273,11 +300,16 @@ impl Default for Settings {
                     memory_kib: 19 * 1024,
                     iterations: 2,
                     parallelism: 1,
+                    max_waiting: 32,
                 },
                 login_throttle: LoginThrottleSettings {
                     max_failures_per_email: 5,
                     max_failures_per_client: 20,
                     window_secs: 15 * 60,
+                },
+                registration_throttle: RegistrationThrottleSettings {
+                    max_per_client: 10,
+                    window_secs: 60 * 60,
                 },
             },
             log: LogSettings {
@@ -288,7 +320,10 @@ impl Default for Settings {
                 otlp_endpoint: None,
                 sampling_ratio: 1.0,
             },
-            metrics: MetricsSettings { port: None },
+            metrics: MetricsSettings {
+                port: None,
+                public: false,
+            },
             redis: RedisSettings {
                 url: None,
                 pool_size: 16,
@@ -373,6 +408,19 @@ impl Settings {
         // one would leave the others' caches stale and every limit multiplied.
         if self.redis.url().is_none() {
             bail!("production needs Redis: set APP_REDIS__URL");
+        }
+        if self.metrics.port.is_none() && !self.metrics.public {
+            bail!(
+                "production refuses /metrics on the public API port: set APP_METRICS__PORT \
+                 (or APP_METRICS__PUBLIC=true if the path is blocked in front of the service)"
+            );
+        }
+        let hash = &self.auth.password_hash;
+        if hash.memory_kib < 19 * 1024 || hash.iterations < 2 {
+            bail!(
+                "production refuses an Argon2id cost below 19 MiB and 2 passes (OWASP's \
+                 minimum): raise auth.password_hash"
+            );
         }
         Ok(())
     }
@@ -468,6 +516,7 @@ mod tests {
             assert!(Settings::load(jail.directory()).is_err());
             jail.set_env("APP_AUTH__JWT_SECRET", "x".repeat(32));
             jail.set_env("APP_REDIS__URL", "redis://cache:6379");
+            jail.set_env("APP_METRICS__PORT", "9090");
             let settings = Settings::load(jail.directory()).unwrap();
             assert_eq!(settings.log_format(), LogFormat::Json);
             Ok(())
@@ -490,10 +539,45 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_public_metrics_and_a_weak_password_hash_unless_told_otherwise() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_ENVIRONMENT", "production");
+            jail.set_env("APP_AUTH__JWT_SECRET", "x".repeat(32));
+            jail.set_env("APP_REDIS__URL", "redis://cache:6379");
+            let error = Settings::load(jail.directory()).unwrap_err();
+            assert!(error.to_string().contains("/metrics"), "{error}");
+            jail.set_env("APP_METRICS__PUBLIC", "true");
+            Settings::load(jail.directory()).unwrap();
+            jail.set_env("APP_AUTH__PASSWORD_HASH__MEMORY_KIB", "4096");
+            let error = Settings::load(jail.directory()).unwrap_err();
+            assert!(error.to_string().contains("Argon2id"), "{error}");
+            jail.set_env("APP_AUTH__PASSWORD_HASH__MEMORY_KIB", "19456");
+            jail.set_env("APP_AUTH__PASSWORD_HASH__ITERATIONS", "1");
+            assert!(Settings::load(jail.directory()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_shipped_production_config_turns_each_tenants_request_budget_on() {
+        Jail::expect_with(|jail| {
+            jail.set_env("APP_ENVIRONMENT", "production");
+            jail.set_env("APP_AUTH__JWT_SECRET", "x".repeat(32));
+            jail.set_env("APP_REDIS__URL", "redis://cache:6379");
+            jail.set_env("APP_METRICS__PORT", "9090");
+            let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+            let settings = Settings::load(&shipped).unwrap();
+            assert!(settings.rate_limit.tenant_requests > 0);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn production_refuses_to_start_without_redis() {
         Jail::expect_with(|jail| {
             jail.set_env("APP_ENVIRONMENT", "production");
             jail.set_env("APP_AUTH__JWT_SECRET", "x".repeat(32));
+            jail.set_env("APP_METRICS__PORT", "9090");
             let error = Settings::load(jail.directory()).unwrap_err();
             assert!(error.to_string().contains("APP_REDIS__URL"), "{error}");
             jail.set_env("APP_REDIS__URL", "");

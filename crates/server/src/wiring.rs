@@ -9,8 +9,8 @@ use application::auth::{Auth, AuthPorts};
 use application::events::{Consumer, ConsumerPolicy, Housekeeping, Relay, RelayPolicy};
 use application::health::CheckReadiness;
 use application::ports::{
-    Clock, EventHandler, EventPublisher, EventSubscriber, HealthProbe, IdGenerator, LoginThrottle,
-    Lookup, RequestBudget,
+    Clock, EventHandler, EventPublisher, EventSubscriber, HealthProbe, IdGenerator, Lookup,
+    RequestBudget, Throttle,
 };
 use application::reports::Reports;
 use application::tasks::Tasks;
@@ -19,34 +19,41 @@ use infrastructure::database::{Database, DatabaseProbe};
 use infrastructure::redis_pool::{Redis, RedisConfig, RedisProbe};
 use infrastructure::{
     Argon2Hasher, Argon2Params, CacheAside, CacheConfig, CachedLookup, InMemoryCache,
-    InMemoryLoginThrottle, InMemoryRequestBudget, InProcessBus, InvalidatingUnitOfWork,
-    JwtAccessTokens, JwtConfig, JwtKey, RedisCache, RedisLoginThrottle, RedisRequestBudget,
-    RedisStreamBus, SqlAuditLog, SqlIdempotencyKeys, SqlInbox, SqlLookup, SqlOutbox,
-    SqlRefreshTokens, SqlTaskQueries, SqlTaskStats, SqlUnitOfWork, SqlUsers, StreamConfig,
-    SystemClock, ThrottleConfig, UuidV7Ids,
+    InMemoryRequestBudget, InMemoryThrottle, InProcessBus, InvalidatingUnitOfWork, JwtAccessTokens,
+    JwtConfig, JwtKey, Limit, RedisCache, RedisRequestBudget, RedisStreamBus, RedisThrottle,
+    SqlAuditLog, SqlIdempotencyKeys, SqlInbox, SqlLookup, SqlOutbox, SqlRefreshTokens,
+    SqlTaskQueries, SqlTaskStats, SqlUnitOfWork, SqlUsers, StreamConfig, SystemClock,
+    ThrottleConfig, UuidV7Ids,
 };
-use presentation::TrustedProxies;
 use presentation::{AppState, MetricsRenderer, ShutdownFlag};
+use presentation::{ResponsePolicy, TrustedProxies};
 
 use crate::settings::Settings;
 use crate::worker::Workers;
 
-/// Failed sign-ins are counted in Redis when configured, so that the limit holds
-/// across replicas.
-fn login_throttle(settings: &Settings, redis: Option<&Redis>) -> Arc<dyn LoginThrottle> {
-    let throttle = &settings.auth.login_throttle;
-    let config = ThrottleConfig {
-        max_failures_per_email: throttle.max_failures_per_email,
-        max_failures_per_client: throttle.max_failures_per_client,
-        window: Duration::from_secs(throttle.window_secs),
-    };
+/// Attempts at signing in and up are counted in Redis when configured, so that the
+/// limits hold across replicas.
+fn throttle(settings: &Settings, redis: Option<&Redis>) -> Arc<dyn Throttle> {
+    let (login, registration) = (
+        &settings.auth.login_throttle,
+        &settings.auth.registration_throttle,
+    );
+    let login_window = Duration::from_secs(login.window_secs);
+    let config = ThrottleConfig::with_limits(
+        Limit::new(login.max_failures_per_email, login_window),
+        Limit::new(login.max_failures_per_client, login_window),
+        Limit::new(
+            registration.max_per_client,
+            Duration::from_secs(registration.window_secs),
+        ),
+    );
     match redis {
-        Some(redis) => Arc::new(RedisLoginThrottle::new(
+        Some(redis) => Arc::new(RedisThrottle::new(
             redis.clone(),
             settings.redis.namespace.clone(),
             config,
         )),
-        None => Arc::new(InMemoryLoginThrottle::new(config)),
+        None => Arc::new(InMemoryThrottle::new(config)),
     }
 }
 
@@ -150,11 +157,14 @@ pub fn app_state(
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids),
     };
-    let hasher = Arc::new(Argon2Hasher::new(Argon2Params {
-        memory_kib: auth.password_hash.memory_kib,
-        iterations: auth.password_hash.iterations,
-        parallelism: auth.password_hash.parallelism,
-    })?);
+    let hasher = Arc::new(Argon2Hasher::new(
+        Argon2Params {
+            memory_kib: auth.password_hash.memory_kib,
+            iterations: auth.password_hash.iterations,
+            parallelism: auth.password_hash.parallelism,
+        },
+        auth.password_hash.max_waiting,
+    )?);
     let users = lookup(db, &cache);
     let user_queries = Arc::new(SqlUsers::new(db.clone()));
     let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(DatabaseProbe::new(db.clone()))];
@@ -183,7 +193,7 @@ pub fn app_state(
                     db.clone(),
                     Duration::from_secs(auth.refresh_token_ttl_secs),
                 )),
-                throttle: login_throttle(settings, redis),
+                throttle: throttle(settings, redis),
                 budget: request_budget(settings, redis),
                 users: users.clone(),
                 user_queries: user_queries.clone(),
@@ -204,6 +214,10 @@ pub fn app_state(
         readiness: CheckReadiness::new(probes),
         trusted_proxies: TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|error| anyhow::anyhow!("server.trusted_proxies: {error}"))?,
+        response_policy: ResponsePolicy {
+            hsts: settings.server.hsts,
+            cors_origins: settings.server.cors_origins.clone(),
+        },
         shutdown,
         metrics,
     })

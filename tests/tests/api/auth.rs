@@ -146,6 +146,53 @@ async fn repeated_failures_from_one_client_are_throttled_across_emails() {
 }
 
 #[actix_web::test]
+async fn of_a_burst_of_wrong_passwords_at_once_only_the_limit_are_checked() {
+    let mut settings = test_settings().await;
+    settings.auth.login_throttle.max_failures_per_email = 3;
+    let app = spawn_app_with(settings).await;
+    app.register("ada@example.com").await;
+    let body = json!({"email": "ada@example.com", "password": "wrong guess"});
+    let burst = (0..10).map(|_| app.post("/api/v1/auth/login", None, &body));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(burst)
+        .await
+        .iter()
+        .map(|response| response.status)
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (3, 7), "{statuses:?}");
+}
+
+#[actix_web::test]
+async fn registrations_from_one_client_are_throttled_with_retry_after() {
+    let mut settings = test_settings().await;
+    settings.auth.registration_throttle.max_per_client = 2;
+    let app = spawn_app_with(settings).await;
+    app.register("one@example.com").await;
+    app.register("two@example.com").await;
+    let third = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            &json!({"tenant_name": "Third", "email": "three@example.com", "username": "three", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        third.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        third.text
+    );
+    assert!(third.header("retry-after").is_some());
+}
+
+#[actix_web::test]
 async fn a_refresh_token_is_traded_once_for_a_new_pair() {
     let app = spawn_app().await;
     let account = app.register("admin@example.com").await;

@@ -11,6 +11,7 @@ mod client_address;
 mod consumers;
 mod database_outage;
 mod events;
+mod headers;
 mod health;
 mod idempotency;
 mod openapi;

@@ -73,16 +73,53 @@ async fn every_documented_operation_is_served_and_bearer_auth_is_declared() {
     assert!(document["components"]["schemas"]["Problem"].is_object());
 }
 
+/// The reference page works without the internet: every file it loads is the
+/// service's own, under a policy that lets it load nothing else.
 #[actix_web::test]
-async fn the_docs_page_is_served_as_html() {
+async fn the_docs_page_and_everything_it_loads_come_from_the_service() {
     let app = spawn_app().await;
-    let response = app.request("GET", "/docs", None, None).await;
-    assert_eq!(response.status, StatusCode::OK);
+    let moved = app.request("GET", "/docs", None, None).await;
+    assert_eq!(moved.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(moved.header("location"), Some("/docs/"));
+    let page = app.request("GET", "/docs/", None, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(
-        response
-            .header("content-type")
+        page.header("content-type")
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(response.text.to_lowercase().contains("scalar"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("http"), "{csp}");
+    // Every script and stylesheet the page names is a file of the service.
+    let loaded: Vec<&str> = page
+        .text
+        .split(['"', '\''])
+        .filter(|part| {
+            let extension = std::path::Path::new(part).extension();
+            extension.is_some_and(|e| e.eq_ignore_ascii_case("js") || e.eq_ignore_ascii_case("css"))
+        })
+        .collect();
+    assert!(loaded.len() >= 3, "{loaded:?}");
+    for file in loaded {
+        assert!(!file.contains("//"), "{file} is not the service's");
+        let path = format!("/docs/{}", file.trim_start_matches("./"));
+        let served = app.request("GET", &path, None, None).await;
+        assert_eq!(served.status, StatusCode::OK, "{path}");
+    }
+    let initializer = app
+        .request("GET", "/docs/swagger-initializer.js", None, None)
+        .await;
+    assert!(
+        initializer.text.contains("/openapi.json"),
+        "{}",
+        initializer.text
+    );
+    let missing = app
+        .request("GET", "/docs/nothing-here.js", None, None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

@@ -4,7 +4,8 @@ use domain::{Aggregate, Email};
 
 use crate::Error;
 use crate::ports::{
-    AccessToken, AccessTokens, Clock, LoginThrottle, PasswordHasher, RefreshTokens, ThrottleKey,
+    AccessToken, AccessTokens, Admission, Clock, PasswordHasher, RefreshTokens, Throttle,
+    ThrottleKey,
 };
 use crate::users::UserQueries;
 
@@ -29,7 +30,7 @@ pub struct Login {
     pub hasher: Arc<dyn PasswordHasher>,
     pub access_tokens: Arc<dyn AccessTokens>,
     pub refresh_tokens: Arc<dyn RefreshTokens>,
-    pub throttle: Arc<dyn LoginThrottle>,
+    pub throttle: Arc<dyn Throttle>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -48,39 +49,55 @@ impl Login {
             ThrottleKey::Email(email_key),
             ThrottleKey::Client(command.client),
         ];
-        if let Some(wait) = self
+        // Counted before the password is checked: concurrent guesses cannot all pass a
+        // check made before any of them failed, and each costs a hash.
+        let attempt = match self
             .throttle
-            .blocked_for(&keys)
+            .attempt(&keys)
             .await
             .map_err(Error::Unexpected)?
         {
-            return Err(Error::Throttled {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
+            Admission::Admitted(attempt) => attempt,
+            Admission::Wait(wait) => {
+                return Err(Error::Throttled {
+                    retry_after_secs: wait.as_secs().max(1),
+                });
+            }
+        };
 
         let user = match &email {
             Some(email) => self.users.find_by_email(email).await?,
             None => None,
         };
         // Verify even when there is no user, so the answer takes as long either way.
-        let matches = self
+        let checked = self
             .hasher
             .verify(
                 &command.password,
                 user.as_ref().map(domain::User::password_hash),
             )
-            .await
-            .map_err(Error::Unexpected)?;
+            .await;
+        let matches = match checked {
+            Ok(matches) => matches,
+            // Not checked (the hasher is busy, or failed): the attempt does not count.
+            Err(error) => {
+                self.throttle
+                    .give_back(&keys, &attempt)
+                    .await
+                    .map_err(Error::Unexpected)?;
+                return Err(error.into());
+            }
+        };
         let Some(user) = user.filter(|user| matches && user.can_sign_in()) else {
-            self.throttle
-                .record_failure(&keys)
-                .await
-                .map_err(Error::Unexpected)?;
+            // The attempt stays counted: it failed.
             tracing::info!("sign-in refused");
             return Err(Error::InvalidCredentials);
         };
 
+        self.throttle
+            .give_back(&keys, &attempt)
+            .await
+            .map_err(Error::Unexpected)?;
         self.throttle
             .reset(&keys[0])
             .await
@@ -214,20 +231,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failures_are_recorded_against_email_and_client_and_success_resets_the_email() {
+    async fn each_attempt_counts_against_email_and_client_before_the_hash_and_success_gives_it_back()
+     {
         let fakes = Fakes::new();
         fakes.seed_admin("admin@example.com").await;
+        let keys = [
+            ThrottleKey::Email("admin@example.com".to_owned()),
+            ThrottleKey::Client("10.0.0.1".to_owned()),
+        ];
+        let registered = fakes.throttle.counted().len();
         let _ = fakes
             .auth()
             .login
             .execute(command("admin@example.com", "nope nope"))
             .await;
         assert_eq!(
-            fakes.throttle.failures(),
-            vec![
-                ThrottleKey::Email("admin@example.com".to_owned()),
-                ThrottleKey::Client("10.0.0.1".to_owned())
-            ]
+            fakes.throttle.counted()[registered..],
+            keys,
+            "the failure stays counted"
+        );
+        assert_eq!(
+            fakes.throttle.verifications_when_counted().last(),
+            Some(&0),
+            "counted before the password was checked"
         );
         fakes
             .auth()
@@ -236,8 +262,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            fakes.throttle.resets(),
-            vec![ThrottleKey::Email("admin@example.com".to_owned())]
+            fakes.throttle.counted()[registered..],
+            keys,
+            "the success was given back"
         );
+        assert_eq!(fakes.throttle.resets(), [keys[0].clone()]);
     }
 }

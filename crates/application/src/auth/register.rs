@@ -4,7 +4,9 @@ use domain::{
     Aggregate, Email, Password, Role, Tenant, TenantId, TenantName, User, UserId, Username,
 };
 
-use crate::ports::{Clock, IdGenerator, PasswordHasher, UnitOfWork};
+use crate::ports::{
+    Admission, Clock, IdGenerator, PasswordHasher, Throttle, ThrottleKey, UnitOfWork,
+};
 use crate::{Error, command};
 
 pub struct RegisterTenantCommand {
@@ -12,27 +14,40 @@ pub struct RegisterTenantCommand {
     pub email: Email,
     pub username: Username,
     pub password: Password,
+    /// The client's network address, for throttling.
+    pub client: String,
 }
 
 /// Signs up: a new tenant whose first user is its admin.
 pub struct RegisterTenant {
     pub uow: Arc<dyn UnitOfWork>,
     pub hasher: Arc<dyn PasswordHasher>,
+    pub throttle: Arc<dyn Throttle>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
 }
 
 impl RegisterTenant {
     /// # Errors
-    /// `EmailTaken` when the email belongs to any user of any tenant.
+    /// `Throttled` after too many registrations from the client; `EmailTaken` when the
+    /// email belongs to any user of any tenant.
     #[tracing::instrument(skip_all)]
     pub async fn execute(&self, command: RegisterTenantCommand) -> Result<(Tenant, User), Error> {
-        let now = self.clock.now();
-        let hash = self
-            .hasher
-            .hash(&command.password)
+        // Every registration counts, kept or not: signing up costs a hash, and tells
+        // whether an email is taken.
+        let key = [ThrottleKey::Registration(command.client)];
+        if let Admission::Wait(wait) = self
+            .throttle
+            .attempt(&key)
             .await
-            .map_err(Error::Unexpected)?;
+            .map_err(Error::Unexpected)?
+        {
+            return Err(Error::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        let now = self.clock.now();
+        let hash = self.hasher.hash(&command.password).await?;
         let tenant = Tenant::create(
             TenantId::from_uuid(self.ids.new_id()),
             command.tenant_name,
@@ -69,7 +84,51 @@ mod tests {
             email: Email::parse(email).unwrap(),
             username: Username::parse("founder").unwrap(),
             password: Password::parse("long enough secret").unwrap(),
+            client: "10.0.0.1".to_owned(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_registered_too_often_is_refused_before_hashing() {
+        let fakes = Fakes::new();
+        let key = ThrottleKey::Registration("10.0.0.1".to_owned());
+        fakes
+            .throttle
+            .block(key.clone(), std::time::Duration::from_secs(90));
+        let refused = fakes
+            .auth()
+            .register
+            .execute(command("a@example.com"))
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Throttled {
+                    retry_after_secs: 90
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(fakes.hasher.hashes(), 0);
+        assert!(fakes.db.all::<User>().is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_registration_counts_against_its_client() {
+        let fakes = Fakes::new();
+        fakes
+            .auth()
+            .register
+            .execute(command("a@example.com"))
+            .await
+            .unwrap();
+        let _taken = fakes
+            .auth()
+            .register
+            .execute(command("a@example.com"))
+            .await;
+        let key = ThrottleKey::Registration("10.0.0.1".to_owned());
+        assert_eq!(fakes.throttle.counted(), [key.clone(), key]);
     }
 
     #[tokio::test]

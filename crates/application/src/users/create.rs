@@ -38,11 +38,7 @@ impl CreateUser {
         let now = self.clock.now();
         // Hashed before the transaction begins: it is slow on purpose, and a transaction
         // held open meanwhile would hold a pooled connection for nothing.
-        let hash = self
-            .hasher
-            .hash(&command.password)
-            .await
-            .map_err(Error::Unexpected)?;
+        let hash = self.hasher.hash(&command.password).await?;
         let id = UserId::from_uuid(self.ids.new_id());
         command::create(
             self.uow.as_ref(),
