@@ -15,7 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::ports::{
-    Clock, Delivery, EventHandler, EventPublisher, EventSubscriber, Inbox, Outbox, OutboxBacklog,
+    Clock, Delivery, EventHandler, EventPublisher, EventSubscriber, IdempotencyKeys, Inbox, Outbox,
+    OutboxBacklog, RefreshTokens,
 };
 
 /// The wait after another failure: doubled from `initial`, at most `max`.
@@ -237,10 +238,13 @@ pub struct Backlog {
 }
 
 /// Reports how far behind the events are, and forgets published events and the
-/// consumers' records of them once past their retention.
+/// consumers' records of them once past their retention, and expired refresh tokens
+/// and idempotency keys.
 pub struct Housekeeping {
     pub outbox: Arc<dyn Outbox>,
     pub inbox: Arc<dyn Inbox>,
+    pub refresh_tokens: Arc<dyn RefreshTokens>,
+    pub keys: Arc<dyn IdempotencyKeys>,
     pub subscriber: Arc<dyn EventSubscriber>,
     pub clock: Arc<dyn Clock>,
     /// The consumer groups to report on.
@@ -286,8 +290,29 @@ impl Housekeeping {
                 0
             }
         };
-        if events + records > 0 {
-            tracing::info!(events, records, "purged what is past its retention");
+        let now = self.clock.now();
+        let tokens = match self.refresh_tokens.purge_expired(now).await {
+            Ok(purged) => purged,
+            Err(error) => {
+                tracing::warn!(error = %error, "purging expired refresh tokens");
+                0
+            }
+        };
+        let keys = match self.keys.purge_expired(now).await {
+            Ok(purged) => purged,
+            Err(error) => {
+                tracing::warn!(error = %error, "purging expired idempotency keys");
+                0
+            }
+        };
+        if events + records + tokens + keys > 0 {
+            tracing::info!(
+                events,
+                records,
+                tokens,
+                keys,
+                "purged what is past its time"
+            );
         }
         (events, records)
     }

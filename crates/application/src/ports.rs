@@ -153,6 +153,9 @@ pub trait RefreshTokens: Send + Sync {
     /// Ends the session the token belongs to, if any.
     async fn revoke(&self, token: &str, now: DateTime<Utc>) -> Result<(), RepositoryError>;
 
+    /// Deletes the tokens that have expired; how many went.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError>;
+
     async fn revoke_session(
         &self,
         session: SessionId,

@@ -156,7 +156,10 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u64,
+    /// How long a refresh token is good for if not used: the session's idle limit.
     pub refresh_token_ttl_secs: u64,
+    /// How long a session lasts from sign-in, however often its token is rotated.
+    pub session_lifetime_secs: u64,
     pub password_hash: PasswordHashSettings,
     pub login_throttle: LoginThrottleSettings,
     pub registration_throttle: RegistrationThrottleSettings,
@@ -295,7 +298,8 @@ impl Default for Settings {
                 issuer: "keystone".to_owned(),
                 audience: "keystone-api".to_owned(),
                 access_token_ttl_secs: 15 * 60,
-                refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+                refresh_token_ttl_secs: 7 * 24 * 60 * 60,
+                session_lifetime_secs: 30 * 24 * 60 * 60,
                 password_hash: PasswordHashSettings {
                     memory_kib: 19 * 1024,
                     iterations: 2,

@@ -57,6 +57,15 @@ fn throttle(settings: &Settings, redis: Option<&Redis>) -> Arc<dyn Throttle> {
     }
 }
 
+/// Refresh tokens, with their lifetime and their session's.
+fn refresh_tokens(settings: &Settings, db: &Database) -> SqlRefreshTokens {
+    SqlRefreshTokens::new(
+        db.clone(),
+        Duration::from_secs(settings.auth.refresh_token_ttl_secs),
+        Duration::from_secs(settings.auth.session_lifetime_secs),
+    )
+}
+
 /// The per-tenant request budget, when one is set.
 fn request_budget(settings: &Settings, redis: Option<&Redis>) -> Option<Arc<dyn RequestBudget>> {
     let limit = settings.rate_limit.tenant_requests;
@@ -189,10 +198,7 @@ pub fn app_state(
                         .map(|key| JwtKey::new(&key.kid, key.secret.expose()))
                         .collect(),
                 })),
-                refresh_tokens: Arc::new(SqlRefreshTokens::new(
-                    db.clone(),
-                    Duration::from_secs(auth.refresh_token_ttl_secs),
-                )),
+                refresh_tokens: Arc::new(refresh_tokens(settings, db)),
                 throttle: throttle(settings, redis),
                 budget: request_budget(settings, redis),
                 users: users.clone(),
@@ -270,6 +276,8 @@ pub fn workers(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Wor
         housekeeping: Housekeeping {
             outbox,
             inbox: Arc::new(SqlInbox::new(db.clone())),
+            refresh_tokens: Arc::new(refresh_tokens(settings, db)),
+            keys: Arc::new(SqlIdempotencyKeys::new(db.clone())),
             subscriber: subscriber.clone(),
             clock: Arc::new(SystemClock),
             groups: handlers.iter().map(|handler| handler.name()).collect(),

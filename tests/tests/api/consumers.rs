@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use infrastructure::database::Database;
 use infrastructure::testing::TestRedis;
 use infrastructure::{
-    InProcessBus, RedisStreamBus, SqlAuditLog, SqlInbox, SqlOutbox, SqlTaskStats, StreamConfig,
-    SystemClock,
+    InProcessBus, RedisStreamBus, SqlAuditLog, SqlIdempotencyKeys, SqlInbox, SqlOutbox,
+    SqlRefreshTokens, SqlTaskStats, StreamConfig, SystemClock,
 };
 use keystone_tests::{
     Account, TestApp, TestSettings, embedded_settings, eventually, services_settings,
@@ -105,7 +105,13 @@ fn survivor(
         ),
         housekeeping: Housekeeping {
             outbox,
-            inbox: Arc::new(SqlInbox::new(db)),
+            inbox: Arc::new(SqlInbox::new(db.clone())),
+            refresh_tokens: Arc::new(SqlRefreshTokens::new(
+                db.clone(),
+                Duration::from_hours(1),
+                Duration::from_hours(1),
+            )),
+            keys: Arc::new(SqlIdempotencyKeys::new(db)),
             subscriber: subscriber.clone(),
             clock: Arc::new(SystemClock),
             groups: handlers.iter().map(|handler| handler.name()).collect(),

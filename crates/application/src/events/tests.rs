@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::ports::EventEnvelope;
-use crate::testing::{FakeBus, FakeClock, FakeHandler, FakeInbox, FakeOutbox};
+use crate::testing::{FakeBus, FakeClock, FakeDb, FakeHandler, FakeInbox, FakeOutbox};
 
 fn envelope() -> EventEnvelope {
     EventEnvelope {
@@ -222,12 +222,15 @@ async fn the_housekeeping_reports_the_backlog_and_purges_past_the_retention() {
     );
     let inbox = Arc::new(FakeInbox::default());
     let clock = Arc::new(FakeClock::default());
+    let db = Arc::new(FakeDb::default());
     let event = envelope();
     outbox.push(event.clone());
     bus.publish(&[envelope(), envelope()]).await.unwrap();
     let housekeeping = Housekeeping {
         outbox: outbox.clone(),
         inbox: inbox.clone(),
+        refresh_tokens: Arc::new(db.clone()),
+        keys: Arc::new(db.clone()),
         subscriber: bus.clone(),
         clock: clock.clone(),
         groups: vec!["stats"],
@@ -246,4 +249,12 @@ async fn the_housekeeping_reports_the_backlog_and_purges_past_the_retention() {
     let cut_off = clock.now() - chrono::Duration::hours(168);
     assert_eq!(outbox.purged_before(), [cut_off]);
     assert_eq!(inbox.purged_before(), [cut_off]);
+    assert_eq!(
+        db.purges(),
+        [
+            ("refresh tokens", clock.now()),
+            ("idempotency keys", clock.now())
+        ],
+        "what has expired goes whatever the retention"
+    );
 }

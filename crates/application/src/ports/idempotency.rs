@@ -59,4 +59,8 @@ pub trait IdempotencyKeys: Send + Sync {
     /// `token` still holds it.
     async fn release(&self, key: &IdempotencyKey, token: ClaimToken)
     -> Result<(), RepositoryError>;
+
+    /// Deletes every tenant's expired keys (a claim purges its own tenant's; this
+    /// reaches the tenants that stopped making requests); how many went.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError>;
 }

@@ -108,6 +108,9 @@ pub struct FakeDb {
     /// Claims are not transactional: they live beside the state.
     claims: Mutex<HashMap<(TenantId, String), FakeClaim>>,
     revocations: Mutex<Vec<(String, DateTime<Utc>)>>,
+    /// When expired refresh tokens and idempotency keys were purged; the fake keeps no
+    /// expiries, so it records the calls and removes nothing.
+    purges: Mutex<Vec<(&'static str, DateTime<Utc>)>>,
     fail_next_commit: AtomicBool,
     fail_next_write: AtomicBool,
     /// Simulates another writer saving between our read and our write.
@@ -117,6 +120,11 @@ pub struct FakeDb {
 impl FakeDb {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap()
+    }
+
+    /// What was purged of expired entries, and when.
+    pub fn purges(&self) -> Vec<(&'static str, DateTime<Utc>)> {
+        self.purges.lock().unwrap().clone()
     }
 
     /// Every committed aggregate of type `A`, in id order.
@@ -417,6 +425,11 @@ impl IdempotencyKeys for Arc<FakeDb> {
         }
         Ok(())
     }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        self.purges.lock().unwrap().push(("idempotency keys", now));
+        Ok(0)
+    }
 }
 
 #[async_trait]
@@ -484,6 +497,11 @@ impl RefreshTokens for Arc<FakeDb> {
             self.revoke_session(session, now).await?;
         }
         Ok(())
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        self.purges.lock().unwrap().push(("refresh tokens", now));
+        Ok(0)
     }
 
     async fn revoke_session(

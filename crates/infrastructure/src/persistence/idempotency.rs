@@ -235,6 +235,17 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
             .map_err(|error| repository_error(error, "releasing an idempotency key"))?;
         Ok(())
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let db = self.db.acquire().await?;
+        let deleted = idempotency_keys::Entity::delete_many()
+            .filter(Column::ExpiresAt.lte(now))
+            .exec(&*db)
+            .await
+            .map_err(|error| repository_error(error, "purging expired idempotency keys"))?;
+        Ok(deleted.rows_affected)
+    }
 }
 
 /// Turns the claim `token` holds on `key` into its recorded response, in
@@ -492,6 +503,23 @@ mod tests {
         assert_eq!(left[0].key, "another");
     }
 
+    async fn the_housekeeping_purges_every_tenants_expired_keys_and_no_live_one(db: Database) {
+        let keys = SqlIdempotencyKeys::new(db.clone());
+        let day = 24 * 60 * 60;
+        for tenant in [tenant(), tenant()] {
+            keys.claim(&key(tenant, "a"), at(0)).await.unwrap();
+        }
+        let fresh = tenant();
+        keys.claim(&key(fresh, "a"), at(day)).await.unwrap();
+        assert_eq!(keys.purge_expired(at(day + 1)).await.unwrap(), 2);
+        let left = idempotency_keys::Entity::find()
+            .all(db.ungated())
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].tenant_id, fresh.as_uuid());
+    }
+
     async fn an_expired_key_is_free_for_any_request(db: Database) {
         let keys = SqlIdempotencyKeys::new(db.clone());
         let uow = SqlUnitOfWork::new(db);
@@ -602,6 +630,7 @@ mod tests {
         a_lapsed_claim_is_taken_over_by_one_retry_only,
         a_lapsed_claim_is_free_for_a_corrected_request,
         claiming_purges_the_tenants_expired_keys,
+        the_housekeeping_purges_every_tenants_expired_keys_and_no_live_one,
         an_expired_key_is_free_for_any_request,
         a_released_claim_can_be_claimed_again,
         a_response_recorded_in_a_rolled_back_transaction_is_not_kept,

@@ -2,7 +2,9 @@
 //!
 //! A token is 32 random bytes, base64url-encoded; only its SHA-256 is stored, so a copy
 //! of the table grants nothing. Each token belongs to a session (one sign-in): rotation
-//! issues the successor in the same session, and reuse of a spent token ends it.
+//! issues the successor in the same session, and reuse of a spent token ends it. A token
+//! expires `ttl` after it is issued, but never after its session ends, `session_lifetime`
+//! after the sign-in: rotating does not keep a session alive for ever.
 
 use std::time::Duration;
 
@@ -28,13 +30,38 @@ use crate::system::random_bytes;
 pub struct SqlRefreshTokens {
     db: Database,
     ttl: Duration,
+    session_lifetime: Duration,
 }
 
 impl SqlRefreshTokens {
-    /// Tokens issued here expire `ttl` after they are issued.
+    /// Tokens issued here expire `ttl` after they are issued, and at the latest
+    /// `session_lifetime` after their session's sign-in.
     #[must_use]
-    pub fn new(db: Database, ttl: Duration) -> Self {
-        Self { db, ttl }
+    pub fn new(db: Database, ttl: Duration, session_lifetime: Duration) -> Self {
+        Self {
+            db,
+            ttl,
+            session_lifetime,
+        }
+    }
+
+    /// When `session` ends: a new one `session_lifetime` from now, an existing one when
+    /// its tokens say (a session nobody knows ends now, so its token is born expired).
+    async fn session_end(
+        &self,
+        db: &impl ConnectionTrait,
+        session: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, RepositoryError> {
+        let Some(session) = session else {
+            return Ok(now + lifetime(self.session_lifetime)?);
+        };
+        let row = refresh_tokens::Entity::find()
+            .filter(Column::SessionId.eq(session.0))
+            .one(db)
+            .await
+            .map_err(|error| repository_error(error, "reading a refresh session"))?;
+        Ok(row.map_or(now, |row| row.session_expires_at.unwrap_or(row.expires_at)))
     }
 
     async fn revoke_where(
@@ -53,6 +80,12 @@ impl SqlRefreshTokens {
             .map_err(|error| repository_error(error, doing))?;
         Ok(())
     }
+}
+
+fn lifetime(duration: Duration) -> Result<chrono::Duration, RepositoryError> {
+    chrono::Duration::from_std(duration).map_err(|error| {
+        RepositoryError::Unexpected(anyhow::Error::new(error).context("a refresh lifetime"))
+    })
 }
 
 /// A new token: 256 random bits, base64url without padding (43 characters).
@@ -75,20 +108,21 @@ impl RefreshTokens for SqlRefreshTokens {
         now: DateTime<Utc>,
     ) -> Result<String, RepositoryError> {
         let token = new_token().map_err(|error| error.context("making a refresh token"))?;
-        let ttl = chrono::Duration::from_std(self.ttl)
-            .map_err(|error| anyhow::Error::new(error).context("the refresh token lifetime"))?;
-        let session = session.unwrap_or(SessionId(Uuid::now_v7()));
         let db = self.db.acquire().await?;
+        let session_end = self.session_end(&*db, session, now).await?;
+        let expires_at = (now + lifetime(self.ttl)?).min(session_end);
+        let session = session.unwrap_or(SessionId(Uuid::now_v7()));
         refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(user.tenant_id().as_uuid()),
             user_id: Set(user.id().as_uuid()),
             session_id: Set(session.0),
             token_hash: Set(token_hash(&token)),
-            expires_at: Set(now + ttl),
+            expires_at: Set(expires_at),
             created_at: Set(now),
             used_at: Set(None),
             revoked_at: Set(None),
+            session_expires_at: Set(Some(session_end)),
         })
         .exec_without_returning(&*db)
         .await
@@ -152,6 +186,18 @@ impl RefreshTokens for SqlRefreshTokens {
         .await
     }
 
+    /// Tokens past their expiry are of no use, not even to tell a replay: they go.
+    #[tracing::instrument(skip_all)]
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let db = self.db.acquire().await?;
+        let deleted = refresh_tokens::Entity::delete_many()
+            .filter(Column::ExpiresAt.lte(now))
+            .exec(&*db)
+            .await
+            .map_err(|error| repository_error(error, "purging expired refresh tokens"))?;
+        Ok(deleted.rows_affected)
+    }
+
     #[tracing::instrument(skip_all, fields(session = %session.0))]
     async fn revoke_session(
         &self,
@@ -195,6 +241,7 @@ mod tests {
     use crate::testing::open_two_connections;
 
     const TTL: Duration = Duration::from_hours(1);
+    const SESSION: Duration = Duration::from_hours(3);
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0).unwrap()
@@ -224,7 +271,7 @@ mod tests {
         db: Database,
     ) {
         {
-            let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+            let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
             let user = stored_user(&db, "a@example.com").await;
             let first = tokens.issue(&user, None, at(0)).await.unwrap();
 
@@ -250,7 +297,7 @@ mod tests {
     }
 
     async fn only_the_sha256_of_a_token_is_stored(db: Database) {
-        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
         let user = stored_user(&db, "a@example.com").await;
         let token = tokens.issue(&user, None, at(0)).await.unwrap();
         assert_eq!(token.len(), 43);
@@ -271,7 +318,7 @@ mod tests {
     }
 
     async fn an_expired_or_unknown_token_is_invalid(db: Database) {
-        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
         let user = stored_user(&db, "a@example.com").await;
         let token = tokens.issue(&user, None, at(0)).await.unwrap();
         let after_expiry = at(0) + chrono::Duration::hours(1);
@@ -287,7 +334,7 @@ mod tests {
     }
 
     async fn revoking_a_token_ends_every_token_of_its_session_and_no_other(db: Database) {
-        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
         let user = stored_user(&db, "a@example.com").await;
         let first = tokens.issue(&user, None, at(0)).await.unwrap();
         let session = session_of(&consume(&tokens, &first, at(1)).await);
@@ -308,7 +355,7 @@ mod tests {
     }
 
     async fn revoking_a_user_ends_all_their_sessions_and_nobody_elses(db: Database) {
-        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
         let user = stored_user(&db, "a@example.com").await;
         let someone_else = stored_user(&db, "b@example.com").await;
         let laptop = tokens.issue(&user, None, at(0)).await.unwrap();
@@ -332,7 +379,7 @@ mod tests {
     }
 
     async fn a_spent_token_is_still_reported_as_reused_after_its_session_is_revoked(db: Database) {
-        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
         let user = stored_user(&db, "a@example.com").await;
         let token = tokens.issue(&user, None, at(0)).await.unwrap();
         let session = session_of(&consume(&tokens, &token, at(1)).await);
@@ -344,7 +391,7 @@ mod tests {
     }
 
     async fn of_two_concurrent_uses_of_a_token_exactly_one_succeeds(db: Database) {
-        let tokens = SqlRefreshTokens::new(db.clone(), TTL);
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
         let user = stored_user(&db, "a@example.com").await;
         let token = tokens.issue(&user, None, at(0)).await.unwrap();
         open_two_connections(&db).await;
@@ -366,7 +413,53 @@ mod tests {
         );
     }
 
+    /// The time `hours` and `minutes` after `at(0)`.
+    fn later(hours: i64, minutes: i64) -> DateTime<Utc> {
+        at(0) + chrono::TimeDelta::hours(hours) + chrono::TimeDelta::minutes(minutes)
+    }
+
+    async fn rotating_never_keeps_a_session_past_its_lifetime_from_sign_in(db: Database) {
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
+        let user = stored_user(&db, "a@example.com").await;
+        let mut token = tokens.issue(&user, None, at(0)).await.unwrap();
+        // Rotated every 50 minutes, each token within its hour: the session still ends
+        // three hours after the sign-in.
+        let mut rotations = 0;
+        for step in 1..10 {
+            let now = later(0, 50 * step);
+            match consume(&tokens, &token, now).await {
+                RefreshOutcome::Consumed { session, .. } => {
+                    token = tokens.issue(&user, Some(session), now).await.unwrap();
+                    rotations += 1;
+                }
+                RefreshOutcome::Invalid => break,
+                RefreshOutcome::Reused { .. } => panic!("a fresh token was reported reused"),
+            }
+        }
+        // Rotated at 50, 100, 150 minutes; the token of 150 minutes ends with the
+        // session at 180, before its own hour is up, and is spent by 200.
+        assert_eq!(rotations, 3);
+    }
+
+    async fn expired_tokens_are_purged_and_live_ones_kept(db: Database) {
+        let tokens = SqlRefreshTokens::new(db.clone(), TTL, SESSION);
+        let user = stored_user(&db, "a@example.com").await;
+        let old = tokens.issue(&user, None, at(0)).await.unwrap();
+        let fresh = tokens.issue(&user, None, later(1, 30)).await.unwrap();
+        assert_eq!(tokens.purge_expired(later(1, 30)).await.unwrap(), 1);
+        assert_eq!(
+            consume(&tokens, &old, later(1, 31)).await,
+            RefreshOutcome::Invalid
+        );
+        assert!(matches!(
+            consume(&tokens, &fresh, later(1, 31)).await,
+            RefreshOutcome::Consumed { .. }
+        ));
+    }
+
     crate::on_every_backend!(
+        rotating_never_keeps_a_session_past_its_lifetime_from_sign_in,
+        expired_tokens_are_purged_and_live_ones_kept,
         a_token_is_consumed_once_then_reported_as_reused_and_its_successor_keeps_the_session,
         only_the_sha256_of_a_token_is_stored,
         an_expired_or_unknown_token_is_invalid,

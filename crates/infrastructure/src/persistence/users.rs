@@ -824,7 +824,11 @@ mod tests {
     async fn ending_a_users_sessions_commits_or_rolls_back_with_the_transaction(db: Database) {
         let users = Users::new(db.clone());
         let admin = tenant_with_admin(&users, "admin@example.com").await;
-        let tokens = SqlRefreshTokens::new(db.clone(), std::time::Duration::from_hours(1));
+        let tokens = SqlRefreshTokens::new(
+            db.clone(),
+            std::time::Duration::from_hours(1),
+            std::time::Duration::from_hours(1),
+        );
         application::ports::RefreshTokens::issue(&tokens, &admin, None, at(0))
             .await
             .unwrap();
