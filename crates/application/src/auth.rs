@@ -3,6 +3,7 @@
 mod authenticate;
 mod login;
 mod logout;
+mod password;
 mod refresh;
 mod register;
 
@@ -13,10 +14,14 @@ use domain::{Role, TenantId, User, UserId};
 pub use authenticate::Authenticate;
 pub use login::{Login, LoginCommand, TokenPair};
 pub use logout::Logout;
+pub use password::{ChangePassword, ChangePasswordCommand, ConfirmPassword, PasswordConfirmed};
 pub use refresh::Refresh;
 pub use register::{RegisterTenant, RegisterTenantCommand};
 
-use crate::ports::{AccessTokens, Lookup, PasswordHasher, RefreshTokens, RequestBudget, Throttle};
+use crate::ports::{
+    AccessTokens, Admission, Attempt, Lookup, PasswordHasher, RefreshTokens, RequestBudget,
+    Throttle, ThrottleKey,
+};
 use crate::users::UserQueries;
 use crate::{Error, Ports};
 
@@ -27,6 +32,8 @@ pub struct Auth {
     pub refresh: Refresh,
     pub logout: Logout,
     pub authenticate: Authenticate,
+    pub confirm_password: ConfirmPassword,
+    pub change_password: ChangePassword,
 }
 
 /// The ports signing in needs beyond the shared ones.
@@ -54,10 +61,10 @@ impl Auth {
             },
             login: Login {
                 users: auth.user_queries,
-                hasher: auth.hasher,
+                hasher: auth.hasher.clone(),
                 access_tokens: auth.access_tokens.clone(),
                 refresh_tokens: auth.refresh_tokens.clone(),
-                throttle: auth.throttle,
+                throttle: auth.throttle.clone(),
                 clock: ports.clock.clone(),
             },
             refresh: Refresh {
@@ -67,13 +74,29 @@ impl Auth {
                 clock: ports.clock.clone(),
             },
             logout: Logout {
-                refresh_tokens: auth.refresh_tokens,
+                refresh_tokens: auth.refresh_tokens.clone(),
                 clock: ports.clock.clone(),
             },
             authenticate: Authenticate {
-                tokens: auth.access_tokens,
-                users: auth.users,
+                tokens: auth.access_tokens.clone(),
+                users: auth.users.clone(),
                 budget: auth.budget,
+            },
+            confirm_password: ConfirmPassword {
+                users: auth.users.clone(),
+                hasher: auth.hasher.clone(),
+                throttle: auth.throttle.clone(),
+            },
+            change_password: ChangePassword {
+                confirm: ConfirmPassword {
+                    users: auth.users,
+                    hasher: auth.hasher,
+                    throttle: auth.throttle,
+                },
+                uow: ports.uow.clone(),
+                access_tokens: auth.access_tokens,
+                refresh_tokens: auth.refresh_tokens,
+                clock: ports.clock.clone(),
             },
         }
     }
@@ -102,5 +125,17 @@ impl Principal {
     #[must_use]
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+}
+
+/// Reserves an attempt under every key, or refuses with how long to wait. Reserved
+/// before the password is checked: concurrent guesses cannot all pass a count made
+/// before any of them failed, and each costs a hash.
+async fn admit(throttle: &dyn Throttle, keys: &[ThrottleKey]) -> Result<Attempt, Error> {
+    match throttle.attempt(keys).await.map_err(Error::Unexpected)? {
+        Admission::Admitted(attempt) => Ok(attempt),
+        Admission::Wait(wait) => Err(Error::Throttled {
+            retry_after_secs: wait.as_secs().max(1),
+        }),
     }
 }

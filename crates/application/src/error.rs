@@ -24,6 +24,12 @@ pub enum Error {
     /// Unknown email, wrong password, inactive or deleted user: deliberately one case.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// A signed-in caller gave a current password that is not theirs.
+    #[error("the current password does not match")]
+    WrongPassword,
+    /// The change (of the caller's own email) needs the caller's current password.
+    #[error("the current password is required for this change")]
+    PasswordRequired,
     #[error("the refresh token is invalid, expired, revoked or already used")]
     InvalidRefreshToken,
     #[error("the access token is missing or invalid: {0}")]

@@ -97,10 +97,19 @@ pub struct UserEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UserFact {
-    Registered { role: Role },
-    RoleChanged { role: Role, previous: Role },
-    Renamed { username: String },
+    Registered {
+        role: Role,
+    },
+    RoleChanged {
+        role: Role,
+        previous: Role,
+    },
+    Renamed {
+        username: String,
+    },
     EmailChanged,
+    /// The password changed; the hash stays out of the event.
+    PasswordChanged,
     Activated,
     Deactivated,
     Deleted,
@@ -126,6 +135,7 @@ impl AggregateEvent for UserEvent {
             UserFact::RoleChanged { .. } => "user.role_changed",
             UserFact::Renamed { .. } => "user.renamed",
             UserFact::EmailChanged => "user.email_changed",
+            UserFact::PasswordChanged => "user.password_changed",
             UserFact::Activated => "user.activated",
             UserFact::Deactivated => "user.deactivated",
             UserFact::Deleted => "user.deleted",
@@ -321,6 +331,23 @@ impl User {
             self.state.email = email;
             self.record(actor, now, UserFact::EmailChanged);
         }
+        Ok(())
+    }
+
+    /// Sets a new password hash. Who may (the user, having given the current password)
+    /// is the use case's to check.
+    ///
+    /// # Errors
+    /// `Deleted` when the user is deleted.
+    pub fn change_password(
+        &mut self,
+        actor: UserId,
+        hash: PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserError> {
+        self.ensure_not_deleted()?;
+        self.state.password_hash = hash;
+        self.record(actor, now, UserFact::PasswordChanged);
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use application::auth::{LoginCommand, RegisterTenantCommand, TokenPair};
+use application::auth::{ChangePasswordCommand, LoginCommand, RegisterTenantCommand, TokenPair};
 use chrono::{DateTime, Utc};
 use domain::{Email, Password, TenantName, Username};
 use garde::Validate;
@@ -16,8 +16,8 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::client::ClientAddress;
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::extract::ValidJson;
-use crate::openapi::TooManyRequests;
+use crate::extract::{Authenticated, ValidJson};
+use crate::openapi::{TooManyRequests, Unauthorized};
 use crate::routing::Routes;
 use crate::users::User;
 
@@ -28,6 +28,7 @@ pub(crate) fn routes(routes: Routes) -> Routes {
         .route(__path_login, login)
         .route(__path_refresh, refresh)
         .route(__path_logout, logout)
+        .route(__path_change_password, change_password)
 }
 
 /// Refresh tokens are opaque; no sane one is longer than this.
@@ -111,6 +112,21 @@ pub(crate) struct Credentials {
     #[garde(length(chars, min = 1, max = Password::MAX_CHARS))]
     #[schema(format = Password)]
     password: String,
+}
+
+/// The current password, and the new one.
+// No `Debug`: it holds passwords.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    #[garde(length(chars, min = 1, max = Password::MAX_CHARS))]
+    #[schema(format = Password)]
+    current_password: String,
+    /// 8 to 128 characters.
+    // Parsed by the domain's `Password`, which says what is wrong with it.
+    #[garde(skip)]
+    #[schema(format = Password)]
+    new_password: String,
 }
 
 /// A refresh token, to trade for new tokens or to end its session.
@@ -229,6 +245,45 @@ pub(crate) async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     state.auth.logout.execute(&body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    post, operation_id = "change_password", path = "/api/v1/auth/password", tag = "auth",
+    security(("bearer" = [])),
+    summary = "Change the caller's password, given the current one; every session ends \
+        and new tokens are handed out",
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Changed; the caller's new tokens", body = Tokens),
+        (status = 401, response = Unauthorized),
+        (status = 422, description = "The current password does not match \
+            (`wrong_password`), or the new one is invalid (`validation_failed`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
+pub(crate) async fn change_password(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    ClientAddress(client): ClientAddress,
+    ValidJson(body): ValidJson<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    let new = errors.check("new_password", Password::parse(&body.new_password));
+    let Some(new) = new else {
+        return Err(errors.into());
+    };
+    let command = ChangePasswordCommand {
+        current: body.current_password,
+        new,
+        client,
+    };
+    let pair = state
+        .auth
+        .change_password
+        .execute(&principal, command)
+        .await?;
+    Ok(tokens_response(pair))
 }
 
 #[cfg(test)]

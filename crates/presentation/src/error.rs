@@ -179,73 +179,8 @@ impl ApiError {
     fn kind(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            Self::Application(Error::NotFound(_)) | Self::RouteNotFound => {
-                (S::NOT_FOUND, "not_found", "Not found")
-            }
-            Self::Application(Error::EmailTaken) => (
-                S::CONFLICT,
-                "email_taken",
-                "Email address already registered",
-            ),
-            Self::Application(Error::ConcurrentModification) => (
-                S::CONFLICT,
-                "concurrent_modification",
-                "Concurrent modification",
-            ),
-            Self::Application(Error::Forbidden) => (S::FORBIDDEN, "forbidden", "Forbidden"),
-            Self::Application(Error::InvalidCredentials) => (
-                S::UNAUTHORIZED,
-                "invalid_credentials",
-                "Invalid credentials",
-            ),
-            Self::Application(Error::InvalidRefreshToken) => (
-                S::UNAUTHORIZED,
-                "invalid_refresh_token",
-                "Invalid refresh token",
-            ),
-            Self::Application(Error::InvalidAccessToken(_)) => {
-                (S::UNAUTHORIZED, "invalid_token", "Invalid access token")
-            }
-            Self::Application(Error::Throttled { .. }) => (
-                S::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "Too many requests",
-            ),
-            Self::Application(Error::RequestBudgetExhausted { .. }) => (
-                S::TOO_MANY_REQUESTS,
-                "request_budget_exhausted",
-                "Request budget exhausted",
-            ),
-            Self::Application(Error::AssigneeInvalid) => (
-                S::UNPROCESSABLE_ENTITY,
-                "assignee_invalid",
-                "Invalid assignee",
-            ),
-            Self::Application(Error::PreconditionFailed { .. }) => (
-                S::PRECONDITION_FAILED,
-                "precondition_failed",
-                "Precondition failed",
-            ),
-            Self::Application(Error::IdempotencyKeyReused) => (
-                S::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "Idempotency key reused",
-            ),
-            Self::Application(Error::IdempotencyInProgress) => (
-                S::CONFLICT,
-                "idempotency_request_in_progress",
-                "Request in progress",
-            ),
-            Self::Application(Error::Unavailable(_) | Error::Overloaded { .. }) => (
-                S::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "Service unavailable",
-            ),
-            Self::Application(Error::Unexpected(_)) => (
-                S::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "Internal server error",
-            ),
+            Self::Application(error) => application_kind(error),
+            Self::RouteNotFound => (S::NOT_FOUND, "not_found", "Not found"),
             Self::MalformedJson(_) => (S::BAD_REQUEST, "malformed_json", "Malformed JSON"),
             Self::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
@@ -268,10 +203,6 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
             ),
-            // Told by the aggregates' modules, in `refusal`.
-            Self::Application(Error::User(_) | Error::Task(_)) => {
-                (S::CONFLICT, "conflict", "Conflict")
-            }
         }
     }
 
@@ -417,6 +348,85 @@ pub(crate) fn method_not_allowed<B: MessageBody>(
         problem.headers_mut().insert(header::ALLOW, allow.clone());
     }
     ErrorHandlerResponse::Response(ServiceResponse::new(request, problem).map_into_right_body())
+}
+
+/// The status, code and title of a refusal by the application.
+fn application_kind(error: &Error) -> (StatusCode, &'static str, &'static str) {
+    use StatusCode as S;
+    match error {
+        Error::NotFound(_) => (S::NOT_FOUND, "not_found", "Not found"),
+        Error::EmailTaken => (
+            S::CONFLICT,
+            "email_taken",
+            "Email address already registered",
+        ),
+        Error::ConcurrentModification => (
+            S::CONFLICT,
+            "concurrent_modification",
+            "Concurrent modification",
+        ),
+        Error::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
+        Error::InvalidCredentials => (
+            S::UNAUTHORIZED,
+            "invalid_credentials",
+            "Invalid credentials",
+        ),
+        // Not 401: the caller is signed in, and stays so.
+        Error::WrongPassword => (S::UNPROCESSABLE_ENTITY, "wrong_password", "Wrong password"),
+        Error::PasswordRequired => (
+            S::UNPROCESSABLE_ENTITY,
+            "current_password_required",
+            "Current password required",
+        ),
+        Error::InvalidRefreshToken => (
+            S::UNAUTHORIZED,
+            "invalid_refresh_token",
+            "Invalid refresh token",
+        ),
+        Error::InvalidAccessToken(_) => (S::UNAUTHORIZED, "invalid_token", "Invalid access token"),
+        Error::Throttled { .. } => (
+            S::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many requests",
+        ),
+        Error::RequestBudgetExhausted { .. } => (
+            S::TOO_MANY_REQUESTS,
+            "request_budget_exhausted",
+            "Request budget exhausted",
+        ),
+        Error::AssigneeInvalid => (
+            S::UNPROCESSABLE_ENTITY,
+            "assignee_invalid",
+            "Invalid assignee",
+        ),
+        Error::PreconditionFailed { .. } => (
+            S::PRECONDITION_FAILED,
+            "precondition_failed",
+            "Precondition failed",
+        ),
+        Error::IdempotencyKeyReused => (
+            S::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "Idempotency key reused",
+        ),
+        Error::IdempotencyInProgress => (
+            S::CONFLICT,
+            "idempotency_request_in_progress",
+            "Request in progress",
+        ),
+        Error::Unavailable(_) | Error::Overloaded { .. } => (
+            S::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service unavailable",
+        ),
+        Error::Unexpected(_) => (
+            S::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error",
+        ),
+        // Told by the aggregates' modules, in `refusal`.
+        Error::User(_) | Error::Task(_) => (S::CONFLICT, "conflict", "Conflict"),
+    }
 }
 
 #[cfg(test)]

@@ -13,13 +13,14 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::client::ClientAddress;
 use crate::conditional::{IfMatch, IfNoneMatch};
 use crate::error::{ApiError, FieldError, FieldErrors, Problem, Refusal};
 use crate::extract::{
     Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidJson, ValidQuery, from_text,
 };
 use crate::idempotency::{IdempotentJson, RequestKey, created, respond};
-use crate::openapi::{Forbidden, NotFound, ValidationFailed};
+use crate::openapi::{Forbidden, NotFound, TooManyRequests, ValidationFailed};
 use crate::resource::{ReadParams, current, decode_cursor, encode_cursor, revalidated, versioned};
 use crate::routing::Routes;
 
@@ -190,8 +191,10 @@ impl NewUser {
 }
 
 /// The fields to change; absent or `null` ones stay as they are. Members may change
-/// their own username and email; everything else is for admins.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+/// their own username and email; everything else is for admins. Changing one's own
+/// email takes one's current password.
+// No `Debug`: it may hold a password.
+#[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 // Every field is parsed by its domain value object; garde has nothing to add.
 #[garde(allow_unvalidated)]
@@ -200,9 +203,14 @@ pub(crate) struct UserChanges {
     email: Option<String>,
     /// `admin` or `member`.
     role: Option<String>,
+    /// The caller's current password: required when they change their own email
+    /// (`current_password_required`), checked like a sign-in (`wrong_password`, 429).
+    #[schema(format = Password)]
+    current_password: Option<String>,
 }
 
 impl UserChanges {
+    /// The edit, without the password proof, which the handler adds.
     fn into_edit(self) -> Result<UserEdit, ApiError> {
         let mut errors = FieldErrors::default();
         let username = self
@@ -217,6 +225,7 @@ impl UserChanges {
             username: username.flatten(),
             email: email.flatten(),
             role: role.flatten(),
+            confirmed: None,
         })
     }
 }
@@ -396,17 +405,28 @@ pub(crate) async fn get(
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = UserConflict),
+        (status = 422, description = "A field is invalid (`validation_failed`), or the \
+            caller changes their own email without their current password \
+            (`current_password_required`) or with a wrong one (`wrong_password`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = TooManyRequests),
     ),
 )]
 pub(crate) async fn update(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
+    ClientAddress(client): ClientAddress,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    ValidJson(body): ValidJson<UserChanges>,
+    ValidJson(mut body): ValidJson<UserChanges>,
 ) -> Result<HttpResponse, ApiError> {
-    let edit = UserChange::Edit(body.into_edit()?);
-    let user = change(&state, &principal, &id, &if_match, edit).await?;
+    let password = body.current_password.take();
+    let mut edit = body.into_edit()?;
+    if let Some(password) = password {
+        let confirm = &state.auth.confirm_password;
+        edit.confirmed = Some(confirm.execute(&principal, &password, client).await?);
+    }
+    let user = change(&state, &principal, &id, &if_match, UserChange::Edit(edit)).await?;
     Ok(user_response(&user))
 }
 
@@ -555,6 +575,7 @@ mod tests {
             username: Some(" grace ".to_owned()),
             email: None,
             role: None,
+            current_password: None,
         };
         let command = changes.into_edit().unwrap();
         assert_eq!(command.username.unwrap().as_str(), "grace");

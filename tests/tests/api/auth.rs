@@ -265,3 +265,82 @@ async fn other_sessions_survive_a_logout() {
         StatusCode::OK
     );
 }
+
+#[actix_web::test]
+async fn changing_the_password_ends_every_other_session_and_signs_in_anew() {
+    let app = spawn_app().await;
+    let account = app.register("admin@example.com").await;
+    let other = app.login("admin@example.com", PASSWORD).await;
+    let body = json!({"current_password": PASSWORD, "new_password": "a brand new secret"});
+    let response = app
+        .post("/api/v1/auth/password", Some(&account.access_token), &body)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    assert!(!response.text.contains("a brand new secret"));
+    let fresh = response.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/api/v1/users/me", fresh).await.status,
+        StatusCode::OK
+    );
+
+    for session in [&account.refresh_token, &other.refresh_token] {
+        let refresh = json!({"refresh_token": session});
+        let traded = app.post("/api/v1/auth/refresh", None, &refresh).await;
+        assert_eq!(traded.status, StatusCode::UNAUTHORIZED, "{}", traded.text);
+    }
+    let kept = json!({"refresh_token": response.body["refresh_token"]});
+    let traded = app.post("/api/v1/auth/refresh", None, &kept).await;
+    assert_eq!(traded.status, StatusCode::OK, "{}", traded.text);
+
+    let old = json!({"email": "admin@example.com", "password": PASSWORD});
+    let refused = app.post("/api/v1/auth/login", None, &old).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    app.login("admin@example.com", "a brand new secret").await;
+}
+
+#[actix_web::test]
+async fn a_wrong_current_password_changes_nothing() {
+    let app = spawn_app().await;
+    let account = app.register("admin@example.com").await;
+    let body = json!({"current_password": "a guess at it", "new_password": "a brand new secret"});
+    let response = app
+        .post("/api/v1/auth/password", Some(&account.access_token), &body)
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.text
+    );
+    assert_eq!(response.code(), "wrong_password");
+    let session = json!({"refresh_token": account.refresh_token});
+    let traded = app.post("/api/v1/auth/refresh", None, &session).await;
+    assert_eq!(traded.status, StatusCode::OK, "the session lives on");
+    app.login("admin@example.com", PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn a_new_password_that_breaks_the_rules_is_named_and_changes_nothing() {
+    let app = spawn_app().await;
+    let account = app.register("admin@example.com").await;
+    let body = json!({"current_password": PASSWORD, "new_password": "short"});
+    let response = app
+        .post("/api/v1/auth/password", Some(&account.access_token), &body)
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.text
+    );
+    assert_eq!(response.body["errors"][0]["field"], "new_password");
+    app.login("admin@example.com", PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn changing_the_password_takes_a_signed_in_caller() {
+    let app = spawn_app().await;
+    let body = json!({"current_password": PASSWORD, "new_password": "a brand new secret"});
+    let response = app.post("/api/v1/auth/password", None, &body).await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+}

@@ -111,19 +111,54 @@ async fn a_member_calling_admin_routes_gets_403() {
 }
 
 #[actix_web::test]
-async fn a_member_changes_their_own_username_and_email() {
+async fn a_member_changes_their_own_username_and_email_giving_their_password() {
     let app = spawn_app().await;
     let admin = app.register("admin@example.com").await;
     let member = app.add_user(&admin, "member@example.com", "member").await;
     let path = format!("/api/v1/users/{}", member.user_id);
-    let body = json!({"username": "renamed", "email": "Renamed@Example.com"});
+    let body = json!({"username": "renamed", "email": "Renamed@Example.com", "current_password": PASSWORD});
     let response = app
         .request("PATCH", &path, Some(&member.access_token), Some(&body))
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
     assert_eq!(response.body["username"], "renamed");
     assert_eq!(response.body["email"], "renamed@example.com");
+    assert!(!response.text.contains(PASSWORD));
     app.login("renamed@example.com", PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn a_stolen_access_token_alone_cannot_move_an_account_to_another_email() {
+    let app = spawn_app().await;
+    let admin = app.register("admin@example.com").await;
+    let member = app.add_user(&admin, "member@example.com", "member").await;
+    let path = format!("/api/v1/users/{}", member.user_id);
+    let token = Some(member.access_token.as_str());
+    let bare = json!({"email": "thief@example.com"});
+    let response = app.request("PATCH", &path, token, Some(&bare)).await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.text
+    );
+    assert_eq!(response.code(), "current_password_required");
+    let wrong = json!({"email": "thief@example.com", "current_password": "a guess at it"});
+    let response = app.request("PATCH", &path, token, Some(&wrong)).await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.text
+    );
+    assert_eq!(response.code(), "wrong_password");
+    let me = app.get("/api/v1/users/me", &member.access_token).await;
+    assert_eq!(me.body["email"], "member@example.com");
+    assert_eq!(me.body["version"], 0, "nothing changed");
+    // The username needs no password: it does not sign anyone in.
+    let rename = json!({"username": "renamed"});
+    let response = app.request("PATCH", &path, token, Some(&rename)).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
 }
 
 #[actix_web::test]
@@ -132,7 +167,7 @@ async fn changing_an_email_to_one_already_taken_is_a_conflict() {
     let admin = app.register("admin@example.com").await;
     let member = app.add_user(&admin, "member@example.com", "member").await;
     let path = format!("/api/v1/users/{}", member.user_id);
-    let body = json!({"email": "admin@example.com"});
+    let body = json!({"email": "admin@example.com", "current_password": PASSWORD});
     let response = app
         .request("PATCH", &path, Some(&member.access_token), Some(&body))
         .await;

@@ -4,8 +4,7 @@ use domain::{Aggregate, Email};
 
 use crate::Error;
 use crate::ports::{
-    AccessToken, AccessTokens, Admission, Clock, PasswordHasher, RefreshTokens, Throttle,
-    ThrottleKey,
+    AccessToken, AccessTokens, Clock, PasswordHasher, RefreshTokens, Throttle, ThrottleKey,
 };
 use crate::users::UserQueries;
 
@@ -49,21 +48,7 @@ impl Login {
             ThrottleKey::Email(email_key),
             ThrottleKey::Client(command.client),
         ];
-        // Counted before the password is checked: concurrent guesses cannot all pass a
-        // check made before any of them failed, and each costs a hash.
-        let attempt = match self
-            .throttle
-            .attempt(&keys)
-            .await
-            .map_err(Error::Unexpected)?
-        {
-            Admission::Admitted(attempt) => attempt,
-            Admission::Wait(wait) => {
-                return Err(Error::Throttled {
-                    retry_after_secs: wait.as_secs().max(1),
-                });
-            }
-        };
+        let attempt = super::admit(self.throttle.as_ref(), &keys).await?;
 
         let user = match &email {
             Some(email) => self.users.find_by_email(email).await?,

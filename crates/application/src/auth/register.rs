@@ -4,9 +4,7 @@ use domain::{
     Aggregate, Email, Password, Role, Tenant, TenantId, TenantName, User, UserId, Username,
 };
 
-use crate::ports::{
-    Admission, Clock, IdGenerator, PasswordHasher, Throttle, ThrottleKey, UnitOfWork,
-};
+use crate::ports::{Clock, IdGenerator, PasswordHasher, Throttle, ThrottleKey, UnitOfWork};
 use crate::{Error, command};
 
 pub struct RegisterTenantCommand {
@@ -36,16 +34,7 @@ impl RegisterTenant {
         // Every registration counts, kept or not: signing up costs a hash, and tells
         // whether an email is taken.
         let key = [ThrottleKey::Registration(command.client)];
-        if let Admission::Wait(wait) = self
-            .throttle
-            .attempt(&key)
-            .await
-            .map_err(Error::Unexpected)?
-        {
-            return Err(Error::Throttled {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
+        super::admit(self.throttle.as_ref(), &key).await?;
         let now = self.clock.now();
         let hash = self.hasher.hash(&command.password).await?;
         let tenant = Tenant::create(

@@ -1,5 +1,6 @@
 use domain::{Aggregate, Email, Role, User, Username};
 
+use crate::auth::PasswordConfirmed;
 use crate::command::{Change, Changes, Context};
 use crate::{Error, Principal};
 
@@ -9,6 +10,10 @@ pub struct UserEdit {
     pub username: Option<Username>,
     pub email: Option<Email>,
     pub role: Option<Role>,
+    /// A user's email is how they sign in, so a user changing their own email must
+    /// have given their current password: a stolen access token alone does not take
+    /// over the account.
+    pub confirmed: Option<PasswordConfirmed>,
 }
 
 /// Every change a client can make to an existing user.
@@ -29,17 +34,25 @@ impl Change<User> for UserChange {
     }
 
     /// Members may edit their own username and email; everything else is for admins.
+    /// Anyone changing their own email gives their current password first.
     fn authorize(&self, principal: &Principal, user: &User) -> Result<(), Error> {
+        let is_self = principal.user_id == user.id();
         let allowed = match self {
-            Self::Edit(edit) => {
-                principal.is_admin() || (principal.user_id == user.id() && edit.role.is_none())
-            }
+            Self::Edit(edit) => principal.is_admin() || (is_self && edit.role.is_none()),
             _ => principal.is_admin(),
         };
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::Forbidden)
+        if !allowed {
+            return Err(Error::Forbidden);
+        }
+        match self {
+            Self::Edit(edit)
+                if is_self
+                    && edit.email.is_some()
+                    && edit.confirmed.map(PasswordConfirmed::user) != Some(user.id()) =>
+            {
+                Err(Error::PasswordRequired)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -147,6 +160,74 @@ mod tests {
             fakes.db.outbox_of(member.id().as_uuid()),
             [("user.registered", 0), ("user.renamed", 1)]
         );
+    }
+
+    fn email(to: &str, confirmed: Option<crate::auth::PasswordConfirmed>) -> UserChange {
+        UserChange::Edit(UserEdit {
+            email: Some(Email::parse(to).unwrap()),
+            confirmed,
+            ..UserEdit::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn changing_ones_own_email_takes_the_current_password() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        let member = fakes.seed_member(&admin, "m@example.com").await;
+        let bare = change(&fakes, &member, &member, email("new@example.com", None)).await;
+        assert!(matches!(bare, Err(Error::PasswordRequired)), "{bare:?}");
+        assert_eq!(fakes.db.user(member.id()).email().as_str(), "m@example.com");
+
+        // A proof for someone else (the admin's) is no proof for the member.
+        let admins = fakes
+            .auth()
+            .confirm_password
+            .execute(
+                &Fakes::principal(&admin),
+                "password123",
+                "10.0.0.1".to_owned(),
+            )
+            .await
+            .unwrap();
+        let borrowed = change(
+            &fakes,
+            &member,
+            &member,
+            email("new@example.com", Some(admins)),
+        );
+        assert!(matches!(borrowed.await, Err(Error::PasswordRequired)));
+
+        let own = fakes
+            .auth()
+            .confirm_password
+            .execute(
+                &Fakes::principal(&member),
+                "password123",
+                "10.0.0.1".to_owned(),
+            )
+            .await
+            .unwrap();
+        let user = change(
+            &fakes,
+            &member,
+            &member,
+            email("new@example.com", Some(own)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(user.email().as_str(), "new@example.com");
+    }
+
+    #[tokio::test]
+    async fn an_admin_changes_a_members_email_without_a_password() {
+        let fakes = Fakes::new();
+        let admin = fakes.seed_admin("a@example.com").await;
+        let member = fakes.seed_member(&admin, "m@example.com").await;
+        let user = change(&fakes, &admin, &member, email("new@example.com", None))
+            .await
+            .unwrap();
+        assert_eq!(user.email().as_str(), "new@example.com");
     }
 
     #[tokio::test]

@@ -86,6 +86,7 @@ fn user_examples() -> Vec<DomainEvent> {
         user(UserFact::Deactivated),
         user(UserFact::Deleted),
         user(UserFact::Restored),
+        user(UserFact::PasswordChanged),
     ]
 }
 
@@ -110,6 +111,7 @@ fn every_kind_has_an_example(event: &DomainEvent) {
             | UserFact::RoleChanged { .. }
             | UserFact::Renamed { .. }
             | UserFact::EmailChanged
+            | UserFact::PasswordChanged
             | UserFact::Activated
             | UserFact::Deactivated
             | UserFact::Deleted
