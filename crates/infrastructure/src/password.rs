@@ -1,13 +1,13 @@
 //! Password hashing with Argon2id.
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, anyhow};
 use application::ports::{HashError, PasswordHasher};
-use argon2::password_hash::{self, SaltString};
-use argon2::{Algorithm, Argon2, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::{self, Output, ParamsString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use domain::{Password, PasswordHash};
 use tokio::sync::Semaphore;
@@ -33,15 +33,21 @@ pub struct Argon2Params {
 /// limit of the container. The queue is bounded too: beyond `max_waiting` callers, a
 /// caller is turned away at once (`HashError::Busy`, a 503 with `Retry-After`) rather
 /// than queued behind minutes of work. `keystone_password_hashes_waiting` shows it.
+///
+/// The memory a hash works in is kept and reused (`Memory`), one area per permit, so
+/// resident memory stays `at_once` areas however many threads have hashed
+/// (docs/adr/0016-argon2-memory-is-reused.md).
 #[derive(Clone)]
 pub struct Argon2Hasher {
-    argon2: Argon2<'static>,
+    params: Params,
     /// One permit per hash allowed to run at once; `at_once` of them.
     running: Arc<Semaphore>,
     at_once: usize,
     /// Callers waiting for a permit, and how many may.
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
+    /// The areas hashes work in, each taken by one hash at a time.
+    memory: Arc<Memory>,
     /// Verified against when there is no user, so an unknown email costs as much time as
     /// a wrong password.
     dummy_hash: String,
@@ -50,7 +56,7 @@ pub struct Argon2Hasher {
 impl std::fmt::Debug for Argon2Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Argon2Hasher")
-            .field("params", self.argon2.params())
+            .field("params", &self.params)
             .field("at_once", &self.at_once())
             .finish_non_exhaustive()
     }
@@ -78,22 +84,24 @@ impl Argon2Hasher {
         at_once: NonZeroUsize,
         max_waiting: usize,
     ) -> anyhow::Result<Self> {
-        let params = argon2::Params::new(
+        let params = Params::new(
             params.memory_kib,
             params.iterations,
             params.parallelism,
             None,
         )
         .map_err(|error| anyhow!("invalid Argon2 parameters: {error}"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let password: [u8; 32] = random_bytes().context("drawing a dummy password")?;
-        let dummy_hash = hash_with(&argon2, &password).context("making the dummy hash")?;
+        // Its memory is given back at once: an idle service holds no hashing memory.
+        let dummy_hash =
+            hash_with(&params, &password, &mut Vec::new()).context("making the dummy hash")?;
         Ok(Self {
-            argon2,
+            params,
             running: Arc::new(Semaphore::new(at_once.get())),
             at_once: at_once.get(),
             waiting: Arc::default(),
             max_waiting,
+            memory: Arc::default(),
             dummy_hash,
         })
     }
@@ -118,12 +126,13 @@ pub fn describe_metrics() {
 }
 
 impl Argon2Hasher {
-    /// Runs `work` on the blocking pool once a permit is free, and holds the permit until
-    /// `work` is done (even if the caller stops waiting, the thread keeps computing).
-    /// `Busy` at once when `max_waiting` callers wait already.
+    /// Runs `work` on the blocking pool once a permit is free, with a memory area of its
+    /// own, and holds the permit until `work` is done (even if the caller stops waiting,
+    /// the thread keeps computing). `Busy` at once when `max_waiting` callers wait
+    /// already.
     async fn limited<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let permit = if let Ok(permit) = Arc::clone(&self.running).try_acquire_owned() {
             permit
@@ -134,13 +143,44 @@ impl Argon2Hasher {
                 .await
                 .map_err(|_| HashError::Failed(anyhow!("the hashing limiter is closed")))?
         };
+        let memory = Arc::clone(&self.memory);
         tokio::task::spawn_blocking(move || {
-            let result = work();
+            let mut area = memory.take();
+            let result = work(&mut area);
+            memory.give_back(area);
             drop(permit);
             result
         })
         .await
         .map_err(|error| HashError::Failed(anyhow!("the hashing task failed: {error}")))
+    }
+}
+
+/// The memory areas hashes work in. Freed memory of this size is not returned to the
+/// system by the allocator, but kept in the arena of whichever thread freed it; a
+/// burst of sign-ins on the blocking pool's many threads would leave one area behind
+/// per thread. Kept here instead, taken by a hash and given back after, there are never
+/// more areas than permits.
+#[derive(Default)]
+struct Memory {
+    free: Mutex<Vec<Vec<Block>>>,
+}
+
+impl Memory {
+    /// A free area, or a new empty one (grown by the hash to the size it needs).
+    fn take(&self) -> Vec<Block> {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, area: Vec<Block>) {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(area);
     }
 }
 
@@ -174,49 +214,92 @@ fn gauge(waiting: &AtomicUsize) {
     metrics::gauge!(HASHES_WAITING).set(waiting.load(Ordering::SeqCst) as f64);
 }
 
-/// A PHC string for `password` with a fresh random salt.
-fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> anyhow::Result<String> {
-    let salt: [u8; 16] = random_bytes().context("drawing a salt")?;
-    let salt =
-        SaltString::encode_b64(&salt).map_err(|error| anyhow!("encoding a salt: {error}"))?;
-    let hash = argon2
-        .hash_password(password, &salt)
-        .map_err(|error| anyhow!("hashing a password: {error}"))?;
-    Ok(hash.to_string())
+/// The Argon2 output for `password`, computed in `memory` (grown to the size the
+/// parameters need, and kept for the next hash).
+fn compute(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    memory: &mut Vec<Block>,
+) -> anyhow::Result<Output> {
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let length = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    Output::init_with(length, |out| {
+        argon2
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(password_hash::Error::from)
+    })
+    .map_err(|error| anyhow!("hashing a password: {error}"))
 }
 
-/// Whether `password` matches the PHC string `phc`. The error never quotes the hash.
-fn verify_with(argon2: &Argon2<'_>, password: &[u8], phc: &str) -> anyhow::Result<bool> {
-    let hash = password_hash::PasswordHash::new(phc)
-        .map_err(|error| anyhow!("the stored password hash is not a PHC string: {error}"))?;
-    match argon2.verify_password(password, &hash) {
-        Ok(()) => Ok(true),
-        Err(password_hash::Error::Password) => Ok(false),
-        Err(error) => Err(anyhow!("verifying a password: {error}")),
-    }
+/// A PHC string for `password` with a fresh random salt.
+fn hash_with(params: &Params, password: &[u8], memory: &mut Vec<Block>) -> anyhow::Result<String> {
+    let salt: [u8; 16] = random_bytes().context("drawing a salt")?;
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = compute(&argon2, params, password, &salt, memory)?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|error| anyhow!("encoding a salt: {error}"))?;
+    let phc = password_hash::PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)
+            .map_err(|error| anyhow!("encoding the parameters: {error}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `phc`, computed with the algorithm,
+/// version and parameters it carries. The error never quotes the hash.
+fn verify_with(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> anyhow::Result<bool> {
+    let not_phc = |error: password_hash::Error| {
+        anyhow!("the stored password hash is not a usable PHC string: {error}")
+    };
+    let hash = password_hash::PasswordHash::new(phc).map_err(not_phc)?;
+    let algorithm = Algorithm::try_from(hash.algorithm).map_err(not_phc)?;
+    let version = hash
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|error| not_phc(error.into()))?
+        .unwrap_or_default();
+    let params = Params::try_from(&hash).map_err(not_phc)?;
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return Err(anyhow!("the stored password hash has no salt or no output"));
+    };
+    let mut salt_bytes = [0; 64];
+    let salt = salt.decode_b64(&mut salt_bytes).map_err(not_phc)?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let computed = compute(&argon2, &params, password, salt, memory)?;
+    // `Output` compares in constant time.
+    Ok(computed == expected)
 }
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
-        let argon2 = self.argon2.clone();
+        let params = self.params.clone();
         let password = password.expose().to_owned();
         let phc = self
-            .limited(move || hash_with(&argon2, password.as_bytes()))
+            .limited(move |memory| hash_with(&params, password.as_bytes(), memory))
             .await?
             .map_err(HashError::Failed)?;
         Ok(PasswordHash::new(phc))
     }
 
     async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
-        let argon2 = self.argon2.clone();
         let password = password.to_owned();
         let (phc, known) = match hash {
             Some(hash) => (hash.as_str().to_owned(), true),
             None => (self.dummy_hash.clone(), false),
         };
         let matches = self
-            .limited(move || verify_with(&argon2, password.as_bytes(), &phc))
+            .limited(move |memory| verify_with(password.as_bytes(), &phc, memory))
             .await?
             .map_err(HashError::Failed)?;
         Ok(known && matches)
@@ -310,6 +393,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hashes_agree_with_the_reference_implementation_both_ways() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
+        let params =
+            Params::new(CHEAP.memory_kib, CHEAP.iterations, CHEAP.parallelism, None).unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        let theirs = reference
+            .hash_password(b"stored before", &salt)
+            .unwrap()
+            .to_string();
+        let hasher = hasher();
+        let stored = PasswordHash::new(theirs);
+        assert!(hasher.verify("stored before", Some(&stored)).await.unwrap());
+        assert!(!hasher.verify("stored beforE", Some(&stored)).await.unwrap());
+
+        let ours = hasher.hash(&password("stored after")).await.unwrap();
+        let parsed = password_hash::PasswordHash::new(ours.as_str()).unwrap();
+        reference
+            .verify_password(b"stored after", &parsed)
+            .expect("the reference implementation verifies our hash");
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_hashes_keeps_no_more_memory_areas_than_permits() {
+        let hasher = Argon2Hasher::with_limit(CHEAP, NonZeroUsize::new(2).unwrap(), 64).unwrap();
+        let burst: Vec<_> = (0..16)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.verify("guess", None).await })
+            })
+            .collect();
+        for verification in burst {
+            assert!(!verification.await.unwrap().unwrap());
+        }
+        let areas = hasher.memory.free.lock().unwrap();
+        assert!((1..=2).contains(&areas.len()), "{} areas kept", areas.len());
+        let blocks = usize::try_from(CHEAP.memory_kib).unwrap();
+        assert!(areas.iter().all(|area| area.len() == blocks));
+    }
+
+    #[tokio::test]
     async fn a_corrupt_stored_hash_is_an_error_that_does_not_quote_it() {
         let corrupt = PasswordHash::new("stored in plain text: secretvalue".to_owned());
         let error = hasher()
@@ -332,7 +457,7 @@ mod tests {
                 let hasher = hasher.clone();
                 tokio::spawn(async move {
                     hasher
-                        .limited(move || {
+                        .limited(move |_| {
                             let current = now.fetch_add(1, Ordering::SeqCst) + 1;
                             most.fetch_max(current, Ordering::SeqCst);
                             // Holds its permit until two ran at once (or long enough to

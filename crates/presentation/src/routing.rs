@@ -8,9 +8,13 @@
 //! path lacks is answered 405 with `Allow` (a guard per resource would fall through to
 //! 404 instead). Paths are tried in the order they are first declared, so `/users/me`
 //! must come before `/users/{id}`.
+//!
+//! HTTP as clients expect it comes with every path: `HEAD` wherever there is a `GET`
+//! (the same handler; the server sends its headers and no body), and `OPTIONS`, which
+//! answers 204 with `Allow`.
 
-use actix_web::http::Method;
-use actix_web::{FromRequest, Handler, Responder, Route, web};
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 use utoipa::ToResponse;
 use utoipa::openapi::path::{HttpMethod, Paths};
 use utoipa::openapi::schema::Schema;
@@ -20,7 +24,7 @@ use utoipa_actix_web::OpenApiFactory;
 /// The routes of the application, in declaration order, and their documentation.
 #[derive(Default)]
 pub(crate) struct Routes {
-    resources: Vec<(String, Vec<Route>)>,
+    resources: Vec<Resource>,
     paths: Paths,
     schemas: Vec<(String, RefOr<Schema>)>,
     responses: Vec<(String, RefOr<Response>)>,
@@ -53,10 +57,20 @@ impl Routes {
         let [method] = &D::methods()[..] else {
             panic!("{path}: a handler documents exactly one method");
         };
-        let route = web::method(actix_method(method)).to(handler);
-        match self.resources.iter_mut().find(|(known, _)| *known == path) {
-            Some((_, routes)) => routes.push(route),
-            None => self.resources.push((path, vec![route])),
+        let method = actix_method(method);
+        if !self.resources.iter().any(|known| known.path == path) {
+            self.resources.push(Resource::new(path.clone()));
+        }
+        let resource = self
+            .resources
+            .iter_mut()
+            .find(|known| known.path == path)
+            .expect("added above");
+        if method == Method::GET {
+            resource.add(Method::GET, web::method(Method::GET).to(handler.clone()));
+            resource.add(Method::HEAD, web::method(Method::HEAD).to(handler));
+        } else {
+            resource.add(method.clone(), web::method(method).to(handler));
         }
         self.paths.merge(doc.paths());
         doc.schemas(&mut self.schemas);
@@ -73,11 +87,28 @@ impl Routes {
 
     /// Registers every resource on `config`, in declaration order.
     pub(crate) fn register(self, config: &mut web::ServiceConfig) {
-        for (path, routes) in self.resources {
-            let resource = routes
+        for resource in self.resources {
+            let mut allow = resource.methods;
+            allow.push(Method::OPTIONS);
+            let allow = allow
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let options = web::method(Method::OPTIONS).to(move || {
+                let allow = allow.clone();
+                async move {
+                    HttpResponse::NoContent()
+                        .insert_header((header::ALLOW, allow))
+                        .finish()
+                }
+            });
+            let service = resource
+                .routes
                 .into_iter()
-                .fold(web::resource(path), actix_web::Resource::route);
-            config.service(resource);
+                .fold(web::resource(resource.path), actix_web::Resource::route)
+                .route(options);
+            config.service(service);
         }
     }
 
@@ -88,6 +119,28 @@ impl Routes {
         components.schemas.extend(self.schemas);
         components.responses.extend(self.responses);
         document
+    }
+}
+
+/// One path: its routes, and the methods they answer.
+struct Resource {
+    path: String,
+    routes: Vec<Route>,
+    methods: Vec<Method>,
+}
+
+impl Resource {
+    fn new(path: String) -> Self {
+        Self {
+            path,
+            routes: Vec::new(),
+            methods: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, method: Method, route: Route) {
+        self.methods.push(method);
+        self.routes.push(route);
     }
 }
 

@@ -13,6 +13,7 @@ mod database_outage;
 mod events;
 mod headers;
 mod health;
+mod http;
 mod idempotency;
 mod openapi;
 mod rate_limits;
