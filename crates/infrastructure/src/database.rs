@@ -554,6 +554,57 @@ mod tests {
         }
     }
 
+    /// `url` with `parameters` added to its query.
+    fn with_query(url: &str, parameters: &str) -> String {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}{parameters}")
+    }
+
+    async fn connect_to(url: String) -> anyhow::Result<Database> {
+        connect(&DatabaseConfig {
+            url,
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+        })
+        .await
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL with TLS on (TEST_DATABASE_URL); run by `just test-all`"]
+    async fn postgres_is_reached_over_tls_when_the_url_asks_and_its_certificate_is_verified() {
+        let Backend::Postgres { server_url } = Backend::postgres() else {
+            unreachable!()
+        };
+        let db = connect_to(with_query(&server_url, "sslmode=require"))
+            .await
+            .unwrap();
+        let backend = db.ungated().get_database_backend();
+        let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+        let row = db
+            .ungated()
+            .query_one_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            row.try_get::<bool>("", "ssl").unwrap(),
+            "the session is encrypted"
+        );
+
+        // verify-full trusts only the CA it is given: one that did not sign the
+        // server's certificate is refused.
+        let stranger = crate::test_tls::Certificates::new();
+        let parameters = format!(
+            "sslmode=verify-full&sslrootcert={}",
+            stranger.ca().display()
+        );
+        let refused = connect_to(with_query(&server_url, &parameters)).await;
+        assert!(
+            refused.is_err(),
+            "a server the CA did not vouch for was trusted"
+        );
+    }
+
     #[tokio::test]
     async fn a_sqlite_database_gets_its_folder_and_uses_wal_and_foreign_keys() {
         let db = testing::connect(sqlite_url("nested/deeper")).await;

@@ -19,6 +19,8 @@ mod persistence;
 mod read_models;
 pub mod redis_pool;
 mod system;
+#[cfg(test)]
+mod test_tls;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod throttle;

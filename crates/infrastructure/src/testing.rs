@@ -416,6 +416,7 @@ impl TestRedis {
         let url = required(TEST_REDIS_URL, "Redis");
         let redis = Redis::new(&RedisConfig {
             url: url.clone(),
+            ca_file: None,
             pool_size: 8,
             timeout: Duration::from_secs(2),
         })
@@ -489,6 +490,7 @@ pub fn dead_redis() -> Redis {
         .expect("a free port");
     Redis::new(&RedisConfig {
         url: format!("redis://127.0.0.1:{port}"),
+        ca_file: None,
         pool_size: 2,
         timeout: Duration::from_millis(200),
     })

@@ -42,8 +42,11 @@ pub struct Settings {
 /// one process, wrong for several (production refuses to start without it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedisSettings {
-    /// `redis://[:password@]host:6379/0`.
+    /// `redis://[:password@]host:6379/0`; `rediss://` for TLS.
     pub url: Option<Secret>,
+    /// The PEM file of the CA that signed Redis's certificate, when the system's roots
+    /// do not (a private CA); only with a `rediss://` URL.
+    pub ca_file: Option<std::path::PathBuf>,
     pub pool_size: usize,
     /// The deadline of one Redis call; past it the cache is bypassed, the limiter
     /// falls back to its in-process copy and the relay retries later.
@@ -330,6 +333,7 @@ impl Default for Settings {
             },
             redis: RedisSettings {
                 url: None,
+                ca_file: None,
                 pool_size: 16,
                 timeout_ms: 250,
                 namespace: "keystone".to_owned(),

@@ -95,6 +95,7 @@ pub fn redis(settings: &Settings) -> anyhow::Result<Option<Redis>> {
         .map(|url| {
             Redis::new(&RedisConfig {
                 url: url.to_owned(),
+                ca_file: settings.redis.ca_file.clone(),
                 pool_size: settings.redis.pool_size,
                 timeout: Duration::from_millis(settings.redis.timeout_ms),
             })
