@@ -14,15 +14,15 @@ use domain::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, NullOrdering};
 use sea_orm::{
-    AccessMode, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, IntoActiveModel, IsolationLevel, Order, QueryFilter, QueryOrder,
-    QuerySelect, Select, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, FromQueryResult, IntoActiveModel, Order, QueryFilter, QueryOrder,
+    QueryResult, QuerySelect, Select,
 };
 use uuid::Uuid;
 
 use super::entity::task_checklist_items as items;
 use super::entity::tasks::{self, Column};
-use super::store::{Persisted, read};
+use super::store::Persisted;
 use super::{contains_pattern, repository_error};
 use crate::database::Database;
 
@@ -142,15 +142,17 @@ impl Persisted for Task {
         Ok(())
     }
 
-    /// The task and its checklist in one read snapshot, so that they belong together and
+    /// The task and its checklist in one statement, so that they belong together and
     /// the `ETag` names a state that existed.
     async fn lookup(
         db: &DatabaseConnection,
         tenant: TenantId,
         id: TaskId,
     ) -> Result<Option<(tasks::Model, Vec<items::Model>)>, DbErr> {
-        let snapshot = read_snapshot(db).await?;
-        read::<Self>(&snapshot, tenant, id, false).await
+        let query = tasks::Entity::find()
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::TenantId.eq(tenant.as_uuid()));
+        Ok(with_checklists(db, query).await?.pop())
     }
 }
 
@@ -185,14 +187,81 @@ async fn insert_checklist(db: &DatabaseTransaction, rows: &[items::Model]) -> Re
     Ok(())
 }
 
-/// A read-only transaction whose statements all see one committed state. `PostgreSQL`
-/// needs `REPEATABLE READ` for that; an `SQLite` read transaction is a snapshot already.
-/// Dropped without commit: there is nothing to commit.
-async fn read_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let isolation = (db.get_database_backend() == DbBackend::Postgres)
-        .then_some(IsolationLevel::RepeatableRead);
-    db.begin_with_config(isolation, Some(AccessMode::ReadOnly))
-        .await
+/// The rows of `query`, each with its checklist, in one statement: one round trip, and
+/// one state of the database (a statement sees a single snapshot), so a task and its
+/// checklist always belong together without a transaction. Each row carries its
+/// checklist as a JSON array from a correlated subquery on the checklist's index.
+async fn with_checklists(
+    db: &impl ConnectionTrait,
+    query: Select<tasks::Entity>,
+) -> Result<Vec<(tasks::Model, Vec<items::Model>)>, DbErr> {
+    let checklist = match db.get_database_backend() {
+        DbBackend::Postgres => CHECKLIST_POSTGRES,
+        _ => CHECKLIST_SQLITE,
+    };
+    let rows = query
+        .column_as(Expr::cust(checklist), "checklist")
+        .into_model::<WithChecklist>()
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|WithChecklist { task, checklist }| {
+            let mut items: Vec<ChecklistJson> = serde_json::from_str(&checklist)
+                .map_err(|error| DbErr::Custom(format!("reading a checklist: {error}")))?;
+            items.sort_unstable_by_key(|item| item.position);
+            let items = items
+                .into_iter()
+                .map(|item| items::Model {
+                    id: item.id,
+                    task_id: task.id,
+                    tenant_id: task.tenant_id,
+                    position: item.position,
+                    text: item.text,
+                    done: item.done,
+                })
+                .collect();
+            Ok((task, items))
+        })
+        .collect()
+}
+
+/// A task's checklist as a JSON array, on `PostgreSQL`.
+const CHECKLIST_POSTGRES: &str = "(SELECT COALESCE(json_agg(json_build_object(\
+    'id', i.id, 'position', i.position, 'text', i.text, 'done', i.done)), '[]')::text \
+    FROM task_checklist_items i \
+    WHERE i.tenant_id = tasks.tenant_id AND i.task_id = tasks.id)";
+
+/// A task's checklist as a JSON array, on `SQLite`, which stores UUIDs as blobs and
+/// booleans as integers; a UUID as 32 hex digits parses like a hyphenated one.
+const CHECKLIST_SQLITE: &str = "(SELECT json_group_array(json_object(\
+    'id', CASE WHEN typeof(i.id) = 'blob' THEN lower(hex(i.id)) ELSE i.id END, \
+    'position', i.position, 'text', i.text, \
+    'done', json(CASE WHEN i.done THEN 'true' ELSE 'false' END))) \
+    FROM task_checklist_items i \
+    WHERE i.tenant_id = tasks.tenant_id AND i.task_id = tasks.id)";
+
+/// A task row and its checklist as JSON.
+struct WithChecklist {
+    task: tasks::Model,
+    checklist: String,
+}
+
+impl FromQueryResult for WithChecklist {
+    fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            task: tasks::Model::from_query_result(row, prefix)?,
+            checklist: row.try_get(prefix, "checklist")?,
+        })
+    }
+}
+
+/// One checklist item, as the subquery writes it.
+#[derive(serde::Deserialize)]
+struct ChecklistJson {
+    id: Uuid,
+    position: i32,
+    text: String,
+    done: bool,
 }
 
 /// Lists of tasks, on the pool.
@@ -308,7 +377,7 @@ fn beyond(cursor: TaskCursor, descending: bool) -> Condition {
 
 #[async_trait]
 impl TaskQueries for SqlTaskQueries {
-    /// One query for the page and one for all of its checklists, in one snapshot.
+    /// One statement: the page, each task with its checklist.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     async fn list(
         &self,
@@ -330,19 +399,11 @@ impl TaskQueries for SqlTaskQueries {
             query = query.filter(beyond(cursor, sort.descending));
         }
         let db = self.db.acquire().await?;
-        let listing = async {
-            let snapshot = read_snapshot(&db).await?;
-            let rows = sorted(query, sort).limit(limit).all(&snapshot).await?;
-            let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-            let checklists = checklists(&snapshot, tenant, &ids).await?;
-            Ok::<_, DbErr>((rows, checklists))
-        };
-        let (rows, mut checklists) = listing
+        let rows = with_checklists(&*db, sorted(query, sort).limit(limit))
             .await
             .map_err(|error| repository_error(error, "listing tasks"))?;
         rows.into_iter()
-            .map(|row| {
-                let checklist = checklists.remove(&row.id).unwrap_or_default();
+            .map(|(row, checklist)| {
                 Task::from_rows(row, checklist)
                     .map_err(|error| RepositoryError::Unexpected(error.context("reading a task")))
             })
@@ -1051,7 +1112,7 @@ mod tests {
         assert!(matches!(listed, Err(RepositoryError::Unexpected(_))));
     }
 
-    async fn a_page_of_tasks_and_all_their_checklists_take_two_queries(db: Database) {
+    async fn a_page_of_tasks_or_one_task_with_their_checklists_is_one_statement(db: Database) {
         let f = Fixture::new(db.clone()).await;
         let mut expected = Vec::new();
         for texts in [&["a", "b"][..], &[], &["c", "d", "e"]] {
@@ -1066,12 +1127,19 @@ mod tests {
             order: TaskOrder::CreatedAt,
             descending: false,
         };
-        let listed = SqlTaskQueries::new(recorded)
+        let listed = SqlTaskQueries::new(recorded.clone())
             .list(f.tenant(), &TaskFilter::default(), sort, None, 10)
             .await
             .unwrap();
         assert_eq!(listed, expected);
-        assert_eq!(statements.lock().unwrap().len(), 2);
+        assert_eq!(statements.lock().unwrap().len(), 1, "the page");
+
+        let one = SqlLookup::<Task>::new(recorded)
+            .get(f.tenant(), expected[2].id())
+            .await
+            .unwrap();
+        assert_eq!(one.as_ref(), Some(&expected[2]));
+        assert_eq!(statements.lock().unwrap().len(), 2, "and one task by id");
     }
 
     /// A filter: the default one, changed.
@@ -1245,7 +1313,7 @@ mod tests {
         every_order_pages_through_each_task_once_in_order_two_at_a_time,
         a_page_after_an_undated_task_continues_in_the_right_place,
         a_cursor_of_another_order_is_refused,
-        a_page_of_tasks_and_all_their_checklists_take_two_queries,
+        a_page_of_tasks_or_one_task_with_their_checklists_is_one_statement,
         every_filter_narrows_the_list_and_deleted_tasks_show_only_when_asked_for,
         like_wildcards_in_the_search_are_taken_literally,
     );
