@@ -196,10 +196,9 @@ fn presentation_error(names: &Names<'_>, s: &str) -> Edited {
         .find("// Told by the aggregates' modules, in `refusal`.")
         .ok_or("no comment `// Told by the aggregates' modules, in `refusal`.`")?;
     let arm = s[marker..]
-        .find("Self::Application(")
-        .ok_or("no `Self::Application(` after the comment on the aggregates' rules")?
-        + marker
-        + "Self::Application(".len();
+        .find("Error::")
+        .ok_or("no `Error::` after the comment on the aggregates' rules")?
+        + marker;
     Ok(format!("{}Error::{name}(_) | {}", &s[..arm], &s[arm..]))
 }
 
