@@ -1,6 +1,6 @@
 # Keystone's daily commands. Install just with `cargo install just`.
 
-pg_url := env_var_or_default("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+pg_url := env_var_or_default("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 redis_url := env_var_or_default("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 # List the recipes.

@@ -22,6 +22,7 @@ mod m20261121_000008_add_claim_token_to_idempotency_keys;
 mod m20261121_000009_outbox_relay;
 mod m20261121_000010_create_read_models;
 mod m20261203_000011_refresh_sessions_expire;
+mod m20261203_000012_notify_outbox_writes;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000009_outbox_relay::Migration),
             Box::new(m20261121_000010_create_read_models::Migration),
             Box::new(m20261203_000011_refresh_sessions_expire::Migration),
+            Box::new(m20261203_000012_notify_outbox_writes::Migration),
         ]
     }
 }

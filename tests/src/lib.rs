@@ -171,7 +171,10 @@ fn embedded_settings_on(database_url: String) -> Settings {
     settings.auth.registration_throttle.max_per_client = 1_000;
     // Consumers take over a dead one's messages quickly, so tests need not wait long.
     settings.events.claim_idle_secs = 1;
-    settings.events.relay_interval_ms = 50;
+    // The relay keeps its default interval (30 s): commits wake it, so events flow at
+    // once, and a test that waits on events shows the wake-up works. A bus that fails
+    // is retried soon.
+    settings.events.relay_initial_backoff_ms = 50;
     settings
 }
 

@@ -29,8 +29,11 @@ fn back_off(current: Duration, initial: Duration, max: Duration) -> Duration {
 pub struct RelayPolicy {
     /// Events per batch.
     pub batch: u64,
-    /// The pause once the outbox is drained.
+    /// The longest a drained relay waits for a write to wake it (`wait_for_events`);
+    /// a write wakes it at once, so this is only how late a lost wake-up is made good.
     pub interval: Duration,
+    /// The first wait after the bus failed, doubled with each failure after it.
+    pub initial_backoff: Duration,
     /// The longest wait while the bus fails.
     pub max_backoff: Duration,
 }
@@ -60,6 +63,19 @@ impl Relay {
         }
     }
 
+    /// Waits for events to be written, at most `wait`, after a step that drained the
+    /// outbox. While the bus fails it does not wait here: events written meanwhile
+    /// must not cut the backoff short.
+    ///
+    /// Returns `false` when the relay is backing off and the caller must sleep `wait`.
+    pub async fn wait_for_events(&self, wait: Duration) -> bool {
+        if !self.backoff.is_zero() {
+            return false;
+        }
+        self.outbox.written(wait).await;
+        true
+    }
+
     /// Publishes one batch; returns how long to wait before the next. A full batch
     /// means more may be waiting, so it goes on at once.
     pub async fn step(&mut self) -> Duration {
@@ -81,7 +97,7 @@ impl Relay {
             }
             Err(error) => {
                 let policy = self.policy;
-                self.backoff = back_off(self.backoff, policy.interval, policy.max_backoff);
+                self.backoff = back_off(self.backoff, policy.initial_backoff, policy.max_backoff);
                 tracing::warn!(
                     error = format!("{:#}", anyhow::Error::new(error)),
                     retry_in_ms = self.backoff.as_millis(),

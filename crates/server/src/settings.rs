@@ -84,8 +84,11 @@ pub struct EventSettings {
     pub run_in_server: bool,
     /// Events the relay publishes per transaction.
     pub relay_batch: u64,
-    /// How often the relay looks for new events when the outbox is drained.
+    /// The longest a drained relay waits before it looks again; a write wakes it at
+    /// once (in process, and through `LISTEN`/`NOTIFY` on `PostgreSQL`).
     pub relay_interval_ms: u64,
+    /// The first wait after the bus failed; it doubles up to `relay_max_backoff_ms`.
+    pub relay_initial_backoff_ms: u64,
     /// The longest wait between relay attempts while the bus is failing.
     pub relay_max_backoff_ms: u64,
     /// Published events are kept this long, then purged (and the consumers' records of
@@ -346,7 +349,8 @@ impl Default for Settings {
             events: EventSettings {
                 run_in_server: true,
                 relay_batch: 100,
-                relay_interval_ms: 200,
+                relay_interval_ms: 30_000,
+                relay_initial_backoff_ms: 200,
                 relay_max_backoff_ms: 30_000,
                 retention_hours: 7 * 24,
                 stream_max_len: 100_000,

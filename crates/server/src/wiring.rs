@@ -271,6 +271,7 @@ pub fn workers(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Wor
             RelayPolicy {
                 batch: events.relay_batch,
                 interval: Duration::from_millis(events.relay_interval_ms),
+                initial_backoff: Duration::from_millis(events.relay_initial_backoff_ms),
                 max_backoff,
             },
         ),

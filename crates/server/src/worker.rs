@@ -96,10 +96,22 @@ async fn pause(stopped: &mut watch::Receiver<bool>, duration: Duration) -> bool 
     }
 }
 
+/// Steps the relay; once the outbox is drained it waits for events to be written
+/// (`relay_interval_ms` at most), and while the bus fails it backs off.
 async fn run_relay(mut relay: Relay, mut stopped: watch::Receiver<bool>) {
     loop {
         let wait = relay.step().await;
-        if pause(&mut stopped, wait).await {
+        if *stopped.borrow() {
+            return;
+        }
+        if wait.is_zero() {
+            continue;
+        }
+        let waited = tokio::select! {
+            _ = stopped.changed() => return,
+            waited = relay.wait_for_events(wait) => waited,
+        };
+        if !waited && pause(&mut stopped, wait).await {
             return;
         }
     }

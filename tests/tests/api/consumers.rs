@@ -100,6 +100,7 @@ fn survivor(
             RelayPolicy {
                 batch: 100,
                 interval: Duration::from_millis(50),
+                initial_backoff: Duration::from_millis(50),
                 max_backoff: Duration::from_millis(500),
             },
         ),

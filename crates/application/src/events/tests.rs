@@ -33,7 +33,8 @@ fn relay(outbox: &Arc<FakeOutbox>, bus: &Arc<FakeBus>, batch: u64) -> Relay {
         bus.clone(),
         RelayPolicy {
             batch,
-            interval: INTERVAL,
+            interval: Duration::from_secs(30),
+            initial_backoff: INTERVAL,
             max_backoff: MAX_BACKOFF,
         },
     )
@@ -79,7 +80,7 @@ async fn a_full_batch_goes_on_at_once_and_a_drained_outbox_waits_the_interval() 
     }
     let mut relay = relay(&outbox, &bus, 2);
     assert_eq!(relay.step().await, Duration::ZERO);
-    assert_eq!(relay.step().await, INTERVAL);
+    assert_eq!(relay.step().await, Duration::from_secs(30));
     assert_eq!(bus.published().len(), 3);
     assert_eq!(outbox.unpublished(), 0);
 }
@@ -107,13 +108,14 @@ async fn while_the_bus_fails_the_relay_backs_off_keeps_the_events_and_recovers()
         1,
         "nothing is lost while the bus fails"
     );
-    assert_eq!(relay.step().await, INTERVAL);
+    assert_eq!(relay.step().await, Duration::from_secs(30));
     assert_eq!(outbox.unpublished(), 0);
     assert_eq!(
         relay.step().await,
-        INTERVAL,
+        Duration::from_secs(30),
         "a success resets the back-off"
     );
+    assert!(relay.wait_for_events(Duration::from_secs(30)).await);
 }
 
 #[tokio::test]

@@ -45,6 +45,10 @@ pub trait Outbox: Send + Sync {
     async fn purge_published(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
 
     async fn backlog(&self) -> Result<OutboxBacklog, RepositoryError>;
+
+    /// Returns once events may have been written since it last returned, or after
+    /// `at_most`: a drained relay waits here instead of polling.
+    async fn written(&self, at_most: Duration);
 }
 
 #[derive(Debug, thiserror::Error)]

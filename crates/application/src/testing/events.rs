@@ -38,6 +38,9 @@ impl FakeOutbox {
 
 #[async_trait]
 impl Outbox for FakeOutbox {
+    /// At once: the fakes have no clock to wait on.
+    async fn written(&self, _at_most: std::time::Duration) {}
+
     async fn relay(&self, limit: u64, publisher: &dyn EventPublisher) -> Result<u64, RelayError> {
         let batch: Vec<EventEnvelope> = self
             .unpublished

@@ -28,9 +28,9 @@
 //! event after it forever. It stays in the table until the retention purges it, for
 //! whoever investigates.
 
-use std::sync::Arc;
-
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use application::ports::{
     EventEnvelope, EventPublisher, Outbox, OutboxBacklog, RelayError, RepositoryError,
@@ -129,6 +129,12 @@ impl SqlOutbox {
 
 #[async_trait]
 impl Outbox for SqlOutbox {
+    /// Woken by this process's commits and, on `PostgreSQL`, by every replica's
+    /// (`database::wake`); no query runs while it waits.
+    async fn written(&self, at_most: Duration) {
+        self.db.wake().wait(self.db.ungated(), at_most).await;
+    }
+
     /// Publishes the oldest `limit` unpublished events, or nothing (`Ok(0)`) when
     /// another relay is at work. Returns how many events the bus took; undecodable rows
     /// in the batch are marked too but not counted.
@@ -713,6 +719,77 @@ mod tests {
         );
     }
 
+    /// On `PostgreSQL`, starts the outbox's listener and waits until it listens, then
+    /// takes the wake-up it gives when it starts; on `SQLite` there is nothing to start.
+    async fn listening(outbox: &SqlOutbox, db: &Database) {
+        if db.ungated().get_database_backend() != DbBackend::Postgres {
+            return;
+        }
+        let started = outbox.written(Duration::from_secs(10));
+        let listeners = async {
+            let sql = "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+            for _ in 0..1000 {
+                let statement = sea_orm::Statement::from_string(DbBackend::Postgres, sql);
+                let row = db
+                    .ungated()
+                    .query_one_raw(statement)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if row.try_get::<i64>("", "n").unwrap() > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the outbox never listened");
+        };
+        tokio::join!(started, listeners);
+    }
+
+    /// A relay waits on its outbox for up to an hour; the wait must end at `write`.
+    async fn wakes_at(outbox: &SqlOutbox, write: impl std::future::Future<Output = ()>) {
+        let waiting = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.written(Duration::from_hours(1)).await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "woken before anything was written");
+        write.await;
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the write woke the waiting relay")
+            .unwrap();
+    }
+
+    async fn a_commit_that_wrote_events_wakes_the_waiting_relay(db: Database) {
+        let outbox = SqlOutbox::new(db.clone());
+        listening(&outbox, &db).await;
+        let write = async {
+            let mut transaction = SqlUnitOfWork::new(db.clone()).begin().await.unwrap();
+            let event = started(TaskId::from_uuid(Uuid::now_v7()), at(1));
+            transaction.append_events(vec![event], 1).await.unwrap();
+            transaction.commit().await.unwrap();
+        };
+        wakes_at(&outbox, write).await;
+    }
+
+    /// Written on another connection, as another replica would: only `NOTIFY` can
+    /// tell this process.
+    async fn events_another_replica_writes_wake_the_relay_on_postgres(db: Database) {
+        if db.ungated().get_database_backend() != DbBackend::Postgres {
+            return;
+        }
+        let outbox = SqlOutbox::new(db.clone());
+        listening(&outbox, &db).await;
+        let write = async {
+            store_tasks_started(&db, 1).await;
+        };
+        wakes_at(&outbox, write).await;
+    }
+
     crate::on_every_backend!(
         events_are_published_in_order_of_occurrence_and_so_in_order_per_aggregate,
         a_skewed_clock_cannot_reorder_the_changes_of_an_aggregate_within_a_batch,
@@ -723,5 +800,7 @@ mod tests {
         the_purge_removes_only_events_published_before_the_cutoff,
         the_backlog_counts_unpublished_events_and_names_the_oldest,
         an_event_carries_the_version_its_aggregate_reached_with_the_change,
+        a_commit_that_wrote_events_wakes_the_waiting_relay,
+        events_another_replica_writes_wake_the_relay_on_postgres,
     );
 }

@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 
+use std::sync::Arc;
+
 use super::{idempotency, outbox, repository_error};
+use crate::database::wake::Wake;
 use crate::database::{Database, Turn};
 
 /// Starts transactions on a connection pool.
@@ -46,6 +49,8 @@ impl UnitOfWork for SqlUnitOfWork {
             .map_err(|error| repository_error(error, "starting a transaction"))?;
         Ok(Box::new(SqlTransaction {
             transaction,
+            wake: Arc::clone(self.db.wake()),
+            wrote_events: false,
             _turn: db,
         }))
     }
@@ -63,6 +68,9 @@ impl UnitOfWork for SqlUnitOfWork {
 /// order, so the transaction lets go of its connection before the turn is given back.
 pub struct SqlTransaction {
     pub(super) transaction: DatabaseTransaction,
+    /// Told after a commit that wrote events, so the relay need not poll.
+    wake: Arc<Wake>,
+    wrote_events: bool,
     _turn: Turn,
 }
 
@@ -73,6 +81,7 @@ impl Transaction for SqlTransaction {
         events: Vec<DomainEvent>,
         aggregate_version: i64,
     ) -> Result<(), RepositoryError> {
+        self.wrote_events |= !events.is_empty();
         outbox::append(&self.transaction, &events, aggregate_version).await
     }
 
@@ -87,9 +96,14 @@ impl Transaction for SqlTransaction {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {
+        let (wake, wrote_events) = (Arc::clone(&self.wake), self.wrote_events);
         self.transaction
             .commit()
             .await
-            .map_err(|error| repository_error(error, "committing a transaction"))
+            .map_err(|error| repository_error(error, "committing a transaction"))?;
+        if wrote_events {
+            wake.written();
+        }
+        Ok(())
     }
 }
