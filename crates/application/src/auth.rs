@@ -51,6 +51,11 @@ pub struct AuthPorts {
 impl Auth {
     #[must_use]
     pub fn new(ports: &Ports, auth: AuthPorts) -> Self {
+        let confirm = ConfirmPassword {
+            users: auth.users.clone(),
+            hasher: auth.hasher.clone(),
+            throttle: auth.throttle.clone(),
+        };
         Self {
             register: RegisterTenant {
                 uow: ports.uow.clone(),
@@ -82,17 +87,9 @@ impl Auth {
                 users: auth.users.clone(),
                 budget: auth.budget,
             },
-            confirm_password: ConfirmPassword {
-                users: auth.users.clone(),
-                hasher: auth.hasher.clone(),
-                throttle: auth.throttle.clone(),
-            },
+            confirm_password: confirm.clone(),
             change_password: ChangePassword {
-                confirm: ConfirmPassword {
-                    users: auth.users,
-                    hasher: auth.hasher,
-                    throttle: auth.throttle,
-                },
+                confirm,
                 uow: ports.uow.clone(),
                 access_tokens: auth.access_tokens,
                 refresh_tokens: auth.refresh_tokens,

@@ -422,7 +422,10 @@ pub(crate) async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let password = body.current_password.take();
     let mut edit = body.into_edit()?;
-    if let Some(password) = password {
+    // Checked only when the change needs it: a password check costs a hash, and
+    // counts against the caller's sign-in attempts.
+    let own_email = edit.email.is_some() && *id == principal.user_id.as_uuid();
+    if let Some(password) = password.filter(|_| own_email) {
         let confirm = &state.auth.confirm_password;
         edit.confirmed = Some(confirm.execute(&principal, &password, client).await?);
     }

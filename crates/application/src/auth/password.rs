@@ -30,6 +30,7 @@ impl PasswordConfirmed {
 
 /// Whether the caller knows their current password: every check counts as a sign-in
 /// attempt for their email and address, so this is no side door for guessing.
+#[derive(Clone)]
 pub struct ConfirmPassword {
     pub users: Arc<dyn Lookup<User>>,
     pub hasher: Arc<dyn PasswordHasher>,
