@@ -1,8 +1,10 @@
 //! Keystone's database schema, as sea-orm migrations.
 //!
-//! Migrations are written with the schema builder, never raw SQL, so the same files run
-//! on `SQLite` and `PostgreSQL`. Each one is a frozen snapshot: it names its own tables
-//! and columns instead of sharing identifiers, so a later change cannot rewrite history.
+//! Migrations are written with the schema builder, so the same files run on `SQLite` and
+//! `PostgreSQL`; only what `SQLite` lacks (a trigger that notifies, row-level security)
+//! is raw SQL, run on `PostgreSQL` alone. Each one is a frozen snapshot: it names its
+//! own tables and columns instead of sharing identifiers, so a later change cannot
+//! rewrite history.
 //! Every migration runs in a transaction with its bookkeeping row (`SQLite` has
 //! transactional DDL too), so a failure leaves the schema as it was.
 //!
@@ -23,6 +25,7 @@ mod m20261121_000009_outbox_relay;
 mod m20261121_000010_create_read_models;
 mod m20261203_000011_refresh_sessions_expire;
 mod m20261203_000012_notify_outbox_writes;
+mod m20261203_000013_row_level_security;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -42,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000010_create_read_models::Migration),
             Box::new(m20261203_000011_refresh_sessions_expire::Migration),
             Box::new(m20261203_000012_notify_outbox_writes::Migration),
+            Box::new(m20261203_000013_row_level_security::Migration),
         ]
     }
 }

@@ -129,8 +129,24 @@ pub async fn postgres_settings() -> TestSettings {
     settings_on(Backend::postgres(), false).await
 }
 
+/// Settings for the stack the run asked for, on a database no migration has touched,
+/// which the service migrates as it starts (outside production); on `PostgreSQL` it
+/// connects as the server's superuser, the one role that may.
+pub async fn unmigrated_settings() -> TestSettings {
+    let backend = if on_services() {
+        Backend::postgres()
+    } else {
+        Backend::Sqlite
+    };
+    let database = backend.fresh_database_url().await;
+    settings_on_database(database, on_services()).await
+}
+
 async fn settings_on(backend: Backend, with_redis: bool) -> TestSettings {
-    let (url, place) = backend.fresh_database_url().await;
+    settings_on_database(backend.fresh_service_database_url().await, with_redis).await
+}
+
+async fn settings_on_database((url, place): (String, Place), with_redis: bool) -> TestSettings {
     let mut settings = embedded_settings_on(url);
     let redis = if with_redis {
         let redis = TestRedis::new().await;

@@ -2,6 +2,7 @@
 //! and the gate in front of the pool, which counts the callers waiting for a connection.
 
 mod gate;
+mod scope;
 pub(crate) mod wake;
 
 use std::ops::Deref;
@@ -22,6 +23,8 @@ use sea_orm_migration::{MigrationStatus, MigratorTrait};
 use tokio::sync::OwnedSemaphorePermit;
 
 use self::gate::Gate;
+pub use self::scope::row_security_exemption;
+pub(crate) use self::scope::{Access, Scope, Session};
 use self::wake::Wake;
 
 /// A pool of connections to the database, behind a gate that lets in as many
@@ -37,7 +40,10 @@ pub struct Database {
 
 impl Database {
     /// Waits for a turn at the pool, for one operation of an adapter. The pool is used
-    /// through the returned turn, and no other way while the service serves.
+    /// through the returned turn, and no other way while the service serves. Its
+    /// statements name no tenant, so on `PostgreSQL` they see no tenant's rows: an
+    /// adapter reads and writes those in a [`Session`] (`session`), or in the unit of
+    /// work's transaction.
     ///
     /// # Errors
     /// `Unavailable` when no turn came free within the acquire timeout, or the pool is

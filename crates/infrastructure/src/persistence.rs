@@ -3,10 +3,12 @@
 //! Every aggregate is stored and read by id through one generic store (`store`), over
 //! what its own module says of its tables (`Persisted`); the queries of lists are the
 //! aggregate's own. Every query of tenant-owned rows filters by the tenant the caller
-//! passes in; the one cross-tenant lookup is `find_by_email`, for sign-in. Reads run on
-//! the pool; writes run in a `SqlTransaction`, which also stores the events the use
-//! case appends (the outbox) and the responses of idempotent requests, so all of them
-//! commit or none does. Every public operation first takes a turn at the pool's gate, held for its
+//! passes in, and runs in a transaction that names that tenant to the database
+//! (`database::Scope`), whose row-level security is the second lock; the lookups that
+//! find a tenant (`find_by_email` for sign-in, refresh tokens by their hash) and the
+//! upkeep span tenants, by name. Reads run in a `Session` of their own; writes run in a
+//! `SqlTransaction`, which also stores the events the use case appends (the outbox) and
+//! the responses of idempotent requests, so all of them commit or none does. Every public operation first takes a turn at the pool's gate, held for its
 //! whole duration (a transaction's until it ends), so the callers waiting for a connection
 //! are counted. Errors leave this module as `RepositoryError`: connection failures as
 //! `Unavailable`, known constraint violations as their business meaning, everything

@@ -18,4 +18,4 @@ pub use inbox::SqlInbox;
 pub use task_stats::SqlTaskStats;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;

@@ -116,6 +116,88 @@ impl Backend {
     }
 }
 
+/// The roles of `deploy/postgres/roles.sql`, named for tests. Roles belong to the
+/// server, not to a database, so every run shares them and leaves them; they hold
+/// nothing once their test databases are dropped. Their password is for servers that
+/// do not trust local connections.
+const OWNER_ROLE: &str = "keystone_test_owner";
+const APP_ROLE: &str = "keystone_test_app";
+const ROLE_PASSWORD: &str = "keystone_test";
+
+impl Backend {
+    /// The URL of a new database with every migration applied, for the service to run
+    /// on as it does in production, and where it lives. On `PostgreSQL` the database is
+    /// set up by `deploy/postgres/`, migrated as its owner role, and the URL names the
+    /// runtime role, which row-level security binds; on `SQLite` the database is empty,
+    /// and the service migrates it as it starts.
+    ///
+    /// # Panics
+    /// When the database cannot be created or migrated.
+    pub async fn fresh_service_database_url(&self) -> (String, Place) {
+        let (url, place) = self.fresh_database_url().await;
+        if matches!(self, Self::Sqlite) {
+            return (url, place);
+        }
+        let superuser = connect(url.clone()).await;
+        create_roles(&superuser).await;
+        superuser
+            .ungated()
+            .execute_unprepared(&for_tests(include_str!(
+                "../../../deploy/postgres/grants.sql"
+            )))
+            .await
+            .expect("granting the test roles their rights");
+        superuser.close().await.expect("closing the connection");
+        let owner = connect(as_role(&url, OWNER_ROLE)).await;
+        database::migrate_up(&owner)
+            .await
+            .expect("migrating the test database as its owner");
+        owner.close().await.expect("closing the connection");
+        (as_role(&url, APP_ROLE), place)
+    }
+}
+
+/// `sql` from `deploy/postgres/` with the roles of tests.
+fn for_tests(sql: &str) -> String {
+    sql.replace("keystone_owner", OWNER_ROLE)
+        .replace("keystone_app", APP_ROLE)
+}
+
+/// Creates the roles of `deploy/postgres/roles.sql`, with the password of tests, unless
+/// they exist: each statement on its own, since concurrent tests race to create them.
+async fn create_roles(superuser: &Database) {
+    let roles = for_tests(include_str!("../../../deploy/postgres/roles.sql"));
+    let statements = roles
+        .lines()
+        .filter(|line| !line.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for statement in statements
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        superuser
+            .ungated()
+            .execute_unprepared(&format!(
+                "DO $$ BEGIN EXECUTE $s${statement} PASSWORD '{ROLE_PASSWORD}'$s$; \
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            ))
+            .await
+            .expect("creating a test role");
+    }
+}
+
+/// `url` signing in as `role`.
+fn as_role(url: &str, role: &str) -> String {
+    PgConnectOptions::from_str(url)
+        .expect("a PostgreSQL URL")
+        .username(role)
+        .password(ROLE_PASSWORD)
+        .to_url_lossy()
+        .to_string()
+}
+
 /// Where a test database lives. Dropping it removes the database, and for `SQLite` its
 /// journal files; best effort.
 #[derive(Debug)]

@@ -149,6 +149,9 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before answering 503.
     pub acquire_timeout_ms: u64,
+    /// Lets production serve as a `PostgreSQL` role that row-level security does not
+    /// bind (a superuser, `BYPASSRLS`, the tables' owner); refused otherwise.
+    pub allow_exempt_role: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -296,6 +299,7 @@ impl Default for Settings {
                 url: Secret::new("sqlite://data/keystone.db"),
                 max_connections: 10,
                 acquire_timeout_ms: 3_000,
+                allow_exempt_role: false,
             },
             auth: AuthSettings {
                 jwt_secret: Secret::new(DEVELOPMENT_JWT_SECRET),

@@ -216,8 +216,22 @@ fn metrics_server(
     Ok((port, server))
 }
 
+/// Applies pending migrations, or in production refuses to start while any are pending,
+/// or while row-level security would not bind the database role (docs/deploy.md,
+/// "Database roles").
 async fn ensure_schema(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     let pending = database::pending_migrations(db).await?;
+    if settings.environment == Environment::Production
+        && pending.is_empty()
+        && !settings.database.allow_exempt_role
+        && let Some(exemption) = database::row_security_exemption(db).await?
+    {
+        bail!(
+            "refusing to start: {exemption}, so row-level security does not bind it; \
+             connect as the runtime role of docs/deploy.md (or set \
+             APP_DATABASE__ALLOW_EXEMPT_ROLE=true)"
+        );
+    }
     if pending.is_empty() {
         return Ok(());
     }

@@ -137,7 +137,7 @@ impl ChangePassword {
             .filter(|user| user.password_hash() == confirmed.password_hash())
             .ok_or(Error::ConcurrentModification)?;
         user.change_password(principal.user_id, hash, now)?;
-        tx.end_sessions(user.id(), now).await?;
+        tx.end_sessions(user.tenant_id(), user.id(), now).await?;
         command::save(tx.as_mut(), &mut user).await?;
         tx.commit().await?;
         tracing::info!("password changed; every session ended");

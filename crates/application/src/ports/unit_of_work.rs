@@ -49,9 +49,10 @@ pub trait Accounts: Send {
     /// transaction ends (a deactivation waits), so a task may be assigned to them.
     async fn can_act(&mut self, tenant: TenantId, user: UserId) -> Result<bool, RepositoryError>;
 
-    /// Ends every session of `user`: their refresh tokens stop working.
+    /// Ends every session of `user`, of `tenant`: their refresh tokens stop working.
     async fn end_sessions(
         &mut self,
+        tenant: TenantId,
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError>;

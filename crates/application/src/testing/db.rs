@@ -293,6 +293,7 @@ impl Accounts for FakeTransaction {
 
     async fn end_sessions(
         &mut self,
+        _tenant: TenantId,
         user: UserId,
         _now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {

@@ -98,7 +98,7 @@ impl Change<User> for UserChange {
             }
         };
         if ends_sessions {
-            cx.tx.end_sessions(user.id(), now).await?;
+            cx.tx.end_sessions(user.tenant_id(), user.id(), now).await?;
         }
         Ok(())
     }

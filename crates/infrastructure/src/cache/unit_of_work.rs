@@ -98,10 +98,11 @@ impl Accounts for InvalidatingTransaction {
 
     async fn end_sessions(
         &mut self,
+        tenant: TenantId,
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        self.inner.end_sessions(user, now).await
+        self.inner.end_sessions(tenant, user, now).await
     }
 }
 

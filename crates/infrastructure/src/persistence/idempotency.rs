@@ -6,9 +6,9 @@
 //! releasing and completing must match, so a request that outlived its lease cannot
 //! touch the claim a retry took over. `completed` holds the response, written in the
 //! transaction that created the resource, and is replayed until `expires_at`. A claim
-//! is made outside any transaction, in single statements, so a concurrent retry sees it
-//! at once; every step that depends on what was read is a conditional statement, so
-//! two requests racing for a key cannot both win it.
+//! is a short transaction of its own, committed before the request goes on, so a
+//! concurrent retry sees it at once; every step that depends on what was read is a
+//! conditional statement, so two requests racing for a key cannot both win it.
 
 use anyhow::anyhow;
 use application::ports::{
@@ -18,12 +18,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::entity::idempotency_keys::{self, Column};
 use super::repository_error;
-use crate::database::Database;
+use crate::database::{Access, Database, Scope};
 
 /// How long a claim holds without its request finishing. Longer than any request
 /// should take; a crashed request's key is free again after it.
@@ -55,7 +55,7 @@ impl SqlIdempotencyKeys {
 
 /// Inserts a new claim held by `token` unless the key has a row; whether it did.
 async fn insert_claim(
-    db: &DatabaseConnection,
+    db: &DatabaseTransaction,
     key: &IdempotencyKey,
     token: ClaimToken,
     now: DateTime<Utc>,
@@ -85,7 +85,7 @@ async fn insert_claim(
 }
 
 async fn find(
-    db: &DatabaseConnection,
+    db: &DatabaseTransaction,
     key: &IdempotencyKey,
 ) -> Result<Option<idempotency_keys::Model>, RepositoryError> {
     idempotency_keys::Entity::find_by_id((key.tenant.as_uuid(), key.key.clone()))
@@ -98,7 +98,7 @@ async fn find(
 /// tenant without a sweeper. The primary key starts with the tenant, so this reads
 /// only that tenant's keys.
 async fn purge_expired(
-    db: &DatabaseConnection,
+    db: &DatabaseTransaction,
     key: &IdempotencyKey,
     now: DateTime<Utc>,
 ) -> Result<(), RepositoryError> {
@@ -113,7 +113,7 @@ async fn purge_expired(
 
 /// Deletes the expired row that was read, and nothing another request wrote since.
 async fn delete_expired(
-    db: &DatabaseConnection,
+    db: &DatabaseTransaction,
     row: &idempotency_keys::Model,
 ) -> Result<(), RepositoryError> {
     idempotency_keys::Entity::delete_many()
@@ -129,7 +129,7 @@ async fn delete_expired(
 /// Takes over the lapsed claim that was read, if no one else did first: the lease
 /// read is the version the UPDATE checks. The new token disowns the old holder.
 async fn take_over(
-    db: &DatabaseConnection,
+    db: &DatabaseTransaction,
     row: &idempotency_keys::Model,
     key: &IdempotencyKey,
     token: ClaimToken,
@@ -174,45 +174,13 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
         key: &IdempotencyKey,
         now: DateTime<Utc>,
     ) -> Result<Claim, RepositoryError> {
-        let db = self.db.acquire().await?;
-        purge_expired(&db, key, now).await?;
-        let token = ClaimToken(Uuid::now_v7());
-        for _ in 0..CLAIM_ATTEMPTS {
-            if insert_claim(&db, key, token, now).await? {
-                return Ok(Claim::Claimed(token));
-            }
-            let Some(row) = find(&db, key).await? else {
-                // Released or expired between our two statements.
-                continue;
-            };
-            if row.expires_at <= now {
-                delete_expired(&db, &row).await?;
-                continue;
-            }
-            let same_request = row.fingerprint == key.fingerprint;
-            if row.state == COMPLETED {
-                return if same_request {
-                    recorded(row).map(Claim::Replay)
-                } else {
-                    Ok(Claim::KeyReused)
-                };
-            }
-            if row.locked_until > now {
-                return Ok(if same_request {
-                    Claim::InProgress
-                } else {
-                    Claim::KeyReused
-                });
-            }
-            // The request holding the claim is presumed dead and never answered, so the
-            // key is free for this request, whatever the dead one sent.
-            if take_over(&db, &row, key, token, now).await? {
-                return Ok(Claim::Claimed(token));
-            }
-        }
-        Err(RepositoryError::Unexpected(anyhow!(
-            "an idempotency key kept changing while it was being claimed"
-        )))
+        let db = self
+            .db
+            .session(Scope::Tenant(key.tenant), Access::Write)
+            .await?;
+        let claim = claim_in(&db, key, now).await?;
+        db.commit().await?;
+        Ok(claim)
     }
 
     /// Only an unfinished claim that `token` still holds is given up: a completed
@@ -223,7 +191,10 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
         key: &IdempotencyKey,
         token: ClaimToken,
     ) -> Result<(), RepositoryError> {
-        let db = self.db.acquire().await?;
+        let db = self
+            .db
+            .session(Scope::Tenant(key.tenant), Access::Write)
+            .await?;
         idempotency_keys::Entity::delete_many()
             .filter(Column::TenantId.eq(key.tenant.as_uuid()))
             .filter(Column::Key.eq(&key.key))
@@ -233,19 +204,66 @@ impl IdempotencyKeys for SqlIdempotencyKeys {
             .exec(&*db)
             .await
             .map_err(|error| repository_error(error, "releasing an idempotency key"))?;
-        Ok(())
+        db.commit().await
     }
 
     #[tracing::instrument(skip_all)]
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::AllTenants, Access::Write).await?;
         let deleted = idempotency_keys::Entity::delete_many()
             .filter(Column::ExpiresAt.lte(now))
             .exec(&*db)
             .await
             .map_err(|error| repository_error(error, "purging expired idempotency keys"))?;
+        db.commit().await?;
         Ok(deleted.rows_affected)
     }
+}
+
+/// The claim on `key`, made in `db`.
+async fn claim_in(
+    db: &DatabaseTransaction,
+    key: &IdempotencyKey,
+    now: DateTime<Utc>,
+) -> Result<Claim, RepositoryError> {
+    purge_expired(db, key, now).await?;
+    let token = ClaimToken(Uuid::now_v7());
+    for _ in 0..CLAIM_ATTEMPTS {
+        if insert_claim(db, key, token, now).await? {
+            return Ok(Claim::Claimed(token));
+        }
+        let Some(row) = find(db, key).await? else {
+            // Released or expired between our two statements.
+            continue;
+        };
+        if row.expires_at <= now {
+            delete_expired(db, &row).await?;
+            continue;
+        }
+        let same_request = row.fingerprint == key.fingerprint;
+        if row.state == COMPLETED {
+            return if same_request {
+                recorded(row).map(Claim::Replay)
+            } else {
+                Ok(Claim::KeyReused)
+            };
+        }
+        if row.locked_until > now {
+            return Ok(if same_request {
+                Claim::InProgress
+            } else {
+                Claim::KeyReused
+            });
+        }
+        // The request holding the claim is presumed dead and never answered, so the
+        // key is free for this request, whatever the dead one sent.
+        if take_over(db, &row, key, token, now).await? {
+            return Ok(Claim::Claimed(token));
+        }
+    }
+    Err(RepositoryError::Unexpected(anyhow!(
+        "an idempotency key kept changing while it was being claimed"
+    )))
 }
 
 /// Turns the claim `token` holds on `key` into its recorded response, in

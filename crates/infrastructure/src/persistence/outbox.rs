@@ -41,15 +41,15 @@ use domain::DomainEvent;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::entity::outbox::{self, Column};
 use super::repository_error;
-use crate::database::Database;
+use crate::database::{Access, Database, Scope};
 use crate::events::{OUTBOX_RELAY_FAILURES, OUTBOX_RELAYED, OUTBOX_UNDECODABLE, envelope};
 
 /// The key of the advisory lock a relay holds on `PostgreSQL` while it publishes a
@@ -145,12 +145,19 @@ impl Outbox for SqlOutbox {
         };
         let db = self.db.acquire().await?;
         if db.get_database_backend() != DbBackend::Postgres {
+            // No transaction, so the write lock is not held while the bus is called;
+            // this process's one relay at a time is the lock above.
             return relay_batch(&*db, limit, publisher).await;
         }
         let transaction = db
             .begin()
             .await
             .map_err(|error| repository_error(error, "starting the relay's transaction"))?;
+        // The relay publishes every tenant's events.
+        Scope::AllTenants
+            .enter(&transaction)
+            .await
+            .map_err(|error| repository_error(error, "naming the relay's scope"))?;
         if !take_relay_lock(&transaction).await? {
             return Ok(0);
         }
@@ -164,25 +171,27 @@ impl Outbox for SqlOutbox {
 
     #[tracing::instrument(skip_all, fields(%before))]
     async fn purge_published(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::AllTenants, Access::Write).await?;
         let purged = outbox::Entity::delete_many()
             .filter(Column::PublishedAt.is_not_null())
             .filter(Column::PublishedAt.lt(before))
             .exec(&*db)
             .await
             .map_err(|error| repository_error(error, "purging published events"))?;
+        db.commit().await?;
         Ok(purged.rows_affected)
     }
 
     #[tracing::instrument(skip_all)]
     async fn backlog(&self) -> Result<OutboxBacklog, RepositoryError> {
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::AllTenants, Access::Read).await?;
         let unpublished = outbox::Entity::find()
             .filter(Column::PublishedAt.is_null())
             .count(&*db)
             .await
             .map_err(|error| repository_error(error, "counting unpublished events"))?;
         let oldest = oldest_unpublished(&db).await?;
+        db.commit().await?;
         Ok(OutboxBacklog {
             unpublished,
             oldest,
@@ -293,7 +302,7 @@ fn decoded(row: &outbox::Model) -> Option<EventEnvelope> {
 }
 
 async fn oldest_unpublished(
-    db: &DatabaseConnection,
+    db: &DatabaseTransaction,
 ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
     outbox::Entity::find()
         .select_only()

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::entity::refresh_tokens::{self, Column};
 use super::repository_error;
-use crate::database::Database;
+use crate::database::{Access, Database, Scope};
 use crate::system::random_bytes;
 
 /// Refresh tokens in the `refresh_tokens` table.
@@ -70,7 +70,8 @@ impl SqlRefreshTokens {
         now: DateTime<Utc>,
         doing: &'static str,
     ) -> Result<(), RepositoryError> {
-        let db = self.db.acquire().await?;
+        // By a token or a session id, secrets that name no tenant.
+        let db = self.db.session(Scope::AllTenants, Access::Write).await?;
         refresh_tokens::Entity::update_many()
             .col_expr(Column::RevokedAt, Expr::value(now))
             .filter(which)
@@ -78,7 +79,7 @@ impl SqlRefreshTokens {
             .exec(&*db)
             .await
             .map_err(|error| repository_error(error, doing))?;
-        Ok(())
+        db.commit().await
     }
 }
 
@@ -108,7 +109,10 @@ impl RefreshTokens for SqlRefreshTokens {
         now: DateTime<Utc>,
     ) -> Result<String, RepositoryError> {
         let token = new_token().map_err(|error| error.context("making a refresh token"))?;
-        let db = self.db.acquire().await?;
+        let db = self
+            .db
+            .session(Scope::Tenant(user.tenant_id()), Access::Write)
+            .await?;
         let session_end = self.session_end(&*db, session, now).await?;
         let expires_at = (now + lifetime(self.ttl)?).min(session_end);
         let session = session.unwrap_or(SessionId(Uuid::now_v7()));
@@ -127,6 +131,7 @@ impl RefreshTokens for SqlRefreshTokens {
         .exec_without_returning(&*db)
         .await
         .map_err(|error| repository_error(error, "storing a refresh token"))?;
+        db.commit().await?;
         Ok(token)
     }
 
@@ -140,7 +145,8 @@ impl RefreshTokens for SqlRefreshTokens {
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, RepositoryError> {
         let hash = token_hash(token);
-        let db = self.db.acquire().await?;
+        // The token is what tells whose it is.
+        let db = self.db.session(Scope::AllTenants, Access::Write).await?;
         let consumed = refresh_tokens::Entity::update_many()
             .col_expr(Column::UsedAt, Expr::value(now))
             .filter(Column::TokenHash.eq(&hash))
@@ -151,6 +157,7 @@ impl RefreshTokens for SqlRefreshTokens {
             .await
             .map_err(|error| repository_error(error, "marking a refresh token used"))?;
         if let Some(row) = consumed.into_iter().next() {
+            db.commit().await?;
             return Ok(RefreshOutcome::Consumed {
                 user: UserId::from_uuid(row.user_id),
                 tenant: TenantId::from_uuid(row.tenant_id),
@@ -163,6 +170,7 @@ impl RefreshTokens for SqlRefreshTokens {
             .one(&*db)
             .await
             .map_err(|error| repository_error(error, "reading a refresh token"))?;
+        db.commit().await?;
         Ok(
             spent.map_or(RefreshOutcome::Invalid, |row| RefreshOutcome::Reused {
                 session: SessionId(row.session_id),
@@ -189,12 +197,13 @@ impl RefreshTokens for SqlRefreshTokens {
     /// Tokens past their expiry are of no use, not even to tell a replay: they go.
     #[tracing::instrument(skip_all)]
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::AllTenants, Access::Write).await?;
         let deleted = refresh_tokens::Entity::delete_many()
             .filter(Column::ExpiresAt.lte(now))
             .exec(&*db)
             .await
             .map_err(|error| repository_error(error, "purging expired refresh tokens"))?;
+        db.commit().await?;
         Ok(deleted.rows_affected)
     }
 

@@ -18,16 +18,16 @@ use async_trait::async_trait;
 use domain::{Aggregate, AggregateId, TenantId};
 use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, IntoActiveModel,
-    ModelTrait, QueryFilter, QuerySelect,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, ModelTrait, QueryFilter,
+    QuerySelect,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::repository_error;
 use super::unit_of_work::SqlTransaction;
-use crate::database::Database;
+use crate::database::{Access, Database, Scope};
 
 /// An aggregate as SQL stores it: its root table, the rows of other tables that belong
 /// to it, and the mapping between those rows and the aggregate. The mapping is the one
@@ -86,10 +86,11 @@ pub(crate) trait Persisted: Aggregate {
         async { Ok(()) }
     }
 
-    /// The aggregate's rows read on the pool. Several statements must see one state
-    /// (a read snapshot), which an aggregate with children arranges by overriding this.
+    /// The aggregate's rows, read in a transaction of their tenant. Several statements
+    /// must see one state (a read snapshot), which an aggregate with children arranges
+    /// by overriding this.
     fn lookup(
-        db: &DatabaseConnection,
+        db: &DatabaseTransaction,
         tenant: TenantId,
         id: Self::Id,
     ) -> impl Future<Output = Result<Option<Rows<Self>>, DbErr>> + Send {
@@ -151,7 +152,8 @@ impl<A: Persisted> Store<A> for SqlTransaction {
     /// instead of slipping in between (which would turn a 412 into a 409).
     #[tracing::instrument(skip_all, fields(aggregate = A::NAME, tenant_id = %tenant, id = %id))]
     async fn get(&mut self, tenant: TenantId, id: A::Id) -> Result<Option<A>, RepositoryError> {
-        let rows = read::<A>(&self.transaction, tenant, id, true)
+        let transaction = self.enter(tenant).await?;
+        let rows = read::<A>(transaction, tenant, id, true)
             .await
             .map_err(|error| repository_error(error, "loading an aggregate to change it"))?;
         into_aggregate(rows)
@@ -160,11 +162,12 @@ impl<A: Persisted> Store<A> for SqlTransaction {
     #[tracing::instrument(skip_all, fields(aggregate = A::NAME, id = %aggregate.id()))]
     async fn add(&mut self, aggregate: &A) -> Result<(), RepositoryError> {
         let (row, children) = aggregate.to_rows();
+        let transaction = self.enter(aggregate.tenant_id()).await?;
         A::Entity::insert(row.into_active_model())
-            .exec_without_returning(&self.transaction)
+            .exec_without_returning(transaction)
             .await
             .map_err(|error| A::write_error(error, "inserting an aggregate"))?;
-        A::add_children(&self.transaction, &children)
+        A::add_children(transaction, &children)
             .await
             .map_err(|error| A::write_error(error, "inserting an aggregate's children"))
     }
@@ -180,19 +183,20 @@ impl<A: Persisted> Store<A> for SqlTransaction {
             changes.not_set(column::<A>(fixed));
         }
         let version = column::<A>("version");
+        let transaction = self.enter(aggregate.tenant_id()).await?;
         let updated = A::Entity::update_many()
             .set(changes)
             .col_expr(version, Expr::col(version).add(1))
             .filter(column::<A>("id").eq(aggregate.id().as_uuid()))
             .filter(column::<A>("tenant_id").eq(aggregate.tenant_id().as_uuid()))
             .filter(version.eq(aggregate.version()))
-            .exec(&self.transaction)
+            .exec(transaction)
             .await
             .map_err(|error| A::write_error(error, "updating an aggregate"))?;
         if updated.rows_affected == 0 {
             return Err(RepositoryError::Stale);
         }
-        A::save_children(&self.transaction, &row, &children)
+        A::save_children(transaction, &row, &children)
             .await
             .map_err(|error| A::write_error(error, "writing an aggregate's children"))?;
         aggregate.saved();
@@ -228,10 +232,11 @@ impl<A> std::fmt::Debug for SqlLookup<A> {
 impl<A: Persisted> Lookup<A> for SqlLookup<A> {
     #[tracing::instrument(skip_all, fields(aggregate = A::NAME, tenant_id = %tenant, id = %id))]
     async fn get(&self, tenant: TenantId, id: A::Id) -> Result<Option<A>, RepositoryError> {
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::Tenant(tenant), Access::Read).await?;
         let rows = A::lookup(&db, tenant, id)
             .await
             .map_err(|error| repository_error(error, "reading an aggregate"))?;
+        db.commit().await?;
         into_aggregate(rows)
     }
 }

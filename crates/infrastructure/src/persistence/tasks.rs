@@ -14,9 +14,9 @@ use domain::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, NullOrdering};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, FromQueryResult, IntoActiveModel, Order, QueryFilter, QueryOrder,
-    QueryResult, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, IntoActiveModel, Order, QueryFilter, QueryOrder, QueryResult, QuerySelect,
+    Select,
 };
 use uuid::Uuid;
 
@@ -24,7 +24,7 @@ use super::entity::task_checklist_items as items;
 use super::entity::tasks::{self, Column};
 use super::store::Persisted;
 use super::{contains_pattern, repository_error};
-use crate::database::Database;
+use crate::database::{Access, Database, Scope};
 
 impl Persisted for Task {
     type Entity = tasks::Entity;
@@ -145,7 +145,7 @@ impl Persisted for Task {
     /// The task and its checklist in one statement, so that they belong together and
     /// the `ETag` names a state that existed.
     async fn lookup(
-        db: &DatabaseConnection,
+        db: &DatabaseTransaction,
         tenant: TenantId,
         id: TaskId,
     ) -> Result<Option<(tasks::Model, Vec<items::Model>)>, DbErr> {
@@ -398,10 +398,11 @@ impl TaskQueries for SqlTaskQueries {
             }
             query = query.filter(beyond(cursor, sort.descending));
         }
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::Tenant(tenant), Access::Read).await?;
         let rows = with_checklists(&*db, sorted(query, sort).limit(limit))
             .await
             .map_err(|error| repository_error(error, "listing tasks"))?;
+        db.commit().await?;
         rows.into_iter()
             .map(|(row, checklist)| {
                 Task::from_rows(row, checklist)
@@ -569,11 +570,17 @@ mod tests {
 
     /// A handle on the same pool that records the SQL of every statement run through
     /// it, in transactions too.
+    /// The statements run on `db`'s handle, but for the one that names a transaction's
+    /// tenant (`database::Scope`, on `PostgreSQL`).
     fn recording(db: &Database) -> (Database, Arc<Mutex<Vec<String>>>) {
         let statements = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&statements);
         let mut db = db.clone();
-        db.set_metric_callback(move |info| log.lock().unwrap().push(info.statement.sql.clone()));
+        db.set_metric_callback(move |info| {
+            if !info.statement.sql.contains("set_config('app.") {
+                log.lock().unwrap().push(info.statement.sql.clone());
+            }
+        });
         (db, statements)
     }
 

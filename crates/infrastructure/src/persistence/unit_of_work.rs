@@ -7,14 +7,14 @@ use application::ports::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::DomainEvent;
+use domain::{DomainEvent, TenantId};
 use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 
 use std::sync::Arc;
 
 use super::{idempotency, outbox, repository_error};
 use crate::database::wake::Wake;
-use crate::database::{Database, Turn};
+use crate::database::{Database, Scope, Turn};
 
 /// Starts transactions on a connection pool.
 #[derive(Debug, Clone)]
@@ -49,6 +49,7 @@ impl UnitOfWork for SqlUnitOfWork {
             .map_err(|error| repository_error(error, "starting a transaction"))?;
         Ok(Box::new(SqlTransaction {
             transaction,
+            tenant: None,
             wake: Arc::clone(self.db.wake()),
             wrote_events: false,
             _turn: db,
@@ -64,14 +65,38 @@ impl UnitOfWork for SqlUnitOfWork {
 /// ROLLBACK when dropped, which runs before its connection is reused. So an early
 /// return with `?` anywhere in a use case undoes every write made so far.
 ///
+/// Its statements reach the transaction only through [`SqlTransaction::enter`], which
+/// first names their tenant to the database (`database::Scope`), so row-level security
+/// holds every write to the tenant it is for.
+///
 /// It holds its turn at the pool until it commits or is dropped; the fields drop in
 /// order, so the transaction lets go of its connection before the turn is given back.
 pub struct SqlTransaction {
-    pub(super) transaction: DatabaseTransaction,
+    transaction: DatabaseTransaction,
+    /// The tenant last named to the database; `None` before the first statement.
+    tenant: Option<TenantId>,
     /// Told after a commit that wrote events, so the relay need not poll.
     wake: Arc<Wake>,
     wrote_events: bool,
     _turn: Turn,
+}
+
+impl SqlTransaction {
+    /// The transaction, for statements on `tenant`'s rows: named to the database first,
+    /// unless it already is.
+    pub(super) async fn enter(
+        &mut self,
+        tenant: TenantId,
+    ) -> Result<&DatabaseTransaction, RepositoryError> {
+        if self.tenant != Some(tenant) {
+            Scope::Tenant(tenant)
+                .enter(&self.transaction)
+                .await
+                .map_err(|error| repository_error(error, "naming the transaction's tenant"))?;
+            self.tenant = Some(tenant);
+        }
+        Ok(&self.transaction)
+    }
 }
 
 #[async_trait]
@@ -81,8 +106,14 @@ impl Transaction for SqlTransaction {
         events: Vec<DomainEvent>,
         aggregate_version: i64,
     ) -> Result<(), RepositoryError> {
-        self.wrote_events |= !events.is_empty();
-        outbox::append(&self.transaction, &events, aggregate_version).await
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        // The events of one change are of one aggregate, so of one tenant.
+        let transaction = self.enter(first.meta().tenant_id).await?;
+        outbox::append(transaction, &events, aggregate_version).await?;
+        self.wrote_events = true;
+        Ok(())
     }
 
     async fn complete_idempotent_request(
@@ -92,7 +123,8 @@ impl Transaction for SqlTransaction {
         response: &RecordedResponse,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        idempotency::complete(&self.transaction, key, token, response, now).await
+        let transaction = self.enter(key.tenant).await?;
+        idempotency::complete(transaction, key, token, response, now).await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {

@@ -21,7 +21,7 @@ use super::entity::{tenants, users};
 use super::store::Persisted;
 use super::unit_of_work::SqlTransaction;
 use super::{contains_pattern, refresh_tokens, repository_error};
-use crate::database::Database;
+use crate::database::{Access, Database, Scope};
 
 impl Persisted for User {
     type Entity = users::Entity;
@@ -103,14 +103,16 @@ impl SqlUsers {
 impl UserQueries for SqlUsers {
     #[tracing::instrument(skip_all)]
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
-        let db = self.db.acquire().await?;
-        users::Entity::find()
+        // Before sign-in the email is what tells the tenant (ADR 15: emails are unique
+        // across tenants).
+        let db = self.db.session(Scope::AllTenants, Access::Read).await?;
+        let row = users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
             .one(&*db)
             .await
-            .map_err(|error| repository_error(error, "looking a user up by email"))?
-            .map(into_user)
-            .transpose()
+            .map_err(|error| repository_error(error, "looking a user up by email"))?;
+        db.commit().await?;
+        row.map(into_user).transpose()
     }
 
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
@@ -141,16 +143,15 @@ impl UserQueries for SqlUsers {
                     .add(users::Column::Username.like(pattern)),
             );
         }
-        let db = self.db.acquire().await?;
-        query
+        let db = self.db.session(Scope::Tenant(tenant), Access::Read).await?;
+        let rows = query
             .order_by_asc(users::Column::Id)
             .limit(limit)
             .all(&*db)
             .await
-            .map_err(|error| repository_error(error, "listing users"))?
-            .into_iter()
-            .map(into_user)
-            .collect()
+            .map_err(|error| repository_error(error, "listing users"))?;
+        db.commit().await?;
+        rows.into_iter().map(into_user).collect()
     }
 }
 
@@ -158,12 +159,13 @@ impl UserQueries for SqlUsers {
 impl Accounts for SqlTransaction {
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant.id()))]
     async fn add_tenant(&mut self, tenant: &Tenant) -> Result<(), RepositoryError> {
+        let transaction = self.enter(tenant.id()).await?;
         tenants::Entity::insert(tenants::ActiveModel {
             id: Set(tenant.id().as_uuid()),
             name: Set(tenant.name().as_str().to_owned()),
             created_at: Set(tenant.created_at()),
         })
-        .exec_without_returning(&self.transaction)
+        .exec_without_returning(transaction)
         .await
         .map_err(|error| repository_error(error, "inserting a tenant"))?;
         Ok(())
@@ -175,7 +177,7 @@ impl Accounts for SqlTransaction {
     /// lock: its write transaction holds the whole database from its start.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     async fn active_admins(&mut self, tenant: TenantId) -> Result<ActiveAdmins, RepositoryError> {
-        let transaction = &self.transaction;
+        let transaction = self.enter(tenant).await?;
         if transaction.get_database_backend() == DbBackend::Postgres {
             tenants::Entity::find_by_id(tenant.as_uuid())
                 .lock(LockType::NoKeyUpdate)
@@ -198,25 +200,28 @@ impl Accounts for SqlTransaction {
     /// until this transaction ends (`SQLite`'s write transaction excludes that anyway).
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, user_id = %user))]
     async fn can_act(&mut self, tenant: TenantId, user: UserId) -> Result<bool, RepositoryError> {
+        let transaction = self.enter(tenant).await?;
         let mut query = users::Entity::find_by_id(user.as_uuid())
             .filter(users::Column::TenantId.eq(tenant.as_uuid()));
-        if self.transaction.get_database_backend() == DbBackend::Postgres {
+        if transaction.get_database_backend() == DbBackend::Postgres {
             query = query.lock(LockType::Share);
         }
         let found = query
-            .one(&self.transaction)
+            .one(transaction)
             .await
             .map_err(|error| repository_error(error, "reading a user in a transaction"))?;
         Ok(found.is_some_and(|row| row.is_active && row.deleted_at.is_none()))
     }
 
-    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, user_id = %user))]
     async fn end_sessions(
         &mut self,
+        tenant: TenantId,
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        refresh_tokens::revoke_user(&self.transaction, user, now)
+        let transaction = self.enter(tenant).await?;
+        refresh_tokens::revoke_user(transaction, user, now)
             .await
             .map_err(|error| repository_error(error, "ending a user's sessions"))
     }
@@ -840,11 +845,15 @@ mod tests {
                 .unwrap()
         };
         let mut tx = users.uow.begin().await.unwrap();
-        tx.end_sessions(admin.id(), at(1)).await.unwrap();
+        tx.end_sessions(admin.tenant_id(), admin.id(), at(1))
+            .await
+            .unwrap();
         drop(tx);
         assert_eq!(live().await, 1, "a rolled-back transaction ends nothing");
         let mut tx = users.uow.begin().await.unwrap();
-        tx.end_sessions(admin.id(), at(1)).await.unwrap();
+        tx.end_sessions(admin.tenant_id(), admin.id(), at(1))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(live().await, 0);
     }

@@ -7,7 +7,6 @@
 
 use application::ports::{AuditEntry, AuditLog, EventEnvelope, EventHandler, RepositoryError};
 use async_trait::async_trait;
-use chrono::Utc;
 use domain::{TenantId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
@@ -15,8 +14,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::entity::audit_log::{self, Column};
-use super::inbox::{Write, record};
-use crate::database::Database;
+use super::inbox::begin_applying;
+use crate::database::{Access, Database, Scope};
 use crate::persistence::repository_error;
 
 /// The handler's name: its consumer group and its key in the inbox.
@@ -62,13 +61,12 @@ impl EventHandler for SqlAuditLog {
         fields(event_id = %envelope.id, event = envelope.event.name())
     )]
     async fn handle(&self, envelope: &EventEnvelope) -> Result<bool, RepositoryError> {
-        let write = Write::begin(&self.db).await?;
-        if !record(&write.tx, NAME, envelope.id, Utc::now()).await? {
+        let Some(write) = begin_applying(&self.db, NAME, envelope).await? else {
             return Ok(false);
-        }
+        };
         audit_log::Entity::insert(entry(envelope))
             .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
-            .exec_without_returning(&write.tx)
+            .exec_without_returning(&*write)
             .await
             .map_err(|error| repository_error(error, "writing an audit entry"))?;
         write.commit().await?;
@@ -85,7 +83,7 @@ impl AuditLog for SqlAuditLog {
         before: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<AuditEntry>, RepositoryError> {
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::Tenant(tenant), Access::Read).await?;
         let mut query = audit_log::Entity::find().filter(Column::TenantId.eq(tenant.as_uuid()));
         if let Some(before) = before {
             query = query.filter(Column::Id.lt(before));
@@ -96,6 +94,7 @@ impl AuditLog for SqlAuditLog {
             .all(&*db)
             .await
             .map_err(|error| repository_error(error, "listing audit entries"))?;
+        db.commit().await?;
         Ok(rows
             .into_iter()
             .map(|row| AuditEntry {
@@ -203,9 +202,9 @@ mod tests {
         let tenant = tenant();
         let event = created(tenant, task(), None, None, 1);
         assert!(log.handle(&event).await.unwrap());
-        let an_hour_ago = Utc::now() - chrono::TimeDelta::hours(1);
+        let an_hour_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
         assert_eq!(inbox.purge_processed(an_hour_ago).await.unwrap(), 0);
-        let soon = Utc::now() + chrono::TimeDelta::seconds(1);
+        let soon = chrono::Utc::now() + chrono::TimeDelta::seconds(1);
         assert_eq!(inbox.purge_processed(soon).await.unwrap(), 1);
         assert!(log.handle(&event).await.unwrap(), "the inbox forgot it");
         assert_eq!(ids(&log, tenant, None).await, [event.id]);

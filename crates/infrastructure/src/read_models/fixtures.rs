@@ -82,7 +82,7 @@ pub(super) fn created(
 }
 
 /// A tenant with an admin and a member, stored through the unit of work.
-pub(super) struct WriteSide {
+pub(crate) struct WriteSide {
     pub uow: SqlUnitOfWork,
     pub admin: User,
     pub member: User,

@@ -1,51 +1,30 @@
-//! The inbox: the ids of the events each handler applied, and the write transaction a
-//! handler records them in together with its effect.
+//! The inbox: the ids of the events each handler applied, recorded in the write
+//! transaction of the handler's effect (a `database::Session` in the event's tenant).
 
-use application::ports::{Inbox, RepositoryError};
+use application::ports::{EventEnvelope, Inbox, RepositoryError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::entity::processed_events::{self, Column};
-use crate::database::{Database, Turn};
+use crate::database::{Access, Database, Scope, Session};
 use crate::persistence::repository_error;
 
-/// An open write transaction and the turn at the pool it holds. The fields drop in
-/// order: the transaction (rolling back unless committed) lets go of its connection
-/// before the turn is given back.
-pub(super) struct Write {
-    pub(super) tx: DatabaseTransaction,
-    _turn: Turn,
-}
-
-impl Write {
-    /// Begins a transaction that takes `SQLite`'s write lock at once, as the unit of
-    /// work does: every handler writes, and a deferred transaction would fail with
-    /// `SQLITE_BUSY` when a concurrent handler committed between its read and its write.
-    pub(super) async fn begin(db: &Database) -> Result<Self, RepositoryError> {
-        let turn = db.acquire().await?;
-        let tx = turn
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
-            .await
-            .map_err(|error| repository_error(error, "starting a read-model transaction"))?;
-        Ok(Self { tx, _turn: turn })
-    }
-
-    pub(super) async fn commit(self) -> Result<(), RepositoryError> {
-        self.tx
-            .commit()
-            .await
-            .map_err(|error| repository_error(error, "committing a read-model transaction"))
-    }
+/// The write transaction `consumer` applies `envelope` in, in the event's tenant, with
+/// the event recorded as applied; `None` when it had been already, and nothing must
+/// change.
+pub(super) async fn begin_applying(
+    db: &Database,
+    consumer: &str,
+    envelope: &EventEnvelope,
+) -> Result<Option<Session>, RepositoryError> {
+    let tenant = envelope.event.meta().tenant_id;
+    let write = db.session(Scope::Tenant(tenant), Access::Write).await?;
+    let first = record(&write, consumer, envelope.id, Utc::now()).await?;
+    Ok(first.then_some(write))
 }
 
 /// Records that `consumer` applied `event`; `false` when it had already, and the caller
@@ -95,12 +74,13 @@ impl Inbox for SqlInbox {
     /// window: an event redelivered after its record is gone is applied again.
     #[tracing::instrument(skip_all)]
     async fn purge_processed(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::AllTenants, Access::Write).await?;
         let deleted = processed_events::Entity::delete_many()
             .filter(Column::ProcessedAt.lt(before))
             .exec(&*db)
             .await
             .map_err(|error| repository_error(error, "purging processed events"))?;
+        db.commit().await?;
         Ok(deleted.rows_affected)
     }
 }
@@ -131,24 +111,18 @@ mod tests {
 
     async fn purging_forgets_only_the_events_processed_before_the_cutoff(db: Database) {
         let inbox = SqlInbox::new(db.clone());
-        let write = Write::begin(&db).await.unwrap();
+        let write = db.session(Scope::AllTenants, Access::Write).await.unwrap();
         let (old, recent) = (new_id(), new_id());
         let cutoff = Utc::now();
         let an_hour = chrono::TimeDelta::hours(1);
-        assert!(record(&write.tx, "a", old, cutoff - an_hour).await.unwrap());
-        assert!(record(&write.tx, "b", old, cutoff - an_hour).await.unwrap());
-        assert!(record(&write.tx, "a", recent, cutoff).await.unwrap());
+        assert!(record(&write, "a", old, cutoff - an_hour).await.unwrap());
+        assert!(record(&write, "b", old, cutoff - an_hour).await.unwrap());
+        assert!(record(&write, "a", recent, cutoff).await.unwrap());
         write.commit().await.unwrap();
         assert_eq!(inbox.purge_processed(cutoff).await.unwrap(), 2);
-        let write = Write::begin(&db).await.unwrap();
-        assert!(
-            record(&write.tx, "a", old, cutoff).await.unwrap(),
-            "forgotten"
-        );
-        assert!(
-            !record(&write.tx, "a", recent, cutoff).await.unwrap(),
-            "kept"
-        );
+        let write = db.session(Scope::AllTenants, Access::Write).await.unwrap();
+        assert!(record(&write, "a", old, cutoff).await.unwrap(), "forgotten");
+        assert!(!record(&write, "a", recent, cutoff).await.unwrap(), "kept");
     }
 
     crate::on_every_backend!(

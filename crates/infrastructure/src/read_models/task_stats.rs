@@ -39,8 +39,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{projection_positions, task_stats_tasks, task_stats_users};
-use super::inbox::{Write, record};
-use crate::database::Database;
+use super::inbox::begin_applying;
+use crate::database::{Access, Database, Scope};
 use crate::persistence::entity::{tasks, tenants};
 use crate::persistence::repository_error;
 
@@ -329,13 +329,12 @@ impl EventHandler for SqlTaskStats {
         fields(event_id = %envelope.id, event = envelope.event.name())
     )]
     async fn handle(&self, envelope: &EventEnvelope) -> Result<bool, RepositoryError> {
-        let write = Write::begin(&self.db).await?;
-        if !record(&write.tx, NAME, envelope.id, Utc::now()).await? {
+        let Some(write) = begin_applying(&self.db, NAME, envelope).await? else {
             return Ok(false);
-        }
-        apply_event(&write.tx, envelope).await?;
+        };
+        apply_event(&write, envelope).await?;
         let meta = envelope.event.meta();
-        advance(&write.tx, meta.tenant_id.as_uuid(), meta.occurred_at).await?;
+        advance(&write, meta.tenant_id.as_uuid(), meta.occurred_at).await?;
         write.commit().await?;
         Ok(true)
     }
@@ -363,7 +362,7 @@ impl TaskStatsQueries for SqlTaskStats {
         today: NaiveDate,
     ) -> Result<TaskStats, RepositoryError> {
         use task_stats_tasks::Column;
-        let db = self.db.acquire().await?;
+        let db = self.db.session(Scope::Tenant(tenant), Access::Read).await?;
         let status = |status: TaskStatus| Column::Status.eq(status.as_str());
         let figures: Option<(Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64)> =
             task_stats_tasks::Entity::find()
@@ -401,6 +400,7 @@ impl TaskStatsQueries for SqlTaskStats {
             .await
             .map_err(|error| repository_error(error, "reading the task statistics' position"))?
             .map(|row| row.as_of);
+        db.commit().await?;
         Ok(TaskStats {
             open: count(open),
             in_progress: count(in_progress),
@@ -547,14 +547,16 @@ fn rebuild_conflict() -> OnConflict {
 }
 
 async fn every_tenant(db: &Database) -> Result<Vec<Uuid>, RepositoryError> {
-    let db = db.acquire().await?;
-    tenants::Entity::find()
+    let db = db.session(Scope::AllTenants, Access::Read).await?;
+    let tenants = tenants::Entity::find()
         .select_only()
         .column(tenants::Column::Id)
         .into_tuple()
         .all(&*db)
         .await
-        .map_err(|error| repository_error(error, "listing tenants to rebuild"))
+        .map_err(|error| repository_error(error, "listing tenants to rebuild"))?;
+    db.commit().await?;
+    Ok(tenants)
 }
 
 impl SqlTaskStats {
@@ -573,8 +575,9 @@ impl SqlTaskStats {
             every_tenant(&self.db).await?
         };
         for tenant in &tenants {
-            let write = Write::begin(&self.db).await?;
-            rebuild_tenant(&write.tx, *tenant).await?;
+            let scope = Scope::Tenant(TenantId::from_uuid(*tenant));
+            let write = self.db.session(scope, Access::Write).await?;
+            rebuild_tenant(&write, *tenant).await?;
             write.commit().await?;
         }
         Ok(u64::try_from(tenants.len()).unwrap_or(u64::MAX))
