@@ -26,6 +26,7 @@ mod m20261121_000010_create_read_models;
 mod m20261203_000011_refresh_sessions_expire;
 mod m20261203_000012_notify_outbox_writes;
 mod m20261203_000013_row_level_security;
+mod m20261203_000014_index_live_tasks_for_listing;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_refresh_sessions_expire::Migration),
             Box::new(m20261203_000012_notify_outbox_writes::Migration),
             Box::new(m20261203_000013_row_level_security::Migration),
+            Box::new(m20261203_000014_index_live_tasks_for_listing::Migration),
         ]
     }
 }
