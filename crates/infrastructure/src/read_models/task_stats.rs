@@ -34,7 +34,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Value,
+    QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -74,44 +74,18 @@ enum Figure {
 }
 
 impl Figure {
-    /// The column holding the figure, the column of its version, and its value.
-    fn columns(self) -> (task_stats_tasks::Column, task_stats_tasks::Column, Value) {
-        use task_stats_tasks::Column;
+    /// The figure's value and version columns, as SQL names them.
+    fn columns(self) -> (&'static str, &'static str) {
         match self {
-            Self::Assignee(assignee) => {
-                (Column::AssigneeId, Column::AssigneeVersion, assignee.into())
-            }
-            Self::Status(status) => (
-                Column::Status,
-                Column::StatusVersion,
-                status.as_str().into(),
-            ),
-            Self::DueDate(due) => (Column::DueDate, Column::DueDateVersion, due.into()),
-            Self::Deleted(deleted) => (Column::Deleted, Column::DeletedVersion, deleted.into()),
+            Self::Assignee(_) => ("assignee_id", "assignee_version"),
+            Self::Status(_) => ("status", "status_version"),
+            Self::DueDate(_) => ("due_date", "due_date_version"),
+            Self::Deleted(_) => ("deleted", "deleted_version"),
         }
     }
 
-    /// A row for a task the projection has not seen, holding this figure only.
-    fn new_row(
-        self,
-        tenant: Uuid,
-        task: Uuid,
-        version: i64,
-        at: DateTime<Utc>,
-    ) -> task_stats_tasks::ActiveModel {
-        let mut row = task_stats_tasks::ActiveModel {
-            task_id: Set(task),
-            tenant_id: Set(tenant),
-            assignee_id: Set(None),
-            assignee_version: Set(UNSET),
-            status: Set(TaskStatus::Todo.as_str().to_owned()),
-            status_version: Set(UNSET),
-            due_date: Set(None),
-            due_date_version: Set(UNSET),
-            deleted: Set(false),
-            deleted_version: Set(UNSET),
-            updated_at: Set(at),
-        };
+    /// Sets this figure of `row`, stamped with `version`.
+    fn set(self, row: &mut task_stats_tasks::ActiveModel, version: i64) {
         match self {
             Self::Assignee(assignee) => {
                 row.assignee_id = Set(assignee);
@@ -130,8 +104,34 @@ impl Figure {
                 row.deleted_version = Set(version);
             }
         }
-        row
     }
+}
+
+/// A task's row holding `figures` at `version`, and every other figure `UNSET`.
+fn row_of(
+    tenant: Uuid,
+    task: Uuid,
+    figures: &[Figure],
+    version: i64,
+    at: DateTime<Utc>,
+) -> task_stats_tasks::ActiveModel {
+    let mut row = task_stats_tasks::ActiveModel {
+        task_id: Set(task),
+        tenant_id: Set(tenant),
+        assignee_id: Set(None),
+        assignee_version: Set(UNSET),
+        status: Set(TaskStatus::Todo.as_str().to_owned()),
+        status_version: Set(UNSET),
+        due_date: Set(None),
+        due_date_version: Set(UNSET),
+        deleted: Set(false),
+        deleted_version: Set(UNSET),
+        updated_at: Set(at),
+    };
+    for figure in figures {
+        figure.set(&mut row, version);
+    }
+    row
 }
 
 /// The task an event is about, the figures it sets, and the users whose figures it may
@@ -165,70 +165,6 @@ fn figures(event: &DomainEvent) -> Option<(Uuid, Vec<Figure>, Option<UserId>)> {
         TaskFact::Restored => (vec![Figure::Deleted(false)], None),
     };
     Some((event.task_id.as_uuid(), figures, previous))
-}
-
-/// Sets `figure` of the task unless a newer version set it already; whether it did.
-async fn apply(
-    tx: &DatabaseTransaction,
-    tenant: Uuid,
-    task: Uuid,
-    figure: Figure,
-    version: i64,
-    at: DateTime<Utc>,
-) -> Result<bool, RepositoryError> {
-    if update(tx, tenant, task, figure, version, at).await? {
-        return Ok(true);
-    }
-    let inserted = task_stats_tasks::Entity::insert(figure.new_row(tenant, task, version, at))
-        .on_conflict(
-            OnConflict::column(task_stats_tasks::Column::TaskId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(tx)
-        .await
-        .map_err(|error| repository_error(error, "adding a task to the task statistics"))?;
-    if inserted == 1 {
-        return Ok(true);
-    }
-    // The row exists: it was there all along with a newer figure, or another handler
-    // (or a rebuild) made it between our two statements, which the update now sees.
-    update(tx, tenant, task, figure, version, at).await
-}
-
-async fn update(
-    tx: &DatabaseTransaction,
-    tenant: Uuid,
-    task: Uuid,
-    figure: Figure,
-    version: i64,
-    at: DateTime<Utc>,
-) -> Result<bool, RepositoryError> {
-    use task_stats_tasks::Column;
-    let (value_column, version_column, value) = figure.columns();
-    let updated = task_stats_tasks::Entity::update_many()
-        .col_expr(value_column, Expr::value(value))
-        .col_expr(version_column, Expr::value(version))
-        .col_expr(Column::UpdatedAt, Expr::value(at))
-        .filter(Column::TaskId.eq(task))
-        .filter(Column::TenantId.eq(tenant))
-        .filter(version_column.lte(version))
-        .exec(tx)
-        .await
-        .map_err(|error| repository_error(error, "updating the task statistics"))?;
-    Ok(updated.rows_affected == 1)
-}
-
-/// The task's assignee as the projection holds it now.
-async fn assignee(tx: &DatabaseTransaction, task: Uuid) -> Result<Option<Uuid>, RepositoryError> {
-    let assignee: Option<Option<Uuid>> = task_stats_tasks::Entity::find_by_id(task)
-        .select_only()
-        .column(task_stats_tasks::Column::AssigneeId)
-        .into_tuple()
-        .one(tx)
-        .await
-        .map_err(|error| repository_error(error, "reading a task's assignee"))?;
-    Ok(assignee.flatten())
 }
 
 /// Records that `user`'s figures changed at `at`, unless a later change is recorded.
@@ -289,26 +225,56 @@ fn later_of(table: &str, column: &str) -> SimpleExpr {
     ))
 }
 
-/// Applies a task event's figures, and records when the figures of the users it
-/// concerns changed.
+/// Applies a task event's figures in one statement, an upsert of the task's row in
+/// which each figure takes the event's value where the event's version is at least the
+/// figure's (`newer_figures`), and records when the figures of the users it concerns
+/// changed: the task's assignee, as the upsert returns it, and the previous one of an
+/// assignment. An event whose every figure is older than the row's changes nothing.
 async fn apply_event(
     tx: &DatabaseTransaction,
     envelope: &EventEnvelope,
 ) -> Result<(), RepositoryError> {
+    use task_stats_tasks::Column;
     let Some((task, figures, previous)) = figures(&envelope.event) else {
         return Ok(());
     };
     let meta = envelope.event.meta();
     let (tenant, at) = (meta.tenant_id.as_uuid(), meta.occurred_at);
-    let mut changed = false;
-    for figure in figures {
-        changed |= apply(tx, tenant, task, figure, envelope.aggregate_version, at).await?;
-    }
-    if !changed {
+    let mut conflict = newer_figures();
+    let any_newer = figures
+        .iter()
+        .map(|figure| {
+            let (_, version) = figure.columns();
+            Expr::cust(format!("excluded.{version} >= task_stats_tasks.{version}"))
+        })
+        .reduce(ExprTrait::or);
+    // An event never changes the row of another tenant's task, whatever id it names.
+    conflict.action_and_where(Expr::cust(
+        "task_stats_tasks.tenant_id = excluded.tenant_id",
+    ));
+    conflict.action_and_where_option(any_newer);
+    let upsert = task_stats_tasks::Entity::insert(row_of(
+        tenant,
+        task,
+        &figures,
+        envelope.aggregate_version,
+        at,
+    ))
+    .on_conflict(conflict)
+    .into_query()
+    .returning_col(Column::AssigneeId)
+    .to_owned();
+    let Some(row) = tx
+        .query_one(&upsert)
+        .await
+        .map_err(|error| repository_error(error, "applying an event to the task statistics"))?
+    else {
         return Ok(());
-    }
-    let users: BTreeSet<Uuid> = assignee(tx, task)
-        .await?
+    };
+    let assignee: Option<Uuid> = row
+        .try_get("", "assignee_id")
+        .map_err(|error| repository_error(error, "reading a task's assignee"))?;
+    let users: BTreeSet<Uuid> = assignee
         .into_iter()
         .chain(previous.map(UserId::as_uuid))
         .collect();
@@ -459,7 +425,7 @@ async fn rebuild_tenant(tx: &DatabaseTransaction, tenant: Uuid) -> Result<(), Re
                 anyhow::Error::new(error).context("building the task statistics' rebuild"),
             )
         })?
-        .on_conflict(rebuild_conflict())
+        .on_conflict(newer_figures())
         .to_owned();
     tx.execute(&insert)
         .await
@@ -500,9 +466,10 @@ async fn rebuild_tenant(tx: &DatabaseTransaction, tenant: Uuid) -> Result<(), Re
     Ok(())
 }
 
-/// On a row that exists: each figure and its version from the rebuild where the
-/// rebuild's version is at least the figure's, else kept; `updated_at` the later one.
-fn rebuild_conflict() -> OnConflict {
+/// On a row that exists: each figure and its version from the incoming row (an event's,
+/// a rebuild's) where its version is at least the figure's, else kept; `updated_at` the
+/// later one.
+fn newer_figures() -> OnConflict {
     use task_stats_tasks::Column;
     let table = "task_stats_tasks";
     let newer = |value: &str, version: &str| {
