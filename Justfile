@@ -106,6 +106,7 @@ k8s-validate:
 lint-deploy:
     deploy/check
 
-# API throughput over raw PostgreSQL (pgbench -S), measured in one run (release build).
-bench:
-    bench/run
+# Each endpoint's req/s, p50 and p99 over pgbench -S and over its own SQL, and resident
+# memory, in one run (release build, PostgreSQL). `just bench --json bench.json` too.
+bench *args:
+    bench/run {{args}}
