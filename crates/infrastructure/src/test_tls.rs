@@ -1,6 +1,8 @@
 //! What the TLS tests need: a certificate authority of their own, a server certificate
-//! it signed for `localhost` and `127.0.0.1`, and a Redis with TLS on a free port.
+//! it signed for `localhost` and `127.0.0.1`, and a Redis and a `PostgreSQL` with TLS on
+//! free ports.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -104,4 +106,136 @@ impl Drop for TlsRedis {
         let _ = self.server.kill();
         let _ = self.server.wait();
     }
+}
+
+/// A `PostgreSQL` server of the test's own, in a temporary folder, with TLS on and a
+/// certificate signed by `certificates`' CA; stopped on drop. Its binaries (`initdb`,
+/// `pg_ctl`) come from the `PostgreSQL` installation of the machine. They refuse to run
+/// as root, so as root they run as the `postgres` user.
+pub(crate) struct TlsPostgres {
+    pub(crate) port: u16,
+    data: PathBuf,
+    bin: PathBuf,
+}
+
+impl TlsPostgres {
+    /// # Panics
+    /// When no `PostgreSQL` installation is found, or the server does not start.
+    pub(crate) fn start(certificates: &Certificates) -> Self {
+        let bin = postgres_bin();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .unwrap();
+        let data = certificates.file("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let server = Self { port, data, bin };
+        Self::own(&server.data);
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &server.path(""),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+            ],
+        );
+        for (from, to) in [("server.pem", "server.crt"), ("server.key", "server.key")] {
+            let to = server.data.join(to);
+            std::fs::copy(certificates.file(from), &to).unwrap();
+            // PostgreSQL refuses a key that others may read.
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+            Self::own(&to);
+        }
+        let options = format!(
+            "-p {port} -k {data} -c listen_addresses=127.0.0.1 -c ssl=on \
+             -c ssl_cert_file=server.crt -c ssl_key_file=server.key",
+            data = server.path("")
+        );
+        server.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &server.path(""),
+                "-l",
+                &server.path("log"),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+        server
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.data.join(name).display().to_string()
+    }
+
+    /// Runs one of the server's binaries, as `postgres` when this process is root.
+    fn run(&self, program: &str, args: &[&str]) {
+        let program = self.bin.join(program);
+        let mut command = if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&program);
+            command
+        } else {
+            Command::new(&program)
+        };
+        let output = command.args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{} failed: {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Hands `path` to the `postgres` user when this process is root.
+    fn own(path: &std::path::Path) {
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown {}", path.display());
+        }
+    }
+}
+
+impl Drop for TlsPostgres {
+    fn drop(&mut self) {
+        let data = self.path("");
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+}
+
+/// The folder of `initdb` and `pg_ctl`: on the `PATH`, or the newest
+/// `/usr/lib/postgresql/<version>/bin` (Debian's layout).
+fn postgres_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).find(|folder| folder.join("initdb").is_file())
+    });
+    on_path
+        .or_else(|| {
+            let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .flatten()
+                .map(|entry| entry.path().join("bin"))
+                .filter(|bin| bin.join("initdb").is_file())
+                .collect();
+            versions.sort();
+            versions.pop()
+        })
+        .expect("this test needs PostgreSQL's initdb and pg_ctl")
 }
