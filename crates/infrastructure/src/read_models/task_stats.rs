@@ -74,13 +74,13 @@ enum Figure {
 }
 
 impl Figure {
-    /// The figure's value and version columns, as SQL names them.
-    fn columns(self) -> (&'static str, &'static str) {
+    /// The column of the figure's version, as SQL names it.
+    fn version_column(self) -> &'static str {
         match self {
-            Self::Assignee(_) => ("assignee_id", "assignee_version"),
-            Self::Status(_) => ("status", "status_version"),
-            Self::DueDate(_) => ("due_date", "due_date_version"),
-            Self::Deleted(_) => ("deleted", "deleted_version"),
+            Self::Assignee(_) => "assignee_version",
+            Self::Status(_) => "status_version",
+            Self::DueDate(_) => "due_date_version",
+            Self::Deleted(_) => "deleted_version",
         }
     }
 
@@ -244,7 +244,7 @@ async fn apply_event(
     let any_newer = figures
         .iter()
         .map(|figure| {
-            let (_, version) = figure.columns();
+            let version = figure.version_column();
             Expr::cust(format!("excluded.{version} >= task_stats_tasks.{version}"))
         })
         .reduce(ExprTrait::or);
