@@ -13,6 +13,8 @@
 mod aggregate;
 pub mod event;
 mod id;
+#[cfg(test)]
+mod patterns;
 pub mod task;
 pub mod tenant;
 pub mod text;

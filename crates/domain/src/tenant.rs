@@ -26,19 +26,28 @@ pub enum TenantNameError {
 
 impl TenantName {
     pub const MAX_CHARS: usize = 100;
+    /// The rule `parse` checks besides the length, as a regular expression (ECMA-262,
+    /// for JSON Schema's `pattern`): no control character (Unicode's `Cc`), and one at
+    /// least that is not white space. A test holds the two to the same answers.
+    pub const PATTERN: &str = concat!(
+        "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f",
+        crate::text::white_space!(),
+        "][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    );
 
     /// # Errors
-    /// When the trimmed name is empty, too long or contains control characters.
+    /// When the name is blank, longer than 100 characters as sent, or holds a control
+    /// character. It is kept trimmed.
     pub fn parse(raw: &str) -> Result<Self, TenantNameError> {
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(TenantNameError::TooLong);
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(TenantNameError::ControlCharacter);
+        }
         let name = raw.trim();
         if name.is_empty() {
             return Err(TenantNameError::Empty);
-        }
-        if name.chars().count() > Self::MAX_CHARS {
-            return Err(TenantNameError::TooLong);
-        }
-        if name.chars().any(char::is_control) {
-            return Err(TenantNameError::ControlCharacter);
         }
         Ok(Self(name.to_owned()))
     }

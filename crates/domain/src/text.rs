@@ -1,6 +1,6 @@
 //! Text value objects any aggregate may use for a field that is plain text: a
 //! [`ShortText`] for a line (a name, a number, a title) and a [`LongText`] for prose.
-//! Both are trimmed; the limits are in characters, not bytes.
+//! The limits are in characters as sent, not bytes; the text kept is trimmed.
 
 /// Why a text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,19 +11,35 @@ pub enum TextError {
     TooLong { max: usize },
 }
 
-/// `raw` trimmed, when it is at most `max` characters, and not empty unless allowed.
+/// Every character `char::is_whitespace` (Unicode's `White_Space`), and so `trim`, takes
+/// for white space: the ranges of a regular expression's class (ECMA-262, as JSON
+/// Schema's `pattern` reads it).
+macro_rules! white_space {
+    () => {
+        "\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+    };
+}
+pub(crate) use white_space;
+
+/// What a text that may not be blank must hold, as a regular expression (for JSON
+/// Schema's `pattern`, which is not anchored): a character that is not white space. A
+/// test holds it to `trim`.
+pub const NOT_BLANK: &str = concat!("[^", white_space!(), "]");
+
+/// `raw` trimmed, when it is at most `max` characters as sent, and not blank unless
+/// allowed.
 pub(crate) fn bounded(raw: &str, max: usize, allow_empty: bool) -> Result<String, TextError> {
+    if raw.chars().count() > max {
+        return Err(TextError::TooLong { max });
+    }
     let text = raw.trim();
     if text.is_empty() && !allow_empty {
         return Err(TextError::Empty);
     }
-    if text.chars().count() > max {
-        return Err(TextError::TooLong { max });
-    }
     Ok(text.to_owned())
 }
 
-/// One line: 1 to 200 characters after trimming.
+/// One line: 1 to 200 characters, not all white space; kept trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShortText(String);
 
@@ -31,7 +47,7 @@ impl ShortText {
     pub const MAX_CHARS: usize = 200;
 
     /// # Errors
-    /// When the trimmed text is empty or longer than 200 characters.
+    /// When the text is blank or longer than 200 characters.
     pub fn parse(raw: &str) -> Result<Self, TextError> {
         bounded(raw, Self::MAX_CHARS, false).map(Self)
     }
@@ -42,7 +58,7 @@ impl ShortText {
     }
 }
 
-/// Prose: up to 10,000 characters after trimming; may be empty.
+/// Prose: up to 10,000 characters; may be empty; kept trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LongText(String);
 
@@ -50,7 +66,7 @@ impl LongText {
     pub const MAX_CHARS: usize = 10_000;
 
     /// # Errors
-    /// When the trimmed text is longer than 10,000 characters.
+    /// When the text is longer than 10,000 characters.
     pub fn parse(raw: &str) -> Result<Self, TextError> {
         bounded(raw, Self::MAX_CHARS, true).map(Self)
     }

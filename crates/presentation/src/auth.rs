@@ -19,6 +19,7 @@ use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{Authenticated, ValidJson};
 use crate::openapi::{TooManyRequests, Unauthorized};
 use crate::routing::Routes;
+use crate::schema;
 use crate::users::User;
 
 /// Every route of signing up and in.
@@ -40,17 +41,13 @@ const MAX_REFRESH_TOKEN_LEN: usize = 512;
 // Every field is parsed by its domain value object; garde has nothing to add.
 #[garde(allow_unvalidated)]
 pub(crate) struct Registration {
-    /// 1 to 100 characters.
-    #[schema(examples("Acme"))]
+    #[schema(schema_with = schema::tenant_name)]
     tenant_name: String,
-    /// Unique across the whole service.
-    #[schema(examples("ada@example.com"))]
+    #[schema(schema_with = schema::email)]
     email: String,
-    /// 3 to 32 of `a-z`, `0-9`, `_`, `.` and `-`.
-    #[schema(examples("ada"))]
+    #[schema(schema_with = schema::username)]
     username: String,
-    /// 8 to 128 characters.
-    #[schema(format = Password)]
+    #[schema(schema_with = schema::new_password)]
     password: String,
 }
 
@@ -107,10 +104,10 @@ pub(crate) struct Registered {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Credentials {
     #[garde(length(chars, min = 1, max = Email::MAX_LEN))]
-    #[schema(examples("ada@example.com"))]
+    #[schema(schema_with = sign_in_email)]
     email: String,
     #[garde(length(chars, min = 1, max = Password::MAX_CHARS))]
-    #[schema(format = Password)]
+    #[schema(schema_with = schema::given_password)]
     password: String,
 }
 
@@ -120,12 +117,11 @@ pub(crate) struct Credentials {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordChange {
     #[garde(length(chars, min = 1, max = Password::MAX_CHARS))]
-    #[schema(format = Password)]
+    #[schema(schema_with = schema::given_password)]
     current_password: String,
-    /// 8 to 128 characters.
     // Parsed by the domain's `Password`, which says what is wrong with it.
     #[garde(skip)]
-    #[schema(format = Password)]
+    #[schema(schema_with = schema::new_password)]
     new_password: String,
 }
 
@@ -133,8 +129,31 @@ pub(crate) struct PasswordChange {
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshToken {
-    #[garde(length(min = 1, max = MAX_REFRESH_TOKEN_LEN))]
+    #[garde(length(chars, min = 1, max = MAX_REFRESH_TOKEN_LEN))]
+    #[schema(schema_with = refresh_token_schema)]
     refresh_token: String,
+}
+
+// `schema_with` drops the field's doc comment, so these carry their own descriptions.
+
+/// The email of a sign-in: its length only, as garde checks it above. Any other string
+/// is a wrong combination, answered like every other (401).
+fn sign_in_email() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(Email::MAX_LEN))
+        .examples(["ada@example.com"])
+        .build()
+}
+
+/// As garde checks it above; any other string is a token the server did not issue (401).
+fn refresh_token_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_REFRESH_TOKEN_LEN))
+        .build()
 }
 
 /// A new access token and the refresh token that replaces the one presented.

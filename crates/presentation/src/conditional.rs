@@ -57,10 +57,16 @@ fn read(req: &HttpRequest, name: HeaderName) -> Condition {
     joined.map_or(Condition::Malformed, |lines| parse(&lines.join(",")))
 }
 
+/// The longest `If-Match` or `If-None-Match` read: a longer one does not parse.
+pub(crate) const MAX_CONDITION_LEN: usize = 1024;
+
 /// `"*" / #entity-tag`, where `entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE`. Tags may
 /// hold commas, so the list is scanned tag by tag rather than split.
 fn parse(raw: &str) -> Condition {
     const OWS: [char; 2] = [' ', '\t'];
+    if raw.len() > MAX_CONDITION_LEN {
+        return Condition::Malformed;
+    }
     if raw.trim_matches(OWS) == "*" {
         return Condition::Any;
     }
@@ -106,7 +112,16 @@ pub(crate) struct IfMatch {
     /// version. Compared strongly: a weak tag (`W/"3"`) matches nothing. A version that
     /// is no longer current, or a header that does not parse, is answered with 412 and
     /// the current `ETag`. Without it, the change applies to whatever version is current.
-    #[param(rename = "If-Match", value_type = String, required = false, example = json!("\"3\""))]
+    // The pattern is what `parse` takes, and the length `MAX_CONDITION_LEN`; a test
+    // holds the two to the same answers.
+    #[param(
+        rename = "If-Match",
+        value_type = String,
+        required = false,
+        max_length = 1024,
+        pattern = r#"^(?:[ \t]*\*[ \t]*|[ \t,]*(?:W/)?"[\x21\x23-\x7e]*"(?:[ \t]*,[ \t,]*(?:W/)?"[\x21\x23-\x7e]*")*(?:[ \t]*,[ \t,]*)?[ \t]*)$"#,
+        example = json!("\"3\"")
+    )]
     check: Precondition,
 }
 
@@ -222,6 +237,41 @@ mod tests {
             .collect();
         assert_eq!(opaque, [(false, "3"), (true, "a,b"), (false, "")]);
         assert_eq!(parse(" * "), Condition::Any);
+    }
+
+    /// The `If-Match` schema of the document.
+    fn documented_if_match() -> serde_json::Value {
+        let document = serde_json::to_value(crate::openapi::openapi()).unwrap();
+        document["paths"]["/api/v1/tasks/{id}"]["patch"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == "If-Match")
+            .unwrap()["schema"]
+            .clone()
+    }
+
+    /// Every string of up to six characters drawn from those the grammar turns on.
+    #[test]
+    fn the_documented_pattern_takes_exactly_what_parses() {
+        let schema = documented_if_match();
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let alphabet = [' ', '\t', ',', '"', 'W', '/', '*', '7'];
+        let mut texts = vec![String::new()];
+        for _ in 0..=6 {
+            for text in &texts {
+                let parses = parse(text) != Condition::Malformed;
+                assert_eq!(pattern.is_match(text), parses, "{text:?}");
+            }
+            texts = texts
+                .iter()
+                .flat_map(|text| alphabet.map(|c| format!("{text}{c}")))
+                .collect();
+        }
+        assert_eq!(schema["maxLength"], MAX_CONDITION_LEN);
+        let tag = |digits: usize| format!("\"{}\"", "7".repeat(digits));
+        assert_ne!(parse(&tag(MAX_CONDITION_LEN - 2)), Condition::Malformed);
+        assert_eq!(parse(&tag(MAX_CONDITION_LEN - 1)), Condition::Malformed);
     }
 
     #[test]

@@ -109,6 +109,8 @@ fn check_json_headers(req: &HttpRequest) -> Result<(), ApiError> {
 /// The documented bounds of `limit` repeat it (a test checks).
 pub(crate) const MAX_PAGE_SIZE: u32 = application::MAX_PAGE_SIZE;
 pub(crate) const DEFAULT_PAGE_SIZE: u32 = 20;
+/// The longest `cursor` a list reads; every cursor the server issues is shorter.
+pub(crate) const MAX_CURSOR_LEN: usize = 256;
 
 /// A query string, decoded like a JSON body whose values are all strings: unknown,
 /// repeated, mistyped and invalid parameters are all 422 with the parameter's name.

@@ -47,7 +47,9 @@ pub(crate) struct RequestKey {
     #[param(
         rename = "Idempotency-Key",
         required = false,
+        min_length = 1,
         max_length = 255,
+        pattern = "^[!-~]+$",
         example = "0b5c1c9e-9f4c-4a4e-8a57-4ee4c8e2c1a3"
     )]
     key: String,

@@ -32,6 +32,7 @@ mod patch;
 mod reports;
 mod resource;
 mod routing;
+pub mod schema;
 mod tasks;
 mod telemetry;
 #[cfg(test)]

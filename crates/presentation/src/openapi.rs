@@ -8,8 +8,12 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use application::Error;
 use serde::Serialize;
-use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::Link;
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::Server;
 use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 use utoipa_swagger_ui::Config;
@@ -64,9 +68,21 @@ struct ApiDoc;
 #[must_use]
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut document = crate::routes().document(ApiDoc::openapi());
+    document.servers = Some(vec![this_server()]);
     BearerAuth.modify(&mut document);
     CommonResponses.modify(&mut document);
+    Links.modify(&mut document);
+    FormatLengths.modify(&mut document);
     document
+}
+
+/// The server that serves the document, wherever it runs; public (`x-internal: false`).
+fn this_server() -> Server {
+    let mut server = Server::new("/");
+    server.description =
+        Some("The server that serves this document: local, staging or production alike".to_owned());
+    server.extensions = Some(Extensions::builder().add("x-internal", false).build());
+    server
 }
 
 /// The routes of the document itself.
@@ -95,7 +111,8 @@ impl Modify for BearerAuth {
 }
 
 /// Adds the answers whole families of operations share, unless an operation documents
-/// its own: 400, 413, 415 and 422 wherever a JSON body is read (`ValidJson`), 400
+/// its own: 400, 413, 415 and 422 wherever a JSON body is read (`ValidJson`), 422
+/// wherever query parameters are read (`ValidQuery`: a value given twice), 400
 /// wherever a path parameter is parsed (`web::Path`), 401 and 429 wherever a bearer
 /// token is required (`Authenticated`, which also spends the request budget), 412 wherever `If-Match` is taken (`IfMatch`), and 500
 /// and 503 on every route that runs a use case (those under `/api/v1/`). Deriving them
@@ -109,14 +126,7 @@ impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in &mut openapi.paths.paths {
             let runs_use_case = path.starts_with("/api/v1/");
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 let mut common = Vec::new();
                 if operation.request_body.is_some() || has_path_parameter(operation) {
                     common.push(("400", reference::<BadRequest>()));
@@ -124,6 +134,8 @@ impl Modify for CommonResponses {
                 if operation.request_body.is_some() {
                     common.push(("413", reference::<PayloadTooLarge>()));
                     common.push(("415", reference::<UnsupportedMediaType>()));
+                }
+                if operation.request_body.is_some() || has_query_parameter(operation) {
                     common.push(("422", reference::<ValidationFailed>()));
                 }
                 if operation.security.is_some() {
@@ -149,8 +161,188 @@ impl Modify for CommonResponses {
     }
 }
 
+/// Links, so a client (or a stateful test) can go from what it has to what it can do
+/// next: from a create's 201 to every operation on what it created, its id from the
+/// body and, where the operation takes `If-Match`, its version from `ETag`; and from a
+/// page of a collection to the first item on it. Derived from the paths, so a new
+/// aggregate's routes get theirs: an item path is its collection's path plus one
+/// parameter (`/api/v1/tasks` and `/api/v1/tasks/{id}`, `/api/v1/tasks/{id}/checklist`
+/// and `/api/v1/tasks/{id}/checklist/{item_id}`).
+struct Links;
+
+/// One operation a link may point at.
+struct Target {
+    path: String,
+    operation_id: String,
+    takes_if_match: bool,
+    is_get: bool,
+}
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut targets = Vec::new();
+        for (path, item) in &openapi.paths.paths {
+            let operations = [
+                (&item.get, true),
+                (&item.put, false),
+                (&item.post, false),
+                (&item.delete, false),
+                (&item.patch, false),
+            ];
+            for (operation, is_get) in operations {
+                let Some(operation) = operation else { continue };
+                let Some(operation_id) = operation.operation_id.clone() else {
+                    continue;
+                };
+                targets.push(Target {
+                    path: path.clone(),
+                    operation_id,
+                    takes_if_match: has_header_parameter(operation, IF_MATCH),
+                    is_get,
+                });
+            }
+        }
+        for (path, item) in &mut openapi.paths.paths {
+            if let Some(response) = item.post.as_mut().and_then(|op| answer(op, "201")) {
+                for target in &targets {
+                    let Some(parameter) = item_parameter(path, &target.path) else {
+                        continue;
+                    };
+                    let mut link = link_from(path, target, parameter, "$response.body#/id");
+                    if target.takes_if_match {
+                        link.parameters
+                            .insert(format!("header.{IF_MATCH}"), "$response.header.ETag".into());
+                    }
+                    response
+                        .links
+                        .insert(target.operation_id.clone(), link.into());
+                }
+            }
+            if let Some(response) = item.get.as_mut().and_then(|op| answer(op, "200")) {
+                for target in targets.iter().filter(|target| target.is_get) {
+                    let Some(parameter) =
+                        item_parameter(path, &target.path).filter(|_| target.path.ends_with('}'))
+                    else {
+                        continue;
+                    };
+                    let link = link_from(path, target, parameter, "$response.body#/items/0/id");
+                    response
+                        .links
+                        .insert(target.operation_id.clone(), link.into());
+                }
+            }
+        }
+    }
+}
+
+/// Gives every string whose format fixes its length that length as `maxLength`, so the
+/// document bounds it wherever it appears: a UUID (hyphenated, as the server writes and
+/// its paths and bodies take it) is 36 characters, a date (`YYYY-MM-DD`) 10.
+struct FormatLengths;
+
+impl Modify for FormatLengths {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut schemas: Vec<&mut RefOr<Schema>> = Vec::new();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter {
+                        schemas.extend(parameter.schema.as_mut());
+                    }
+                }
+            }
+        }
+        if let Some(components) = &mut openapi.components {
+            schemas.extend(components.schemas.values_mut());
+        }
+        for schema in schemas {
+            bound_formats(schema);
+        }
+    }
+}
+
+fn bound_formats(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            let length = match &object.format {
+                Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)) => Some(36),
+                Some(SchemaFormat::KnownFormat(KnownFormat::Date)) => Some(10),
+                _ => None,
+            };
+            if object.max_length.is_none() {
+                object.max_length = length;
+            }
+            object.properties.values_mut().for_each(bound_formats);
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                bound_formats(items);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(bound_formats),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(bound_formats),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(bound_formats),
+        _ => {}
+    }
+}
+
+/// The documented answer of `operation` with `status`.
+fn answer<'a>(operation: &'a mut Operation, status: &str) -> Option<&'a mut Response> {
+    match operation.responses.responses.get_mut(status)? {
+        RefOr::T(response) => Some(response),
+        RefOr::Ref(_) => None,
+    }
+}
+
+/// The parameter `target` adds to `collection`, when `target` is an operation on one of
+/// its items: the collection's path, one more parameter, then perhaps more literal
+/// segments (`/api/v1/tasks/{id}/start`).
+fn item_parameter<'a>(collection: &str, target: &'a str) -> Option<&'a str> {
+    let rest = target.strip_prefix(collection)?.strip_prefix("/{")?;
+    let (parameter, tail) = rest.split_once('}')?;
+    (!tail.contains('{')).then_some(parameter)
+}
+
+/// A link to `target` that passes on the collection's own path parameters as they were
+/// sent, and its item's from `value`.
+fn link_from(collection: &str, target: &Target, parameter: &str, value: &str) -> Link {
+    let mut link = Link::builder()
+        .operation_id(&target.operation_id)
+        .description(format!("`{}` on the item", target.operation_id))
+        .parameter(format!("path.{parameter}"), value)
+        .build();
+    for outer in collection
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+    {
+        link.parameters.insert(
+            format!("path.{outer}"),
+            format!("$request.path.{outer}").into(),
+        );
+    }
+    link
+}
+
+/// The operations of a path, whatever their method.
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 fn has_path_parameter(operation: &Operation) -> bool {
     parameters(operation).any(|parameter| parameter.parameter_in == ParameterIn::Path)
+}
+
+fn has_query_parameter(operation: &Operation) -> bool {
+    parameters(operation).any(|parameter| parameter.parameter_in == ParameterIn::Query)
 }
 
 fn has_header_parameter(operation: &Operation, name: &str) -> bool {
@@ -507,6 +699,8 @@ mod tests {
             assert_eq!(limit["minimum"], 1);
             assert_eq!(limit["maximum"], u64::from(extract::MAX_PAGE_SIZE));
             assert_eq!(limit["default"], u64::from(extract::DEFAULT_PAGE_SIZE));
+            let cursor = list_parameter(&document, path, "cursor");
+            assert_eq!(cursor["maxLength"], extract::MAX_CURSOR_LEN);
         }
         assert_eq!(
             list_parameter(&document, "/api/v1/users", "q")["maxLength"],
@@ -568,5 +762,75 @@ mod tests {
             audit["$ref"],
             "#/components/responses/RequestBudgetExhausted"
         );
+    }
+
+    /// Every operation on an item is reached from the create that makes it, with the
+    /// id from the body and, where it takes `If-Match`, the version from `ETag`.
+    #[test]
+    fn each_create_links_to_every_operation_on_what_it_made() {
+        let document = document();
+        let operations_under = |prefix: &str| -> Vec<(String, bool)> {
+            let mut found = Vec::new();
+            for (path, item) in document["paths"].as_object().unwrap() {
+                let Some(rest) = path.strip_prefix(prefix) else {
+                    continue;
+                };
+                if rest.contains('{') {
+                    continue;
+                }
+                for operation in item.as_object().unwrap().values() {
+                    let takes_if_match = operation["parameters"]
+                        .as_array()
+                        .is_some_and(|list| list.iter().any(|p| p["name"] == IF_MATCH));
+                    found.push((
+                        operation["operationId"].as_str().unwrap().to_owned(),
+                        takes_if_match,
+                    ));
+                }
+            }
+            found
+        };
+        for (collection, item, parameters) in [
+            (
+                "/api/v1/tasks",
+                "/api/v1/tasks/{id}",
+                vec![("path.id", "$response.body#/id")],
+            ),
+            (
+                "/api/v1/users",
+                "/api/v1/users/{id}",
+                vec![("path.id", "$response.body#/id")],
+            ),
+            (
+                "/api/v1/tasks/{id}/checklist",
+                "/api/v1/tasks/{id}/checklist/{item_id}",
+                vec![
+                    ("path.id", "$request.path.id"),
+                    ("path.item_id", "$response.body#/id"),
+                ],
+            ),
+        ] {
+            let links = &document["paths"][collection]["post"]["responses"]["201"]["links"];
+            let targets = operations_under(item);
+            assert!(targets.len() >= 3, "{item}");
+            assert_eq!(
+                links.as_object().unwrap().len(),
+                targets.len(),
+                "{collection}"
+            );
+            for (operation, takes_if_match) in targets {
+                let link = &links[&operation];
+                assert_eq!(link["operationId"], operation.as_str());
+                for (name, value) in &parameters {
+                    assert_eq!(link["parameters"][name], *value, "{operation}");
+                }
+                let version = &link["parameters"]["header.If-Match"];
+                assert_eq!(!version.is_null(), takes_if_match, "{operation}");
+            }
+        }
+        for (list, get) in [("/api/v1/tasks", "get_task"), ("/api/v1/users", "get_user")] {
+            let link = &document["paths"][list]["get"]["responses"]["200"]["links"][get];
+            assert_eq!(link["parameters"]["path.id"], "$response.body#/items/0/id");
+        }
     }
 }

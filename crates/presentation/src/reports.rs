@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidQuery, from_text};
+use crate::extract::{
+    Authenticated, DEFAULT_PAGE_SIZE, MAX_CURSOR_LEN, MAX_PAGE_SIZE, ValidQuery, from_text,
+};
 use crate::openapi::{Forbidden, NotFound, ValidationFailed};
 use crate::routing::Routes;
 
@@ -109,8 +111,10 @@ pub(crate) struct AuditParams {
     #[garde(range(min = 1, max = MAX_PAGE_SIZE))]
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
-    /// The `next_cursor` of the previous page. Opaque.
-    #[garde(skip)]
+    /// The `next_cursor` of the previous page. Opaque: one the server did not issue is
+    /// 422 `validation_failed` on `cursor`.
+    #[garde(length(chars, max = MAX_CURSOR_LEN))]
+    #[param(max_length = 256)]
     cursor: Option<String>,
 }
 

@@ -19,7 +19,7 @@ use domain::{
 };
 use garde::Validate;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -27,13 +27,15 @@ use crate::AppState;
 use crate::conditional::{IfMatch, IfNoneMatch};
 use crate::error::{ApiError, FieldErrors, Problem, Refusal};
 use crate::extract::{
-    Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidJson, ValidQuery, from_text,
+    Authenticated, DEFAULT_PAGE_SIZE, MAX_CURSOR_LEN, MAX_PAGE_SIZE, ValidJson, ValidQuery,
+    from_text,
 };
 use crate::idempotency::{IdempotentJson, RequestKey, created, respond};
 use crate::openapi::{Forbidden, NotFound, ValidationFailed};
 use crate::patch::{Patch, required_nullable};
 use crate::resource::{ReadParams, current, revalidated, versioned};
 use crate::routing::Routes;
+use crate::schema;
 use crate::values::parse_date;
 
 /// Every route of tasks, in the order the router tries them.
@@ -185,8 +187,12 @@ fn priority_schema() -> Object {
 }
 
 fn new_priority_schema() -> Object {
-    one_of(Priority::ALL.map(Priority::as_str))
+    let names = Priority::ALL.map(|priority| Some(priority.as_str()));
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(names.into_iter().chain([None])))
         .default(Some(Priority::default().as_str().into()))
+        .description(Some("Left out or `null`: the default."))
         .build()
 }
 
@@ -244,8 +250,10 @@ pub(crate) struct ListParams {
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page, which must have had the same `sort`.
-    /// Opaque.
-    #[garde(skip)]
+    /// Opaque: one the server did not issue for this sort is 422 `validation_failed`
+    /// on `cursor`.
+    #[garde(length(chars, max = MAX_CURSOR_LEN))]
+    #[param(max_length = 256)]
     cursor: Option<String>,
     /// Admins only: include deleted tasks.
     #[serde(default, deserialize_with = "from_text")]
@@ -295,10 +303,10 @@ impl ListParams {
 // Every other field is parsed by its domain value object; garde has nothing to add.
 #[garde(allow_unvalidated)]
 pub(crate) struct NewTask {
-    /// 1 to 200 characters.
-    #[schema(examples("Write the release notes"))]
+    #[schema(schema_with = schema::short_text)]
     title: String,
-    /// Up to 10,000 characters; empty when left out.
+    /// Empty when left out.
+    #[schema(schema_with = schema::long_text_or_null)]
     description: Option<String>,
     #[schema(schema_with = new_priority_schema, required = false)]
     priority: Option<String>,
@@ -307,10 +315,9 @@ pub(crate) struct NewTask {
     due_date: Option<String>,
     /// An active user of the tenant.
     assignee_id: Option<Uuid>,
-    /// The texts of the checklist's items, 1 to 200 characters each; at most 50.
     #[serde(default)]
     #[garde(length(max = domain::Task::MAX_CHECKLIST_ITEMS))]
-    #[schema(max_items = 50)]
+    #[schema(schema_with = schema::checklist_texts)]
     checklist: Vec<String>,
 }
 
@@ -357,13 +364,13 @@ impl NewTask {
 // Every field is parsed by its domain value object; garde has nothing to add.
 #[garde(allow_unvalidated)]
 pub(crate) struct TaskChanges {
-    /// 1 to 200 characters; cannot be `null`.
+    /// Cannot be `null`.
     #[serde(default)]
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::short_text)]
     title: Patch<String>,
-    /// Up to 10,000 characters; `null` empties it.
+    /// `null` empties it.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::long_text_or_null)]
     description: Patch<String>,
     #[serde(default)]
     #[schema(schema_with = priority_schema, required = false)]

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::{Aggregate, Email, Password, Role, UserError, UserId, Username};
 use garde::Validate;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -17,12 +18,14 @@ use crate::client::ClientAddress;
 use crate::conditional::{IfMatch, IfNoneMatch};
 use crate::error::{ApiError, FieldError, FieldErrors, Problem, Refusal};
 use crate::extract::{
-    Authenticated, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ValidJson, ValidQuery, from_text,
+    Authenticated, DEFAULT_PAGE_SIZE, MAX_CURSOR_LEN, MAX_PAGE_SIZE, ValidJson, ValidQuery,
+    from_text,
 };
 use crate::idempotency::{IdempotentJson, RequestKey, created, respond};
 use crate::openapi::{Forbidden, NotFound, TooManyRequests, ValidationFailed};
 use crate::resource::{ReadParams, current, decode_cursor, encode_cursor, revalidated, versioned};
 use crate::routing::Routes;
+use crate::schema;
 
 /// Every route of users, in the order the router tries them (`/users/me` first).
 pub(crate) fn routes(routes: Routes) -> Routes {
@@ -111,8 +114,10 @@ pub(crate) struct ListParams {
     #[garde(range(min = 1, max = MAX_PAGE_SIZE))]
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
-    /// The `next_cursor` of the previous page. Opaque.
-    #[garde(skip)]
+    /// The `next_cursor` of the previous page. Opaque: one the server did not issue is
+    /// 422 `validation_failed` on `cursor`.
+    #[garde(length(chars, max = MAX_CURSOR_LEN))]
+    #[param(max_length = 256)]
     cursor: Option<String>,
     /// Part of the email or username, case-insensitive. At most as long as an email.
     #[garde(length(chars, max = Email::MAX_LEN))]
@@ -155,17 +160,13 @@ impl ListParams {
 // Every field is parsed by its domain value object; garde has nothing to add.
 #[garde(allow_unvalidated)]
 pub(crate) struct NewUser {
-    /// Unique across the whole service.
-    #[schema(examples("grace@example.com"))]
+    #[schema(schema_with = schema::email)]
     email: String,
-    /// 3 to 32 of `a-z`, `0-9`, `_`, `.` and `-`.
-    #[schema(examples("grace"))]
+    #[schema(schema_with = schema::username)]
     username: String,
-    /// 8 to 128 characters.
-    #[schema(format = Password)]
+    #[schema(schema_with = schema::new_password)]
     password: String,
-    /// `admin` or `member`.
-    #[schema(examples("member"))]
+    #[schema(schema_with = role_schema)]
     role: String,
 }
 
@@ -199,14 +200,43 @@ impl NewUser {
 // Every field is parsed by its domain value object; garde has nothing to add.
 #[garde(allow_unvalidated)]
 pub(crate) struct UserChanges {
+    #[schema(schema_with = schema::username_or_null)]
     username: Option<String>,
+    #[schema(schema_with = schema::email_or_null)]
     email: Option<String>,
-    /// `admin` or `member`.
+    #[schema(schema_with = role_or_null_schema)]
     role: Option<String>,
-    /// The caller's current password: required when they change their own email
-    /// (`current_password_required`), checked like a sign-in (`wrong_password`, 429).
-    #[schema(format = Password)]
+    #[schema(schema_with = current_password_schema)]
     current_password: Option<String>,
+}
+
+// `schema_with` drops the field's doc comment, so these carry their own descriptions.
+
+fn role_builder() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([Role::Admin, Role::Member].map(Role::as_str)))
+        .examples(["member"])
+}
+
+fn role_schema() -> Object {
+    role_builder().build()
+}
+
+fn role_or_null_schema() -> Object {
+    role_builder()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .build()
+}
+
+fn current_password_schema() -> Object {
+    let mut schema = schema::given_password_or_null();
+    schema.description = Some(
+        "The caller's current password: required when they change their own email \
+         (`current_password_required`), checked like a sign-in (`wrong_password`, 429)."
+            .to_owned(),
+    );
+    schema
 }
 
 impl UserChanges {
@@ -575,7 +605,7 @@ mod tests {
     #[test]
     fn only_the_fields_sent_are_changed() {
         let changes = UserChanges {
-            username: Some(" grace ".to_owned()),
+            username: Some("grace".to_owned()),
             email: None,
             role: None,
             current_password: None,

@@ -248,6 +248,9 @@ impl Field {
 
     /// The utoipa annotation of the field in a change body.
     pub(crate) fn patch_schema(&self) -> String {
+        if let Some(schema) = self.text_schema() {
+            return format!("#[schema(schema_with = {schema})]");
+        }
         let value = match self.kind {
             Kind::String | Kind::Text | Kind::Date | Kind::DateTime => "String",
             Kind::Int => "i64",
@@ -263,12 +266,27 @@ impl Field {
     }
 
     /// The utoipa annotation of the field in a create body, if it needs one.
-    pub(crate) fn body_schema(&self) -> Option<&'static str> {
+    pub(crate) fn body_schema(&self) -> Option<String> {
+        if let Some(schema) = self.text_schema() {
+            return Some(format!("#[schema(schema_with = {schema})]"));
+        }
         match self.kind {
-            Kind::Date => Some("#[schema(format = Date)]"),
-            Kind::DateTime => Some("#[schema(format = DateTime)]"),
+            Kind::Date => Some("#[schema(format = Date)]".to_owned()),
+            Kind::DateTime => Some("#[schema(format = DateTime)]".to_owned()),
             _ => None,
         }
+    }
+
+    /// The function of `presentation::schema` that states a text field's limits, as
+    /// its value object checks them.
+    fn text_schema(&self) -> Option<String> {
+        let base = match self.kind {
+            Kind::String => "short_text",
+            Kind::Text => "long_text",
+            _ => return None,
+        };
+        let null = if self.optional { "_or_null" } else { "" };
+        Some(format!("crate::schema::{base}{null}"))
     }
 
     /// The migration's column.

@@ -39,7 +39,8 @@ impl Login {
     /// sign in, all alike; `Throttled` after too many failures for the email or client.
     #[tracing::instrument(skip_all)]
     pub async fn execute(&self, command: LoginCommand) -> Result<TokenPair, Error> {
-        let email = Email::parse(&command.email).ok();
+        // Typed, not stored: a sign-in forgives the white space around the address.
+        let email = Email::parse(command.email.trim()).ok();
         let email_key = email.as_ref().map_or_else(
             || command.email.trim().to_lowercase(),
             |e| e.as_str().to_owned(),

@@ -2,10 +2,13 @@
 
 use std::fmt;
 
-/// An email address, trimmed and lower-cased. Holding one means it passed `parse`.
+/// An email address, lower-cased. Holding one means it passed `parse`.
 ///
-/// The check is deliberately pragmatic (one `@`, a dotted domain of letters, digits and
-/// hyphens, sane lengths): only sending a message proves an address works.
+/// The check is deliberately pragmatic, and it is the one [`Email::PATTERN`] states: an
+/// address as the HTML standard's `type=email` input accepts it (1 to 64 of the local
+/// part's characters, `@`, labels of letters, digits and inner hyphens), with at least
+/// one dot in the domain and at most 254 characters. Only sending a message proves an
+/// address works.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -22,30 +25,31 @@ pub enum EmailError {
 impl Email {
     pub const MAX_LEN: usize = 254;
     const MAX_LOCAL_LEN: usize = 64;
+    /// The rule `parse` checks besides the length, as a regular expression (ECMA-262,
+    /// for JSON Schema's `pattern`). A test holds the two to the same answers.
+    pub const PATTERN: &str = "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@\
+        [A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\
+        (?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
 
     /// # Errors
-    /// When the address is empty, longer than 254 characters, or malformed.
+    /// When the address is empty, longer than 254 characters, or malformed. It is taken
+    /// as sent: surrounding white space is malformed.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
-        let email = raw.trim().to_lowercase();
-        if email.is_empty() {
+        if raw.is_empty() {
             return Err(EmailError::Empty);
         }
-        if email.len() > Self::MAX_LEN {
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(EmailError::TooLong);
         }
-        let (local, domain) = email.split_once('@').ok_or(EmailError::Invalid)?;
+        let (local, domain) = raw.split_once('@').ok_or(EmailError::Invalid)?;
         if !Self::is_valid_local(local) || !Self::is_valid_domain(domain) {
             return Err(EmailError::Invalid);
         }
-        Ok(Self(email))
+        Ok(Self(raw.to_ascii_lowercase()))
     }
 
     fn is_valid_local(local: &str) -> bool {
-        !local.is_empty()
-            && local.len() <= Self::MAX_LOCAL_LEN
-            && !local.starts_with('.')
-            && !local.ends_with('.')
-            && !local.contains("..")
+        (1..=Self::MAX_LOCAL_LEN).contains(&local.len())
             && local
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
@@ -80,9 +84,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_email_is_trimmed_and_lower_cased() {
-        let email = Email::parse("  Ada.Lovelace@Example.COM ").unwrap();
+    fn an_email_is_lower_cased_and_taken_as_sent() {
+        let email = Email::parse("Ada.Lovelace@Example.COM").unwrap();
         assert_eq!(email.as_str(), "ada.lovelace@example.com");
+        assert_eq!(Email::parse(" ada@example.com"), Err(EmailError::Invalid));
     }
 
     #[test]
@@ -91,6 +96,8 @@ mod tests {
             "a@b.co",
             "first.last+tag@sub.example.org",
             "x_y-z@my-host.io",
+            // The HTML standard's rule, not RFC 5322's: dots anywhere in the local part.
+            ".a..b.@c.com",
         ] {
             assert!(Email::parse(raw).is_ok(), "{raw} should be accepted");
         }
@@ -105,8 +112,6 @@ mod tests {
             "a@b",
             "a@@b.com",
             "a b@c.com",
-            ".a@b.com",
-            "a..b@c.com",
             "a@-b.com",
             "a@b..com",
             "a@b.com.",
@@ -117,7 +122,7 @@ mod tests {
 
     #[test]
     fn an_empty_email_is_rejected_as_empty() {
-        assert_eq!(Email::parse("   "), Err(EmailError::Empty));
+        assert_eq!(Email::parse(""), Err(EmailError::Empty));
     }
 
     #[test]

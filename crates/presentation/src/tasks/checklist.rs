@@ -26,8 +26,7 @@ use crate::resource::versioned;
 // Parsed by the domain's `ChecklistText`; garde has nothing to add.
 #[garde(allow_unvalidated)]
 pub(crate) struct NewChecklistItem {
-    /// 1 to 200 characters.
-    #[schema(examples("Update the changelog"))]
+    #[schema(schema_with = crate::schema::short_text)]
     text: String,
 }
 
@@ -45,9 +44,9 @@ impl NewChecklistItem {
 // Parsed by the domain's `ChecklistText`; garde has nothing to add.
 #[garde(allow_unvalidated)]
 pub(crate) struct ChecklistItemChanges {
-    /// 1 to 200 characters; cannot be `null`.
+    /// Cannot be `null`.
     #[serde(default)]
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::schema::short_text)]
     text: Patch<String>,
     /// Cannot be `null`.
     #[serde(default)]

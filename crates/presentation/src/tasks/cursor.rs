@@ -143,6 +143,7 @@ mod tests {
                     "{cursor} is not URL-safe"
                 );
                 assert_eq!(decode(sort, &cursor), Ok(last), "{name}");
+                assert!(cursor.len() <= crate::extract::MAX_CURSOR_LEN, "{cursor}");
             }
         }
     }
