@@ -68,6 +68,11 @@ migrate-fresh:
 openapi:
     cargo run --quiet -- openapi > docs/openapi.json
 
+# Prove the document says what the server does: `just contract` runs all three checks,
+# `just contract lint|fuzz|client` one (contract/check).
+contract *checks:
+    contract/check {{checks}}
+
 # Add an aggregate to every layer: `just scaffold invoice number:string paid:bool 'due_on:date?'`.
 [positional-arguments]
 scaffold name +fields:
